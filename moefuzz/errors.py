@@ -1,0 +1,34 @@
+"""The one error hierarchy of moefuzz.
+
+Every mistake a user can make (an unknown target, a bad duration, a corrupt corpus file) raises a
+subclass of :class:`MoefuzzError` whose message names the offending value as ``name=value!r``.
+The CLI turns any of them into one line on stderr and exit status 2; nothing else is caught there.
+"""
+
+from __future__ import annotations
+
+
+class MoefuzzError(Exception):
+    """Base of every error moefuzz raises on purpose (exit status 2 at the CLI)."""
+
+
+class UsageError(MoefuzzError):
+    """A command-line argument or API argument is invalid."""
+
+
+class UnknownTargetError(UsageError):
+    """A target or kernel name that no registered target provides."""
+
+
+class CorpusError(MoefuzzError):
+    """A corpus file or directory that cannot be read, is corrupt, or has an unknown format."""
+
+
+class CaseError(MoefuzzError):
+    """A case that violates its target's contract preconditions (a strategy or corpus bug, never
+    a kernel finding)."""
+
+
+class WorkerError(MoefuzzError):
+    """A worker process that could not be started at all (not a kernel crash: those are
+    findings)."""

@@ -1,0 +1,57 @@
+"""Drawing cases from a target's strategy, driven by a byte source.
+
+Hypothesis turns a byte string into a case through ``fuzz_one_input`` (its public entry point for
+external fuzzers). The default engine feeds it random bytes from a ``random.Random(seed)``, so a
+campaign is reproducible from its seed; a coverage-guided engine can feed it mutated bytes
+instead. Nothing here runs a kernel.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections.abc import Callable
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import NonInteractiveExampleWarning
+from hypothesis.strategies import SearchStrategy
+
+from moefuzz.case import Case
+
+#: Bytes offered per draw; a routing case consumes about a hundred.
+DRAW_BYTES = 1024
+
+
+class CaseSource:
+    """Turns byte strings into cases of one strategy.
+
+    Args:
+        strategy: a hypothesis strategy of :class:`Case`.
+        seed: seeds the random byte source of :meth:`draw`.
+    """
+
+    def __init__(self, strategy: SearchStrategy[Case], seed: int) -> None:
+        self._random = random.Random(seed)
+        self._drawn: list[Case] = []
+
+        @settings(database=None, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(strategy)
+        def sink(case: Case) -> None:
+            self._drawn.append(case)
+
+        self._fuzz_one_input: Callable[[bytes], bytes | None] = sink.hypothesis.fuzz_one_input  # type: ignore[attr-defined]
+
+    def from_bytes(self, buffer: bytes) -> Case | None:
+        """The case ``buffer`` encodes, or ``None`` if the strategy rejects it."""
+        self._drawn.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NonInteractiveExampleWarning)
+            self._fuzz_one_input(buffer)
+        return self._drawn[-1] if self._drawn else None
+
+    def draw(self) -> Case:
+        """The next case from the seeded random byte source."""
+        while True:
+            case = self.from_bytes(self._random.randbytes(DRAW_BYTES))
+            if case is not None:
+                return case

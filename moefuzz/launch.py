@@ -1,0 +1,60 @@
+"""What a kernel sees when the engine launches it: device tensors, poisoned outputs, scratch.
+
+Imported only in worker processes (it imports torch). A kernel entry is a function
+``run(ctx: LaunchContext) -> None`` that reads ``ctx.inputs`` and writes every buffer of
+``ctx.outputs``. Outputs and scratch come pre-filled with a poison value so that an entry the
+kernel never writes shows up as a mismatch instead of as whatever the allocator left there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import torch
+
+from moefuzz.case import Scalar
+
+#: Poison for integer buffers: a large positive int32 (the value the LightLLM report saw read
+#: back as a stale start offset), far outside every valid index, and negative if read as int16.
+INT_POISON = 0x7FFFFFFF - 0x2A
+#: Poison for float buffers.
+FLOAT_POISON = float("nan")
+
+
+def poison_value(dtype: torch.dtype) -> int | float:
+    """The poison a buffer of ``dtype`` is filled with."""
+    if dtype.is_floating_point:
+        return FLOAT_POISON
+    if dtype == torch.bool:
+        return True
+    return INT_POISON if torch.iinfo(dtype).max >= INT_POISON else -1
+
+
+def poisoned(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A new tensor of ``shape`` and ``dtype`` on ``device``, every entry the poison value."""
+    return torch.full(shape, poison_value(dtype), dtype=dtype, device=device)
+
+
+@dataclass
+class LaunchContext:
+    """The arguments of one kernel launch.
+
+    Attributes:
+        inputs: the case's arrays as tensors on ``device`` (same names, same dtypes).
+        outputs: poisoned output buffers on ``device``, named and shaped by the target's
+            ``output_specs``; the kernel must write every entry the contract specifies.
+        params: the case's scalars.
+        device: where the kernel runs (``cuda`` or ``cpu`` under ``TRITON_INTERPRET=1``).
+        config: launch-configuration overrides (``num_warps``...) a kernel may honour.
+    """
+
+    inputs: Mapping[str, torch.Tensor]
+    outputs: Mapping[str, torch.Tensor]
+    params: Mapping[str, Scalar]
+    device: torch.device
+    config: Mapping[str, int] = field(default_factory=dict)
+
+    def scratch(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A poisoned scratch buffer on the context's device."""
+        return poisoned(shape, dtype, self.device)

@@ -1,0 +1,77 @@
+"""The outcome of running one case, and the signature that says whether two failures are the same.
+
+Kinds:
+
+- ``pass``: outputs equal the oracle's on every entry the contract specifies.
+- ``divergence``: some specified entry differs (a poisoned, never-written entry included).
+- ``crash``: the worker died or its device context broke: a CUDA error (illegal memory
+  access, device-side assert, misaligned address...), a signal (SIGSEGV, SIGABRT) or an exit.
+- ``hang``: no answer within the per-case timeout; the worker was killed.
+- ``error``: the kernel raised a Python exception on a valid input (a compile error, a launcher
+  check that rejects a legal shape).
+- ``oracle-error``: the oracle raised: a bug of the target, never blamed on the kernel.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from moefuzz.compare import Mismatch
+
+KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error")
+
+#: Substrings of CUDA error texts, mapped to the short class a signature uses, most specific first.
+_CUDA_ERROR_CLASSES = (
+    ("illegal memory access", "illegal-memory-access"),
+    ("misaligned address", "misaligned-address"),
+    ("device-side assert", "device-side-assert"),
+    ("illegal instruction", "illegal-instruction"),
+    ("unspecified launch failure", "unspecified-launch-failure"),
+    ("out of memory", "out-of-memory"),
+    ("an illegal", "illegal-address"),
+)
+
+
+def classify_crash_text(text: str) -> str:
+    """The short class of a crash message: a CUDA error class, else ``cuda-error``, else the
+    first line's exception name."""
+    lowered = text.lower()
+    for needle, name in _CUDA_ERROR_CLASSES:
+        if needle in lowered:
+            return name
+    if "cuda" in lowered:
+        return "cuda-error"
+    first = text.strip().splitlines()[0] if text.strip() else "unknown"
+    return re.sub(r"[^A-Za-z0-9]+", "-", first.split(":")[0]).strip("-").lower() or "unknown"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened when a case ran.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        detail: the part of the signature after the kind: the diverging output, the crash class,
+            the exception type; empty for ``pass`` and ``hang``.
+        message: a human line (the mismatch headline, the CUDA error text, the signal).
+        mismatch: for divergences, the first mismatching entry.
+        seconds: wall time of the execution in the worker (kernel, oracle, compare).
+    """
+
+    kind: str
+    detail: str = ""
+    message: str = ""
+    mismatch: Mismatch | None = None
+    seconds: float = 0.0
+    log_tail: str = field(default="", compare=False)
+
+    @property
+    def failed(self) -> bool:
+        return self.kind != "pass"
+
+    @property
+    def signature(self) -> str:
+        """``kind:detail``, the identity of a failure: the shrinker keeps a candidate only if it
+        fails with the same signature, and the corpus keeps one reproducer per signature."""
+        return f"{self.kind}:{self.detail}" if self.detail else self.kind

@@ -1,0 +1,229 @@
+"""Shrink passes and the size order for cases built around a routing table [T, K] of expert ids.
+
+A routing target names its table (``token_selected_experts``, ``topk_ids``...), the arrays that
+share its token axis or its [T, K] layout (``topk_weights``...), and the params that hold the
+expert count and the local range. :func:`routing_passes` then gives it passes that cut tokens,
+top-k slots, experts and duplicates, and :func:`routing_size` the order they reduce:
+
+    (T, K, E, duplicated slots, distinct rows, local experts, sum of |ids|)
+
+so a reproducer ends with as few tokens as still fail, then as few slots, experts and
+duplicates, then rows as alike as possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from moefuzz.case import Case
+from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.shrinker import Shrinker
+
+
+@dataclass(frozen=True)
+class RoutingLayout:
+    """Where a target keeps its routing table.
+
+    Attributes:
+        ids: name of the [T, K] int array of expert ids.
+        token_arrays: other arrays whose first axis is the token axis (sliced with ``ids``).
+        topk_arrays: other [T, K] arrays (columns dropped with ``ids``'s).
+        num_experts: param holding E, or ``None``.
+        start_expert, end_expert: params holding the local range, or ``None``.
+    """
+
+    ids: str
+    token_arrays: tuple[str, ...] = ()
+    topk_arrays: tuple[str, ...] = ()
+    num_experts: str | None = "num_experts"
+    start_expert: str | None = None
+    end_expert: str | None = None
+
+
+def later_duplicates(ids: np.ndarray) -> np.ndarray:
+    """[T, K] bool: entry (t, k) equals an entry (t, k') with k' < k in the same row."""
+    if ids.shape[0] == 0 or ids.shape[1] < 2:
+        return np.zeros(ids.shape, dtype=bool)
+    eq = ids[:, :, None] == ids[:, None, :]
+    return np.tril(eq, k=-1).any(axis=2)
+
+
+def routing_size(layout: RoutingLayout) -> Callable[[Case], tuple[int, ...]]:
+    """The size order of :mod:`this module's doc <moefuzz.shrinking.routing>` for ``layout``."""
+
+    def size(case: Case) -> tuple[int, ...]:
+        ids = case.arrays[layout.ids]
+        tokens, topk = ids.shape
+        experts = int(case.params.get(layout.num_experts, 0)) if layout.num_experts else 0
+        local = _local_range(case, layout)
+        distinct_rows = int(np.unique(ids, axis=0).shape[0]) if tokens else 0
+        return (
+            tokens,
+            topk,
+            experts,
+            int(later_duplicates(ids).sum()),
+            distinct_rows,
+            local[1] - local[0] if local else 0,
+            int(np.abs(ids.astype(np.int64)).sum()),
+        )
+
+    return size
+
+
+def routing_passes(layout: RoutingLayout) -> list[ShrinkPass]:
+    """The routing passes for ``layout``, biggest cuts first."""
+    return [
+        ShrinkPass("truncate_tokens", lambda s: truncate_tokens(s, layout)),
+        ShrinkPass("drop_tokens", lambda s: drop_tokens(s, layout)),
+        ShrinkPass("drop_topk_slots", lambda s: drop_topk_slots(s, layout)),
+        ShrinkPass("compact_experts", lambda s: compact_experts(s, layout)),
+        ShrinkPass("remove_duplicates", lambda s: remove_duplicates(s, layout)),
+        ShrinkPass("unify_rows", lambda s: unify_rows(s, layout)),
+    ]
+
+
+# -- passes ---------------------------------------------------------------------------------
+def truncate_tokens(shrinker: Shrinker, layout: RoutingLayout) -> None:
+    """Keep the shortest prefix of the tokens that still fails, then the shortest suffix of
+    that, each found by bisection: about 2 log2(T) runs where deleting runs of tokens one by
+    one would take T. Assumes (without relying on it) that longer prefixes fail if shorter do."""
+    for from_end in (False, True):
+        low, high = 0, _tokens(shrinker.current, layout)  # `high` tokens fail; `low` not known to
+        while high - low > 1 and not shrinker.exhausted:
+            mid = (low + high) // 2
+            keep = np.zeros(_tokens(shrinker.current, layout), dtype=bool)
+            if from_end:
+                keep[-mid:] = True
+            else:
+                keep[:mid] = True
+            if shrinker.consider(_select_tokens(shrinker.current, layout, keep)):
+                high = mid
+            else:
+                low = mid
+
+
+def drop_tokens(shrinker: Shrinker, layout: RoutingLayout) -> None:
+    """Delete runs of tokens (rows of every token-indexed array): halves first, then quarters,
+    down to single tokens (delta debugging)."""
+    chunk = max(1, _tokens(shrinker.current, layout) // 2)
+    while chunk >= 1 and not shrinker.exhausted:
+        start = 0
+        while start < _tokens(shrinker.current, layout) and not shrinker.exhausted:
+            keep = np.ones(_tokens(shrinker.current, layout), dtype=bool)
+            keep[start : start + chunk] = False
+            if not shrinker.consider(_select_tokens(shrinker.current, layout, keep)):
+                start += chunk
+        chunk //= 2
+
+
+def drop_topk_slots(shrinker: Shrinker, layout: RoutingLayout) -> None:
+    """Delete one top-k slot (a column of every [T, K] array), last slot first."""
+    slot = shrinker.current.arrays[layout.ids].shape[1] - 1
+    while slot >= 0 and shrinker.current.arrays[layout.ids].shape[1] > 1 and not shrinker.exhausted:
+        case = shrinker.current
+        keep = np.ones(case.arrays[layout.ids].shape[1], dtype=bool)
+        keep[slot] = False
+        arrays = {name: np.ascontiguousarray(case.arrays[name][:, keep]) for name in (layout.ids, *layout.topk_arrays)}
+        shrinker.consider(case.replace(arrays))
+        slot -= 1
+
+
+def compact_experts(shrinker: Shrinker, layout: RoutingLayout) -> None:
+    """Renumber the experts in use to 0, 1, 2... keeping their order and keeping each on its
+    side of the local range; drop unused experts from E and from the local range. Ids outside
+    [0, E) (sentinels) become -1 if negative, else the new E."""
+    case = shrinker.current
+    if layout.num_experts is None:
+        return
+    ids = case.arrays[layout.ids].astype(np.int64)
+    experts = int(case.params[layout.num_experts])
+    local = _local_range(case, layout) or (0, experts)
+    valid = (ids >= 0) & (ids < experts)
+    used = np.unique(ids[valid])
+    below = used[used < local[0]]
+    inside = used[(used >= local[0]) & (used < local[1])]
+    above = used[used >= local[1]]
+    order = np.concatenate([below, inside, above])
+    new_experts = max(1, int(order.size))
+    remap = np.full(experts, -1, dtype=np.int64)
+    remap[order] = np.arange(order.size)
+    new_ids = np.where(valid, remap[np.clip(ids, 0, experts - 1)], np.where(ids < 0, -1, new_experts))
+    params: dict[str, int] = {layout.num_experts: new_experts}
+    if layout.start_expert and layout.end_expert:
+        params[layout.start_expert] = int(below.size)
+        params[layout.end_expert] = int(below.size + inside.size)
+    candidate = case.replace({layout.ids: new_ids.astype(case.arrays[layout.ids].dtype)}, **params)
+    shrinker.consider(candidate)
+
+
+def remove_duplicates(shrinker: Shrinker, layout: RoutingLayout) -> None:
+    """Replace duplicated top-k entries by the smallest expert id missing from their row, all
+    at once, then half of them, down to one at a time."""
+    if layout.num_experts is None:
+        return
+    positions = np.argwhere(later_duplicates(shrinker.current.arrays[layout.ids]))
+    chunk = max(1, len(positions))
+    while chunk >= 1 and not shrinker.exhausted:
+        start = 0
+        positions = np.argwhere(later_duplicates(shrinker.current.arrays[layout.ids]))
+        while start < len(positions) and not shrinker.exhausted:
+            candidate = _replace_duplicates(shrinker.current, layout, positions[start : start + chunk])
+            if candidate is not None and shrinker.consider(candidate):
+                positions = np.argwhere(later_duplicates(shrinker.current.arrays[layout.ids]))
+            else:
+                start += chunk
+        chunk //= 2
+
+
+def unify_rows(shrinker: Shrinker, layout: RoutingLayout) -> None:
+    """Make runs of rows copies of the first row that has no duplicate (half the table, then
+    quarters...), so the reproducer's rows are alike except where the failure needs them."""
+    ids = shrinker.current.arrays[layout.ids]
+    clean = np.flatnonzero(~later_duplicates(ids).any(axis=1))
+    if clean.size == 0:
+        return
+    reference = ids[clean[0]].copy()
+    chunk = max(1, ids.shape[0] // 2)
+    while chunk >= 1 and not shrinker.exhausted:
+        start = 0
+        while start < shrinker.current.arrays[layout.ids].shape[0] and not shrinker.exhausted:
+            current = shrinker.current.arrays[layout.ids]
+            rows = np.arange(start, min(start + chunk, current.shape[0]))
+            if (current[rows] != reference).any():
+                new_ids = current.copy()
+                new_ids[rows] = reference
+                shrinker.consider(shrinker.current.replace({layout.ids: new_ids}))
+            start += chunk
+        chunk //= 2
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _tokens(case: Case, layout: RoutingLayout) -> int:
+    return int(case.arrays[layout.ids].shape[0])
+
+
+def _select_tokens(case: Case, layout: RoutingLayout, keep: np.ndarray) -> Case:
+    names: Sequence[str] = (layout.ids, *layout.token_arrays, *layout.topk_arrays)
+    return case.replace({name: np.ascontiguousarray(case.arrays[name][keep]) for name in dict.fromkeys(names)})
+
+
+def _local_range(case: Case, layout: RoutingLayout) -> tuple[int, int] | None:
+    if layout.start_expert and layout.end_expert:
+        return int(case.params[layout.start_expert]), int(case.params[layout.end_expert])
+    return None
+
+
+def _replace_duplicates(case: Case, layout: RoutingLayout, positions: np.ndarray) -> Case | None:
+    assert layout.num_experts is not None
+    experts = int(case.params[layout.num_experts])
+    new_ids = case.arrays[layout.ids].copy()
+    for token, slot in positions:
+        present = set(new_ids[token].tolist())
+        free = next((e for e in range(experts) if e not in present), None)
+        if free is None:
+            return None
+        new_ids[token, slot] = free
+    return case.replace({layout.ids: new_ids})

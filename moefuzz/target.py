@@ -1,0 +1,126 @@
+"""What a target is: the contract between the engine and one fuzzed operation.
+
+A target bundles, for one operation (say the three-step sort of a fused-MoE prologue):
+
+- a hypothesis strategy of :class:`~moefuzz.case.Case` (what inputs look like),
+- ``check``: the contract's preconditions on a case (numpy, raises :class:`CaseError`),
+- ``output_specs``: the shape and dtype of every output buffer the kernel writes, so that the
+  engine can allocate them poisoned,
+- an oracle in plain torch and one or more kernels, named as ``"module:function"`` entries that
+  only worker processes import (the parent never touches the device),
+- ``compare``: the contract's equality on outputs (numpy), returning the first
+  :class:`~moefuzz.compare.Mismatch` or ``None``,
+- the shrink passes that apply to its cases and the ``size`` order they reduce.
+
+The engine knows nothing else about a target, and a target knows nothing of how it is scheduled.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from moefuzz.case import Case
+from moefuzz.errors import UnknownTargetError
+
+if TYPE_CHECKING:
+    from hypothesis.strategies import SearchStrategy
+
+    from moefuzz.compare import Mismatch
+    from moefuzz.shrinking.passes import ShrinkPass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on generated sizes, chosen per device.
+
+    Attributes:
+        max_tokens: most tokens (rows of a routing table) a case may have.
+        max_topk: most experts per token (K).
+        max_experts: most global experts (E).
+    """
+
+    max_tokens: int = 16384
+    max_topk: int = 8
+    max_experts: int = 512
+
+
+#: Smaller sizes for the Triton interpreter: it runs every program instance in numpy on the CPU,
+#: about 10^4 times slower than a GPU, so a 16384-token case would take minutes.
+INTERPRETER_LIMITS = Limits(max_tokens=2048, max_topk=8, max_experts=512)
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One implementation of a target's contract.
+
+    Attributes:
+        name: CLI name (``triton`` for moefuzz's own correct kernel, ``bug-*`` for bug models).
+        entry: ``"module:function"``; the function takes a
+            :class:`moefuzz.launch.LaunchContext` and writes the context's outputs.
+        summary: one line for ``moefuzz targets``.
+        models_bug: for ``bug-*`` kernels, the bug class it models and the report it comes from.
+    """
+
+    name: str
+    entry: str
+    summary: str
+    models_bug: str | None = None
+
+    @property
+    def is_bug_model(self) -> bool:
+        return self.models_bug is not None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Shape and numpy dtype name of one output buffer (``int32``, ``int64``, ``float32``...)."""
+
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """A fuzzable operation: contract, oracle, kernels and shrink passes (see the module doc)."""
+
+    name: str
+    summary: str
+    source: str
+    strategy: Callable[[Limits], SearchStrategy[Case]]
+    check: Callable[[Case], None]
+    output_specs: Callable[[Case], Mapping[str, OutputSpec]]
+    oracle: str
+    compare: Callable[[Case, Mapping[str, np.ndarray], Mapping[str, np.ndarray]], Mismatch | None]
+    kernels: Sequence[KernelSpec]
+    shrink_passes: Sequence[ShrinkPass]
+    size: Callable[[Case], tuple[int, ...]]
+    explain: Callable[[Case, Mismatch], str] = field(default=lambda case, mismatch: "")
+
+    @property
+    def default_kernel(self) -> KernelSpec:
+        return self.kernels[0]
+
+    def kernel(self, name: str | None) -> KernelSpec:
+        """The kernel called ``name`` (the default one for ``None``).
+
+        Raises:
+            UnknownTargetError: no kernel of that name; the message lists the known ones.
+        """
+        if name is None:
+            return self.default_kernel
+        for spec in self.kernels:
+            if spec.name == name:
+                return spec
+        known = ", ".join(k.name for k in self.kernels)
+        raise UnknownTargetError(f"target {self.name!r} has no kernel={name!r} (known: {known})")
+
+
+def resolve_entry(entry: str) -> Any:
+    """Import ``"package.module:attribute"`` and return the attribute (worker side)."""
+    module_name, _, attr = entry.partition(":")
+    return getattr(importlib.import_module(module_name), attr)

@@ -1,0 +1,146 @@
+"""The worker process: the only place a kernel runs.
+
+A worker imports torch, triton, one target's oracle and one kernel, then answers one request at a
+time over a pipe: run this case, reply with an :class:`~moefuzz.outcome.Outcome`. A CUDA error
+breaks the device context for good, so after replying ``crash`` the worker exits; a signal or a
+hang kills it outright. Either way the parent, which holds the case, survives and starts another.
+
+The worker's stderr goes to a log file that the parent reads after a death, to name the signal's
+cause.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from moefuzz.case import Case
+from moefuzz.outcome import Outcome, classify_crash_text
+
+
+def describe_environment(device: str) -> dict[str, str]:
+    """Versions and device name, recorded with every finding."""
+    import numpy
+    import torch
+    import triton
+
+    env = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "numpy": numpy.__version__,
+        "device": device,
+    }
+    if device == "cuda":
+        env["device_name"] = torch.cuda.get_device_name(0)
+        env["cuda"] = str(torch.version.cuda)
+    else:
+        env["device_name"] = "cpu (Triton interpreter, TRITON_INTERPRET=1)"
+    return env
+
+
+def choose_device(requested: str) -> str:
+    """``cuda`` or ``cpu`` for a request of ``auto``, ``cuda`` or ``cpu``; ``cpu`` sets
+    ``TRITON_INTERPRET=1`` before triton is imported, so Triton kernels run in the interpreter."""
+    import torch
+
+    device = requested
+    if requested == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"
+    elif not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' requested but torch sees no CUDA device")
+    return device
+
+
+class CaseRunner:
+    """Runs cases of one target against one kernel on one device, in this process.
+
+    Used by workers, and by benchmarks as the in-process floor (no isolation).
+    """
+
+    def __init__(self, target_name: str, kernel_name: str | None, device: str) -> None:
+        import torch
+
+        from moefuzz.registry import get_target
+        from moefuzz.target import resolve_entry
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.target = get_target(target_name)
+        self.kernel_spec = self.target.kernel(kernel_name)
+        self.kernel: Callable[[Any], None] = resolve_entry(self.kernel_spec.entry)
+        self.oracle: Callable[..., Mapping[str, Any]] = resolve_entry(self.target.oracle)
+
+    def run(self, case: Case, config: Mapping[str, int] | None = None) -> Outcome:
+        """Run ``case``: kernel on the device into poisoned buffers, oracle on the CPU, compare."""
+        from moefuzz.launch import LaunchContext, poisoned
+
+        torch = self.torch
+        started = time.perf_counter()
+        try:
+            inputs = {n: torch.from_numpy(a).to(self.device) for n, a in case.arrays.items()}
+            outputs = {
+                name: poisoned(spec.shape, getattr(torch, spec.dtype), self.device)
+                for name, spec in self.target.output_specs(case).items()
+            }
+            self.kernel(LaunchContext(inputs, outputs, case.params, self.device, dict(config or {})))
+            tri = {name: t.cpu().numpy() for name, t in outputs.items()}
+        except Exception as exc:  # the kernel's failure is the finding
+            return _kernel_failure(exc, time.perf_counter() - started)
+        try:
+            ref_inputs = {n: torch.from_numpy(a) for n, a in case.arrays.items()}
+            ref = {name: t.numpy() for name, t in self.oracle(ref_inputs, case.params).items()}
+        except Exception as exc:
+            return Outcome("oracle-error", type(exc).__name__, _one_line(exc), seconds=time.perf_counter() - started)
+        mismatch = self.target.compare(case, tri, ref)
+        seconds = time.perf_counter() - started
+        if mismatch is None:
+            return Outcome("pass", seconds=seconds)
+        return Outcome("divergence", mismatch.output, mismatch.headline(), mismatch, seconds)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
+def _kernel_failure(exc: Exception, seconds: float) -> Outcome:
+    text = f"{type(exc).__name__}: {exc}"
+    if "cuda" in text.lower() or type(exc).__name__ in ("AcceleratorError", "CudaError"):
+        return Outcome("crash", classify_crash_text(text), _one_line(exc), seconds=seconds)
+    tail = "".join(traceback.format_exception(exc)[-6:])
+    return Outcome("error", type(exc).__name__, _one_line(exc), seconds=seconds, log_tail=tail)
+
+
+def worker_main(conn: Connection, target_name: str, kernel_name: str | None, device: str, log_path: str) -> None:
+    """Entry point of a worker process (started with the ``spawn`` method).
+
+    Protocol: sends ``("ready", environment)`` or ``("failed", text)``; then for each request
+    ``(case_arrays, case_params, config)`` replies one :class:`Outcome`; ``None`` ends it.
+    """
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log_fd, 2)
+    try:
+        device = choose_device(device)
+        runner = CaseRunner(target_name, kernel_name, device)
+        conn.send(("ready", describe_environment(device)))
+    except Exception as exc:
+        conn.send(("failed", _one_line(exc)))
+        return
+    while True:
+        request = conn.recv()
+        if request is None:
+            return
+        arrays, params, config = request
+        outcome = runner.run(Case(arrays, params), config)
+        conn.send(outcome)
+        if outcome.kind == "crash":
+            # A CUDA error is sticky: this context can run nothing more.
+            os._exit(3)

@@ -1,0 +1,100 @@
+"""Test doubles: a target with the three_step_sort contract whose "kernels" are plain Python.
+
+They exist to pin the engine's behaviour (isolation, shrinking, corpus) fast and without Triton:
+each one is correct except on the inputs its name says, where it aborts, segfaults, hangs or
+writes a wrong offset. Loaded through ``MOEFUZZ_TARGETS`` (see ``moefuzz.registry``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+from moefuzz.launch import LaunchContext
+from moefuzz.shrinking.routing import later_duplicates, routing_passes, routing_size
+from moefuzz.target import KernelSpec, Target
+from targets.three_step_sort import contract
+from targets.three_step_sort.oracle import three_step_sort_torch
+from targets.three_step_sort.strategy import LAYOUT, cases
+
+MODULE = __name__
+
+
+def _has_local_duplicate(ctx: LaunchContext, min_tokens: int) -> bool:
+    ids = ctx.inputs["token_selected_experts"].cpu().numpy()
+    start, end = int(ctx.params["start_expert"]), int(ctx.params["end_expert"])
+    local = (ids >= start) & (ids < end)
+    return ids.shape[0] >= min_tokens and bool((later_duplicates(ids) & local).any())
+
+
+def _write_oracle(ctx: LaunchContext) -> None:
+    ref = three_step_sort_torch({n: t.cpu() for n, t in ctx.inputs.items()}, ctx.params)
+    for name, out in ctx.outputs.items():
+        out.copy_(ref[name].to(out.device))
+
+
+def correct(ctx: LaunchContext) -> None:
+    _write_oracle(ctx)
+
+
+def abort_on_duplicate(ctx: LaunchContext) -> None:
+    if _has_local_duplicate(ctx, 3):
+        os.abort()
+    _write_oracle(ctx)
+
+
+def segfault_on_duplicate(ctx: LaunchContext) -> None:
+    if _has_local_duplicate(ctx, 3):
+        ctypes.string_at(0)
+    _write_oracle(ctx)
+
+
+def hang_on_duplicate(ctx: LaunchContext) -> None:
+    if _has_local_duplicate(ctx, 3):
+        time.sleep(3600)
+    _write_oracle(ctx)
+
+
+def raise_on_duplicate(ctx: LaunchContext) -> None:
+    if _has_local_duplicate(ctx, 3):
+        raise ValueError("launcher rejects this shape")
+    _write_oracle(ctx)
+
+
+def miscount_duplicates(ctx: LaunchContext) -> None:
+    """Counts a repeated local expert once when T >= 5: the seed bug's shape, at a small T."""
+    _write_oracle(ctx)
+    if _has_local_duplicate(ctx, 5):
+        ctx.outputs["expert_first_token_offset"][-1] -= 1
+
+
+def _spec(name: str) -> KernelSpec:
+    function = name.replace("-", "_")
+    return KernelSpec(name, f"{MODULE}:{function}", f"test double: {name}")
+
+
+TARGET = Target(
+    name="fake_sort",
+    summary="three_step_sort contract with Python test-double kernels",
+    source="tests/fake_targets.py",
+    strategy=cases,
+    check=contract.check,
+    output_specs=contract.output_specs,
+    oracle="targets.three_step_sort.oracle:three_step_sort_torch",
+    compare=contract.compare,
+    explain=contract.explain,
+    kernels=tuple(
+        _spec(n)
+        for n in (
+            "correct",
+            "abort-on-duplicate",
+            "segfault-on-duplicate",
+            "hang-on-duplicate",
+            "raise-on-duplicate",
+            "miscount-duplicates",
+        )
+    ),
+    shrink_passes=routing_passes(LAYOUT),
+    size=routing_size(LAYOUT),
+)

@@ -1,0 +1,78 @@
+"""Kernels that abort, segfault, hang or raise kill only a worker; the executor goes on."""
+
+import numpy as np
+import pytest
+
+from moefuzz.case import Case
+from moefuzz.isolation import Executor
+
+DUPLICATE = Case(
+    {"token_selected_experts": np.array([[0, 0], [1, 2], [2, 3]], dtype=np.int32)},
+    {"num_experts": 4, "start_expert": 0, "end_expert": 4},
+)
+PLAIN = Case(
+    {"token_selected_experts": np.array([[0, 1], [1, 2], [2, 3]], dtype=np.int32)},
+    {"num_experts": 4, "start_expert": 0, "end_expert": 4},
+)
+
+
+@pytest.fixture
+def executor_of(fake_targets):
+    executors = []
+
+    def make(kernel, **kwargs):
+        executor = Executor("fake_sort", kernel, "cpu", **kwargs)
+        executor.start()
+        executors.append(executor)
+        return executor
+
+    yield make
+    for executor in executors:
+        executor.close()
+
+
+@pytest.mark.parametrize(
+    ("kernel", "signature"),
+    [("abort-on-duplicate", "crash:SIGABRT"), ("segfault-on-duplicate", "crash:SIGSEGV")],
+)
+def test_a_dying_worker_is_recorded_as_a_crash_and_replaced(executor_of, kernel, signature):
+    executor = executor_of(kernel)
+    outcome = executor.run(DUPLICATE)
+    assert outcome.signature == signature
+    assert executor.replacements == 1
+    assert executor.run(PLAIN).kind == "pass"
+
+
+def test_a_hanging_case_is_killed_after_its_timeout_and_recorded(executor_of):
+    executor = executor_of("hang-on-duplicate", case_timeout_s=2.0)
+    outcome = executor.run(DUPLICATE)
+    assert outcome.signature == "hang"
+    assert 2.0 <= outcome.seconds < 30
+    assert executor.run(PLAIN).kind == "pass"
+
+
+def test_a_python_exception_from_the_kernel_is_an_error_finding_and_the_worker_lives(executor_of):
+    executor = executor_of("raise-on-duplicate")
+    outcome = executor.run(DUPLICATE)
+    assert outcome.signature == "error:ValueError"
+    assert "launcher rejects" in outcome.message
+    assert executor.replacements == 0
+    assert executor.run(PLAIN).kind == "pass"
+
+
+def test_a_wrong_output_is_a_divergence_naming_the_output(executor_of):
+    executor = executor_of("miscount-duplicates")
+    wide = Case(
+        {"token_selected_experts": np.array([[0, 0]] + [[1, 2]] * 5, dtype=np.int32)},
+        {"num_experts": 4, "start_expert": 0, "end_expert": 4},
+    )
+    outcome = executor.run(wide)
+    assert outcome.signature == "divergence:expert_first_token_offset"
+    assert outcome.mismatch is not None and outcome.mismatch.index == 4
+
+
+def test_the_worker_reports_its_device_and_versions(executor_of):
+    environment = executor_of("correct").environment
+    assert environment["device"] == "cpu"
+    assert "TRITON_INTERPRET=1" in environment["device_name"]
+    assert {"torch", "triton", "numpy", "python"} <= set(environment)
