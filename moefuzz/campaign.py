@@ -37,7 +37,7 @@ class CampaignConfig:
         case_timeout_s: a case running longer is a hang (default 30 s on a GPU, where the first
             launch of a shape includes Triton's compile; 120 s in the interpreter).
         shrink_budget_s: seconds to shrink each finding (default: a quarter of the duration,
-            at least 30 s, at most 600 s).
+            at least 60 s, at most 600 s).
         limits: size limits (default: full sizes on a GPU, smaller in the interpreter).
     """
 
@@ -97,7 +97,7 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
             executor.case_timeout_s = 30.0 if executor.device == "cuda" else 120.0
         limits = config.limits or (Limits() if executor.device == "cuda" else INTERPRETER_LIMITS)
         source = CaseSource(target.strategy(limits), config.seed)
-        shrink_budget = config.shrink_budget_s or min(600.0, max(30.0, config.duration_s / 4))
+        shrink_budget = config.shrink_budget_s or min(600.0, max(60.0, config.duration_s / 4))
         deadline = time.monotonic() + config.duration_s
         known_ids = {p.name for p in (config.corpus / target.name).glob("*") if p.is_dir()}
         while time.monotonic() < deadline:

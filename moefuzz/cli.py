@@ -48,7 +48,7 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the case source.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES, help="cpu runs Triton's interpreter.")
 @click.option("--case-timeout", default=None, type=float, help="Seconds before a case is a hang.")
-@click.option("--shrink-time", default=None, help="Budget to shrink each finding (default: time/4, 30s..10m).")
+@click.option("--shrink-time", default=None, help="Budget to shrink each finding (default: time/4, 1m..10m).")
 @_one_line_errors
 def run(
     target_name: str,

@@ -198,7 +198,8 @@ def _write_case(directory: Path, stem: str, case: Case) -> str:
     name = f"{stem}-{case.digest()[:12]}.npz"
     if not (directory / name).exists():
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **{n: np.ascontiguousarray(a) for n, a in case.arrays.items()})
+        arrays: dict[str, Any] = {n: np.ascontiguousarray(a) for n, a in case.arrays.items()}
+        np.savez_compressed(buffer, **arrays)
         _atomic_write(directory / name, buffer.getvalue())
     return name
 

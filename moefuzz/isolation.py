@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from moefuzz.case import Case
 from moefuzz.errors import WorkerError
@@ -37,7 +38,7 @@ STARTUP_TIMEOUT_S = 180.0
 PRELOAD = ("torch", "numpy", "moefuzz.worker", "moefuzz.launch")
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
+def _worker_context() -> Any:
     """A ``forkserver`` context with :data:`PRELOAD` where the platform has one, else ``spawn``.
 
     Never plain ``fork``: a parent that has touched CUDA cannot fork, and the fork server is a

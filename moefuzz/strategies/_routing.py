@@ -105,7 +105,7 @@ def local_expert_range(num_experts: int, ep_rank: int, ep_size: int) -> tuple[in
 
 def _expert_weights(rng: np.random.Generator, skew: str, num_experts: int, start: int, end: int) -> np.ndarray:
     """Probability of each global expert under ``skew`` (sums to 1)."""
-    weights = np.ones(num_experts)
+    weights: np.ndarray = np.ones(num_experts)
     if skew == "one_hot":
         weights[:] = 1e-3
         weights[rng.integers(num_experts)] = 1.0

@@ -1,0 +1,77 @@
+"""Quality: the fuzzer finds the seed bug from scratch and shrinks it; the correct kernel survives.
+
+These run real campaigns on moefuzz's Triton kernels (in the interpreter without a GPU), so
+they take a few minutes; they are the tests that say moefuzz does its job.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moefuzz.campaign import CampaignConfig, run_campaign
+from moefuzz.corpus import load_finding
+from moefuzz.replay import replay_findings
+from moefuzz.shrinking.routing import later_duplicates
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bug_campaign(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("corpus")
+    config = CampaignConfig(
+        "three_step_sort", "bug-duplicate-topk", duration_s=40, corpus=corpus, seed=1, shrink_budget_s=150
+    )
+    return corpus, run_campaign(config)
+
+
+def test_bug_duplicate_topk_is_found_from_an_empty_corpus(bug_campaign):
+    _, status = bug_campaign
+    assert len(status.findings) >= 1
+    signatures = {finding.signature for _, finding in status.findings}
+    assert signatures <= {
+        "divergence:expert_first_token_offset",
+        "divergence:permuted_row_to_unpermuted_row",
+        "divergence:permuted_token_selected_experts",
+        "divergence:unpermuted_row_to_permuted_row",
+    }
+
+
+def test_the_seed_bug_shrinks_to_just_past_256_tokens_with_one_repeated_expert(bug_campaign):
+    _, status = bug_campaign
+    path, _ = status.findings[0]
+    finding = load_finding(path)
+    ids = finding.case.arrays["token_selected_experts"]
+    start, end = finding.case.params["start_expert"], finding.case.params["end_expert"]
+    local_repeats = later_duplicates(ids) & (ids >= start) & (ids < end)
+    assert 257 <= ids.shape[0] <= 260
+    assert ids.shape[1] <= 3
+    assert local_repeats.sum() == 1
+    assert finding.case.params["num_experts"] <= 4
+    assert "token" in finding.explanation
+
+
+def test_the_saved_reproducer_fails_on_the_bug_model_and_passes_on_the_correct_kernel(bug_campaign):
+    corpus, _ = bug_campaign
+    on_bug = replay_findings([corpus], kernel=None, device="auto")
+    assert on_bug and all(r.outcome.failed for r in on_bug)
+    on_fixed = replay_findings([corpus], kernel="triton", device="auto")
+    assert on_fixed and not any(r.outcome.failed for r in on_fixed)
+
+
+def test_the_correct_kernel_survives_a_campaign(tmp_path):
+    config = CampaignConfig("three_step_sort", "triton", duration_s=45, corpus=tmp_path, seed=2)
+    status = run_campaign(config)
+    assert status.execs >= 10
+    assert status.findings == [] and status.known == 0
+
+
+def test_committed_reproducers_pass_on_the_correct_kernel():
+    committed = ROOT / "corpus" / "three_step_sort"
+    if not committed.exists():
+        pytest.skip("no committed three_step_sort reproducers")
+    results = replay_findings([committed], kernel="triton", device="auto")
+    assert results and not any(r.outcome.failed for r in results)
+    assert all(np.asarray(r.finding.case.arrays["token_selected_experts"]).ndim == 2 for r in results)
