@@ -60,6 +60,7 @@ class CampaignStatus:
     kernel: str
     device: str = "starting"
     started: float = field(default_factory=time.monotonic)
+    fuzzing_since: float | None = None
     execs: int = 0
     exec_seconds: float = 0.0
     findings: list[tuple[Path, Finding]] = field(default_factory=list)
@@ -73,7 +74,11 @@ class CampaignStatus:
 
     @property
     def execs_per_s(self) -> float:
-        return self.execs / self.elapsed if self.elapsed > 0 else 0.0
+        """Executions per second since fuzzing began (worker start-up excluded)."""
+        if self.fuzzing_since is None:
+            return 0.0
+        seconds = time.monotonic() - self.fuzzing_since
+        return self.execs / seconds if seconds > 0 else 0.0
 
 
 def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], None] | None = None) -> CampaignStatus:
@@ -98,7 +103,8 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
         limits = config.limits or (Limits() if executor.device == "cuda" else INTERPRETER_LIMITS)
         source = CaseSource(target.strategy(limits), config.seed)
         shrink_budget = config.shrink_budget_s or min(600.0, max(60.0, config.duration_s / 4))
-        deadline = time.monotonic() + config.duration_s
+        status.fuzzing_since = time.monotonic()
+        deadline = status.fuzzing_since + config.duration_s
         known_ids = {p.name for p in (config.corpus / target.name).glob("*") if p.is_dir()}
         while time.monotonic() < deadline:
             case = source.draw()

@@ -11,6 +11,8 @@ import ctypes
 import os
 import time
 
+import torch
+
 from moefuzz.launch import LaunchContext
 from moefuzz.shrinking.routing import later_duplicates, routing_passes, routing_size
 from moefuzz.target import KernelSpec, Target
@@ -62,6 +64,26 @@ def raise_on_duplicate(ctx: LaunchContext) -> None:
     _write_oracle(ctx)
 
 
+def illegal_address_on_duplicate(ctx: LaunchContext) -> None:
+    """A Triton store 2**36 elements past an output: a real illegal memory access on a GPU
+    (run it only there; the interpreter would write wild host memory)."""
+    if _has_local_duplicate(ctx, 3):
+        _poke_far(ctx.outputs["expert_first_token_offset"])
+    _write_oracle(ctx)
+
+
+def _poke_far(buffer) -> None:
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def poke(ptr, offset):
+        tl.store(ptr + offset, 1)
+
+    poke[(1,)](buffer, 1 << 36)
+    torch.cuda.synchronize()
+
+
 def miscount_duplicates(ctx: LaunchContext) -> None:
     """Counts a repeated local expert once when T >= 5: the seed bug's shape, at a small T."""
     _write_oracle(ctx)
@@ -93,6 +115,7 @@ TARGET = Target(
             "hang-on-duplicate",
             "raise-on-duplicate",
             "miscount-duplicates",
+            "illegal-address-on-duplicate",
         )
     ),
     shrink_passes=routing_passes(LAYOUT),
