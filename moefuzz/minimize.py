@@ -54,7 +54,14 @@ def minimize_finding(
             last_save = time.monotonic()
 
     shrinker = Shrinker(
-        finding.case, fails_same_way, target.shrink_passes, target.size, target.check, budget_s, on_improvement
+        finding.case,
+        fails_same_way,
+        target.shrink_passes,
+        target.size,
+        target.check,
+        budget_s,
+        on_improvement,
+        derive=target.derive,
     )
     result = shrinker.shrink()
     previous = finding.shrink

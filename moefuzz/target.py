@@ -10,7 +10,9 @@ A target bundles, for one operation (say the three-step sort of a fused-MoE prol
   only worker processes import (the parent never touches the device),
 - ``compare``: the contract's equality on outputs (numpy), returning the first
   :class:`~moefuzz.compare.Mismatch` or ``None``,
-- the shrink passes that apply to its cases and the ``size`` order they reduce.
+- the shrink passes that apply to its cases and the ``size`` order they reduce,
+- ``derive``: recomputes the arrays and params a case derives from its routing table (counts
+  per expert, padded lengths) after a shrink pass edited the table; identity by default.
 
 The engine knows nothing else about a target, and a target knows nothing of how it is scheduled.
 """
@@ -100,6 +102,7 @@ class Target:
     shrink_passes: Sequence[ShrinkPass]
     size: Callable[[Case], tuple[int, ...]]
     explain: Callable[[Case, Mismatch], str] = field(default=lambda case, mismatch: "")
+    derive: Callable[[Case], Case] = field(default=lambda case: case)
 
     @property
     def default_kernel(self) -> KernelSpec:

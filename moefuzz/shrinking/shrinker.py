@@ -65,6 +65,8 @@ class Shrinker:
         check: the target's precondition check; candidates it rejects are never run.
         budget_s: wall-clock budget in seconds.
         on_improvement: called with each newly accepted case (to save progress atomically).
+        derive: recomputes a candidate's derived arrays and params before it is checked (the
+            target's ``derive``); identity when ``None``.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class Shrinker:
         check: Callable[[Case], None],
         budget_s: float,
         on_improvement: Callable[[Case], None] | None = None,
+        derive: Callable[[Case], Case] | None = None,
     ) -> None:
         self.current = case
         self._fails_same_way = fails_same_way
@@ -84,6 +87,7 @@ class Shrinker:
         self._check = check
         self._deadline = time.monotonic() + budget_s
         self._on_improvement = on_improvement
+        self._derive = derive or (lambda case: case)
         self._seen: set[str] = set()
         self.candidates = 0
         self.accepted = 0
@@ -98,7 +102,13 @@ class Shrinker:
 
     def consider(self, candidate: Case) -> bool:
         """Run ``candidate`` if it is new, valid and smaller; accept it if it fails the same way."""
-        if self.exhausted or not self._size(candidate) < self._size(self.current):
+        if self.exhausted:
+            return False
+        try:
+            candidate = self._derive(candidate)
+        except CaseError:
+            return False
+        if not self._size(candidate) < self._size(self.current):
             return False
         digest = candidate.digest()
         if digest in self._seen:
