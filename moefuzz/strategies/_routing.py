@@ -14,6 +14,7 @@ Shrinking is not done here: the engine shrinks concrete tables with the passes o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,7 @@ class RoutingTable:
         return int(self.topk_ids.shape[1])
 
 
+@functools.lru_cache(maxsize=4096)
 def between(low: int, high: int) -> st.SearchStrategy[int]:
     """Integers in [low, high], drawn as an offset from ``low``.
 
@@ -77,10 +79,14 @@ def between(low: int, high: int) -> st.SearchStrategy[int]:
     (``fuzz_one_input``, the default and atheris engines): Hypothesis 6.155's BytestringProvider
     draws ``bit_length(high - low)`` bits and rejects values outside [low, high] without adding
     ``low``, so a range far from zero never succeeds and the buffer overruns.
+
+    Cached: Hypothesis validates every new strategy object on first draw, which cost more than
+    building a whole routing table when ``routing_tables`` made fresh ones per draw.
     """
     return st.integers(0, high - low).map(lambda offset: low + offset)
 
 
+@functools.lru_cache(maxsize=256)
 def _sizes(edges: tuple[int, ...], low: int, high: int) -> st.SearchStrategy[int]:
     """Edge values within [low, high] or one off either side of them, half of the time; else a
     log-uniform value in [low, high] (so small sizes, the cheap ones, are as common as large)."""
@@ -90,6 +96,12 @@ def _sizes(edges: tuple[int, ...], low: int, high: int) -> st.SearchStrategy[int
         lambda bit: between(max(low, (1 << bit) >> 1), max(low, min(high, (1 << bit) - 1)))
     )
     return st.one_of(st.sampled_from(near), log_uniform) if near else log_uniform
+
+
+@functools.lru_cache(maxsize=4096)
+def _choices(values: tuple) -> st.SearchStrategy:
+    """``st.sampled_from(values)``, cached (see :func:`between`)."""
+    return st.sampled_from(values)
 
 
 def local_expert_range(num_experts: int, ep_rank: int, ep_size: int) -> tuple[int, int]:
@@ -259,13 +271,12 @@ def routing_tables(
     num_experts = draw(_sizes(EXPERT_EDGES, 1, max_experts), label="num_experts")
     ep_size, ep_rank = 1, 0
     if expert_parallel:
-        sizes = sorted({r for r in (1, 2, 3, 4, 8, 16, num_experts) if r <= num_experts})
-        ep_size = draw(st.sampled_from(sizes), label="ep_size")
-        ep_rank = draw(st.integers(0, ep_size - 1), label="ep_rank")
-    skew = draw(st.sampled_from(SKEWS), label="skew")
-    duplicates = draw(st.sampled_from(DUPLICATE_MODES), label="duplicates")
-    pad_mode = draw(st.sampled_from(PADDING_MODES), label="padding") if padding else "none"
-    sentinel = draw(st.sampled_from((-1, num_experts)), label="sentinel")
+        ep_size = draw(_choices(tuple(sorted({r for r in (1, 2, 3, 4, 8, 16, num_experts) if r <= num_experts}))))
+        ep_rank = draw(between(0, ep_size - 1), label="ep_rank")
+    skew = draw(_choices(SKEWS), label="skew")
+    duplicates = draw(_choices(DUPLICATE_MODES), label="duplicates")
+    pad_mode = draw(_choices(PADDING_MODES), label="padding") if padding else "none"
+    sentinel = draw(_choices((-1, num_experts)), label="sentinel")
     seed = draw(st.integers(0, 2**32 - 1), label="seed")
     return build_routing_table(
         num_tokens=num_tokens,
