@@ -8,17 +8,17 @@ writes a wrong offset. Loaded through ``MOEFUZZ_TARGETS`` (see ``moefuzz.registr
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import time
 
 import torch
 
 from moefuzz.launch import LaunchContext
-from moefuzz.shrinking.routing import later_duplicates, routing_passes, routing_size
-from moefuzz.target import KernelSpec, Target
-from targets.three_step_sort import contract
+from moefuzz.shrinking.routing import later_duplicates
+from moefuzz.target import KernelSpec
+from targets.three_step_sort import TARGET as THREE_STEP_SORT
 from targets.three_step_sort.oracle import three_step_sort_torch
-from targets.three_step_sort.strategy import LAYOUT, cases
 
 MODULE = __name__
 
@@ -96,16 +96,11 @@ def _spec(name: str) -> KernelSpec:
     return KernelSpec(name, f"{MODULE}:{function}", f"test double: {name}")
 
 
-TARGET = Target(
+TARGET = dataclasses.replace(
+    THREE_STEP_SORT,
     name="fake_sort",
     summary="three_step_sort contract with Python test-double kernels",
     source="tests/fake_targets.py",
-    strategy=cases,
-    check=contract.check,
-    output_specs=contract.output_specs,
-    oracle="targets.three_step_sort.oracle:three_step_sort_torch",
-    compare=contract.compare,
-    explain=contract.explain,
     kernels=tuple(
         _spec(n)
         for n in (
@@ -118,6 +113,4 @@ TARGET = Target(
             "illegal-address-on-duplicate",
         )
     ),
-    shrink_passes=routing_passes(LAYOUT),
-    size=routing_size(LAYOUT),
 )
