@@ -42,6 +42,9 @@ BLOCK_TOKENS = 256
 #: BLOCK_K in {1, 2, 4, 8} times (fused, step 1 and step 3 with and without the bug flag), plus
 #: step 2: 21 in all.
 NUM_BINS = 2048
+#: Integer size arguments are ``do_not_specialize``: otherwise Triton compiles a variant for each
+#: of "equals 1", "divisible by 16" and neither, per argument, and a campaign's first minutes on
+#: a GPU go to compiling them.
 #: Largest top-k: keys (local expert, item) stay below 2**30 with 256 * 8 items a block.
 MAX_TOPK = 8
 #: Tile of step 2's scan over the [NB, E_local] counts: 32 blocks by 128 experts.
@@ -122,7 +125,7 @@ def _sorted_block(
     return key // ITEMS, key % ITEMS, counts
 
 
-@triton.jit
+@triton.jit(do_not_specialize=("T", "K", "start", "e_local"))
 def _fused_kernel(
     ids_ptr,
     offsets_ptr,
@@ -152,7 +155,7 @@ def _fused_kernel(
     tl.store(u2p_ptr + unpermuted, p, mask=valid)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=("T", "K", "start", "e_local"))
 def _block_rank_kernel(
     ids_ptr,
     counts_ptr,
@@ -182,7 +185,7 @@ def _block_rank_kernel(
     tl.store(counts_ptr + block * e_local + bins, counts, mask=bins < e_local)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=("num_blocks", "e_local"))
 def _prefix_kernel(
     counts_ptr,
     base_ptr,
@@ -219,7 +222,7 @@ def _prefix_kernel(
     tl.store(offsets_ptr + e_local, carry.to(tl.int64))
 
 
-@triton.jit
+@triton.jit(do_not_specialize=("T", "K", "start", "e_local"))
 def _scatter_kernel(
     ids_ptr,
     rank_ptr,
