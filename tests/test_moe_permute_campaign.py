@@ -1,0 +1,59 @@
+"""Quality: the fuzzer finds the -1 padding bug from scratch and shrinks it to one padded row;
+the correct kernel survives. Real campaigns on moefuzz's Triton kernels (the interpreter
+without a GPU)."""
+
+from __future__ import annotations
+
+import pytest
+
+from moefuzz.campaign import CampaignConfig, run_campaign
+from moefuzz.corpus import load_finding
+from moefuzz.replay import replay_findings
+from moefuzz.strategies._dispatch import padded_rows
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bug_campaign(tmp_path_factory):
+    corpus = tmp_path_factory.mktemp("corpus")
+    config = CampaignConfig(
+        "moe_permute", "bug-sentinel-minus-one", duration_s=15, corpus=corpus, seed=1, shrink_budget_s=60
+    )
+    return corpus, run_campaign(config)
+
+
+def test_bug_sentinel_minus_one_is_found_from_an_empty_corpus_as_wrong_offsets(bug_campaign):
+    _, status = bug_campaign
+    signatures = {finding.signature for _, finding in status.findings}
+    assert signatures == {"divergence:expert_first_token_offset"}
+    _, finding = status.findings[0]
+    assert finding.found["execs"] <= 30
+
+
+def test_the_seed_bug_shrinks_to_one_minus_one_padded_row_over_the_last_expert(bug_campaign):
+    _, status = bug_campaign
+    path, _ = status.findings[0]
+    finding = load_finding(path)
+    case = finding.case
+    ids, expert_map = case.arrays["topk_ids"], case.arrays["expert_map"]
+    assert ids.shape == (1, 1) and ids[0, 0] == -1 == case.params["sentinel"]
+    assert padded_rows(case.arrays["num_tokens_per_rank"], case.params["max_tokens_per_rank"]).all()
+    assert case.params["num_experts"] <= 2 and expert_map[-1] >= 0
+    assert case.arrays["hidden_states"].shape[1] == 1
+    assert finding.shrink["complete"] and finding.shrink["seconds"] < 30
+    assert "expert_map[-1] would wrap to expert_map[" in finding.explanation
+
+
+def test_the_saved_reproducer_fails_on_the_bug_model_and_passes_on_the_correct_kernel(bug_campaign):
+    corpus, _ = bug_campaign
+    on_bug = replay_findings([corpus], kernel=None, device="auto")
+    assert on_bug and all(r.outcome.failed for r in on_bug)
+    on_fixed = replay_findings([corpus], kernel="triton", device="auto")
+    assert on_fixed and not any(r.outcome.failed for r in on_fixed)
+
+
+def test_the_correct_kernel_survives_a_campaign(tmp_path):
+    status = run_campaign(CampaignConfig("moe_permute", "triton", duration_s=30, corpus=tmp_path, seed=2))
+    assert status.execs >= 20
+    assert status.findings == [] and status.known == 0
