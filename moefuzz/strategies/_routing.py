@@ -87,7 +87,7 @@ def between(low: int, high: int) -> st.SearchStrategy[int]:
 
 
 @functools.lru_cache(maxsize=256)
-def _sizes(edges: tuple[int, ...], low: int, high: int) -> st.SearchStrategy[int]:
+def edge_sizes(edges: tuple[int, ...], low: int, high: int) -> st.SearchStrategy[int]:
     """Edge values within [low, high] or one off either side of them, half of the time; else a
     log-uniform value in [low, high] (so small sizes, the cheap ones, are as common as large)."""
     near = sorted({v + d for v in edges for d in (-1, 0, 1) if low <= v + d <= high})
@@ -266,9 +266,9 @@ def routing_tables(
         duplicates injected into one token, a few, many or all (mode ``none`` keeps top-k rows
         distinct wherever E >= K), and padding per :data:`PADDING_MODES`.
     """
-    num_tokens = draw(_sizes(TOKEN_EDGES, min_tokens, max_tokens), label="num_tokens")
+    num_tokens = draw(edge_sizes(TOKEN_EDGES, min_tokens, max_tokens), label="num_tokens")
     topk = draw(between(1, max_topk), label="topk")
-    num_experts = draw(_sizes(EXPERT_EDGES, 1, max_experts), label="num_experts")
+    num_experts = draw(edge_sizes(EXPERT_EDGES, 1, max_experts), label="num_experts")
     ep_size, ep_rank = 1, 0
     if expert_parallel:
         ep_size = draw(_choices(tuple(sorted({r for r in (1, 2, 3, 4, 8, 16, num_experts) if r <= num_experts}))))
