@@ -153,7 +153,7 @@ class Executor:
         device = self.environment.get("device", self.device)
         process = self._context.Process(
             target=worker_main,
-            args=(child_conn, self.target, self.kernel, device, str(log_path)),
+            args=(child_conn, self.target, self.kernel, device, str(log_path), dict(os.environ)),
             daemon=True,
             name=f"moefuzz-worker-{self._serial}",
         )

@@ -119,12 +119,26 @@ def _kernel_failure(exc: Exception, seconds: float) -> Outcome:
     return Outcome("error", type(exc).__name__, _one_line(exc), seconds=seconds, log_tail=tail)
 
 
-def worker_main(conn: Connection, target_name: str, kernel_name: str | None, device: str, log_path: str) -> None:
-    """Entry point of a worker process (started with the ``spawn`` method).
+def worker_main(
+    conn: Connection,
+    target_name: str,
+    kernel_name: str | None,
+    device: str,
+    log_path: str,
+    environ: dict[str, str] | None = None,
+) -> None:
+    """Entry point of a worker process (forked from the fork server, or spawned).
+
+    ``environ`` is the parent's environment when it asked for this worker: the fork server's own
+    is a snapshot from when it started, which would miss a ``MOEFUZZ_TARGETS`` set since.
 
     Protocol: sends ``("ready", environment)`` or ``("failed", text)``; then for each request
     ``(case_arrays, case_params, config)`` replies one :class:`Outcome`; ``None`` ends it.
     """
+    if environ is not None:
+        for name in set(os.environ) - set(environ):
+            del os.environ[name]
+        os.environ.update(environ)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log_fd, 2)
     try:

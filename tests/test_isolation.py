@@ -76,3 +76,12 @@ def test_the_worker_reports_its_device_and_versions(executor_of):
     assert environment["device"] == "cpu"
     assert "TRITON_INTERPRET=1" in environment["device_name"]
     assert {"torch", "triton", "numpy", "python"} <= set(environment)
+
+
+def test_workers_see_target_modules_named_after_the_fork_server_started(monkeypatch, fake_targets):
+    monkeypatch.delenv("MOEFUZZ_TARGETS")
+    with Executor("three_step_sort", "triton", "cpu", spare=False):
+        pass  # the fork server is up now, without MOEFUZZ_TARGETS
+    monkeypatch.setenv("MOEFUZZ_TARGETS", fake_targets)
+    with Executor("fake_sort", "correct", "cpu", spare=False) as executor:
+        assert executor.run(PLAIN).kind == "pass"
