@@ -71,7 +71,6 @@ class CaseRunner:
         from moefuzz.registry import get_target
         from moefuzz.target import resolve_entry
 
-        self.torch = torch
         self.device = torch.device(device)
         self.target = get_target(target_name)
         self.kernel_spec = self.target.kernel(kernel_name)
@@ -80,23 +79,15 @@ class CaseRunner:
 
     def run(self, case: Case, config: Mapping[str, int] | None = None) -> Outcome:
         """Run ``case``: kernel on the device into poisoned buffers, oracle on the CPU, compare."""
-        from moefuzz.launch import LaunchContext, poisoned
+        from moefuzz.execute import launch_kernel, oracle_outputs
 
-        torch = self.torch
         started = time.perf_counter()
         try:
-            inputs = {n: torch.from_numpy(a).to(self.device) for n, a in case.arrays.items()}
-            outputs = {
-                name: poisoned(spec.shape, getattr(torch, spec.dtype), self.device)
-                for name, spec in self.target.output_specs(case).items()
-            }
-            self.kernel(LaunchContext(inputs, outputs, case.params, self.device, dict(config or {})))
-            tri = {name: t.cpu().numpy() for name, t in outputs.items()}
+            tri = launch_kernel(self.kernel, self.target.output_specs(case), case, self.device, config)
         except Exception as exc:  # the kernel's failure is the finding
             return _kernel_failure(exc, time.perf_counter() - started)
         try:
-            ref_inputs = {n: torch.from_numpy(a) for n, a in case.arrays.items()}
-            ref = {name: t.numpy() for name, t in self.oracle(ref_inputs, case.params).items()}
+            ref = oracle_outputs(self.oracle, case)
         except Exception as exc:
             return Outcome("oracle-error", type(exc).__name__, _one_line(exc), seconds=time.perf_counter() - started)
         mismatch = self.target.compare(case, tri, ref)

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from moefuzz.case import Case
-from moefuzz.launch import LaunchContext, poisoned
+from moefuzz.execute import launch_kernel, oracle_outputs
+from moefuzz.launch import LaunchContext
 from targets.ep_gather import contract
 from targets.ep_gather.kernels import ep_gather_bug_minus_one_slot, ep_gather_triton
 from targets.ep_gather.oracle import ep_gather_torch
@@ -24,18 +25,11 @@ DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 def run_kernel(kernel: Callable[[LaunchContext], None], case: Case, **config: int) -> dict[str, np.ndarray]:
     """tri_* outputs of ``kernel`` on ``case``, launched on poisoned buffers."""
     contract.check(case)
-    inputs = {name: torch.from_numpy(array).to(DEVICE) for name, array in case.arrays.items()}
-    outputs = {
-        name: poisoned(spec.shape, getattr(torch, spec.dtype), DEVICE)
-        for name, spec in contract.output_specs(case).items()
-    }
-    kernel(LaunchContext(inputs, outputs, case.params, DEVICE, config))
-    return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
+    return launch_kernel(kernel, contract.output_specs(case), case, DEVICE, config)
 
 
 def run_oracle(case: Case) -> dict[str, np.ndarray]:
-    inputs = {name: torch.from_numpy(array) for name, array in case.arrays.items()}
-    return {name: tensor.numpy() for name, tensor in ep_gather_torch(inputs, case.params).items()}
+    return oracle_outputs(ep_gather_torch, case)
 
 
 def mismatch_of(kernel: Callable[[LaunchContext], None], case: Case, **config: int):
