@@ -50,6 +50,7 @@ from moefuzz.compare import Mismatch
 from moefuzz.errors import CaseError
 from moefuzz.strategies._expert_parallel import is_bf16_exact
 from moefuzz.target import OutputSpec
+from moefuzz.validation import require_array
 
 #: Largest top-k of the contract.
 MAX_TOPK = 8
@@ -63,23 +64,12 @@ RTOL = 2.0**-7
 ATOL_OF_SUM = 2.0**-16
 
 
-def _array(case: Case, name: str, dtype: type, ndim: int) -> np.ndarray:
-    if name not in case.arrays:
-        raise CaseError(f"case has no array {name} (arrays={sorted(case.arrays)!r})")
-    array = case.arrays[name]
-    if array.dtype != dtype:
-        raise CaseError(f"{name} dtype={array.dtype.str!r}, not {np.dtype(dtype).name}")
-    if array.ndim != ndim:
-        raise CaseError(f"{name} ndim={array.ndim!r}, not {ndim}")
-    return array
-
-
 def check(case: Case) -> None:
     """Raise :class:`CaseError` when ``case`` violates the contract's preconditions."""
-    values = _array(case, "input_tensor", np.float32, 2)
-    topk = _array(case, "recv_topk", np.int32, 2)
-    weight = _array(case, "recv_topk_weight", np.float32, 2)
-    index = _array(case, "input_index", np.int32, 2)
+    values = require_array(case, "input_tensor", np.float32, 2)
+    topk = require_array(case, "recv_topk", np.int32, 2)
+    weight = require_array(case, "recv_topk_weight", np.float32, 2)
+    index = require_array(case, "input_index", np.int32, 2)
     num_experts = case.params.get("num_experts")
     if isinstance(num_experts, bool) or not isinstance(num_experts, int) or not 1 <= num_experts <= MAX_EXPERTS:
         raise CaseError(f"param num_experts={num_experts!r} not an int in 1..{MAX_EXPERTS}")

@@ -50,6 +50,7 @@ from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
 from moefuzz.strategies._expert_parallel import ALIGNMENT, aligned_counts, is_bf16_exact, is_e4m3_exact
 from moefuzz.target import OutputSpec
+from moefuzz.validation import require_array
 
 #: Largest top-k of the contract.
 MAX_TOPK = 8
@@ -69,23 +70,12 @@ def scale_columns(hidden: int, dtype: str) -> int:
     return -(-hidden // SCALE_BLOCK) if dtype == "fp8" else 0
 
 
-def _array(case: Case, name: str, dtype: type, ndim: int) -> np.ndarray:
-    if name not in case.arrays:
-        raise CaseError(f"case has no array {name} (arrays={sorted(case.arrays)!r})")
-    array = case.arrays[name]
-    if array.dtype != dtype:
-        raise CaseError(f"{name} dtype={array.dtype.str!r}, not {np.dtype(dtype).name}")
-    if array.ndim != ndim:
-        raise CaseError(f"{name} ndim={array.ndim!r}, not {ndim}")
-    return array
-
-
 def check(case: Case) -> None:
     """Raise :class:`CaseError` when ``case`` violates the contract's preconditions."""
-    recv_x = _array(case, "recv_x", np.float32, 2)
-    scale = _array(case, "recv_x_scale", np.float32, 2)
-    topk = _array(case, "recv_topk", np.int32, 2)
-    counts = _array(case, "num_recv_tokens_per_expert", np.int32, 1)
+    recv_x = require_array(case, "recv_x", np.float32, 2)
+    scale = require_array(case, "recv_x_scale", np.float32, 2)
+    topk = require_array(case, "recv_topk", np.int32, 2)
+    counts = require_array(case, "num_recv_tokens_per_expert", np.int32, 1)
     dtype = case.params.get("dtype")
     if dtype not in DTYPES:
         raise CaseError(f"param dtype={dtype!r} not one of {DTYPES!r}")

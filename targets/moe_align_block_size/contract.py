@@ -53,6 +53,7 @@ from moefuzz.case import Case
 from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
 from moefuzz.target import OutputSpec
+from moefuzz.validation import require_int_param
 
 MAX_TOKENS = 65536
 MAX_TOPK = 8
@@ -73,17 +74,6 @@ def max_num_tokens_padded(numel: int, num_experts: int, block_size: int, pad_sor
     return length
 
 
-def _int_param(case: Case, name: str, low: int, high: int) -> int:
-    if name not in case.params:
-        raise CaseError(f"case has no param {name} (params={sorted(case.params)!r})")
-    value = case.params[name]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise CaseError(f"param {name}={value!r} is not an int")
-    if not low <= value <= high:
-        raise CaseError(f"param {name}={value!r} outside {low}..{high}")
-    return value
-
-
 def check(case: Case) -> None:
     """Raise :class:`CaseError` when ``case`` violates the contract's preconditions."""
     if "topk_ids" not in case.arrays:
@@ -100,8 +90,8 @@ def check(case: Case) -> None:
         raise CaseError(f"num_tokens M={num_tokens!r} above {MAX_TOKENS}")
     if ids.size and int(ids.min()) < -1:
         raise CaseError(f"topk_ids min={int(ids.min())!r} below -1 (the only negative id is the -1 sentinel)")
-    num_experts = _int_param(case, "num_experts", 1, MAX_EXPERTS)
-    _int_param(case, "block_size", 1, MAX_BLOCK_SIZE)
+    num_experts = require_int_param(case, "num_experts", 1, MAX_EXPERTS)
+    require_int_param(case, "block_size", 1, MAX_BLOCK_SIZE)
     pad = case.params.get("pad_sorted_ids")
     if not isinstance(pad, bool):
         raise CaseError(f"param pad_sorted_ids={pad!r} is not a bool")

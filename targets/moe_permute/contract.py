@@ -52,6 +52,7 @@ from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
 from moefuzz.strategies._dispatch import padded_rows
 from moefuzz.target import OutputSpec
+from moefuzz.validation import require_int_param
 
 #: Bounds the contract covers.
 MAX_TOPK = 16
@@ -71,15 +72,6 @@ ARRAYS = {
 }
 
 
-def _int_param(case: Case, name: str) -> int:
-    if name not in case.params:
-        raise CaseError(f"case has no param {name} (params={sorted(case.params)!r})")
-    value = case.params[name]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise CaseError(f"param {name}={value!r} is not an int")
-    return value
-
-
 def _check_arrays(case: Case) -> None:
     for name, (dtype, ndim) in ARRAYS.items():
         if name not in case.arrays:
@@ -93,7 +85,7 @@ def _check_arrays(case: Case) -> None:
 
 def _check_expert_map(case: Case) -> None:
     expert_map = case.arrays["expert_map"]
-    num_experts = _int_param(case, "num_experts")
+    num_experts = require_int_param(case, "num_experts")
     if not 1 <= expert_map.shape[0] <= MAX_EXPERTS or expert_map.shape[0] != num_experts:
         raise CaseError(
             f"expert_map has {expert_map.shape[0]} entries; num_experts={num_experts!r} must equal it, "
@@ -109,7 +101,7 @@ def _check_expert_map(case: Case) -> None:
             f"expert_map's local ids are not a permutation of 0..{local.size - 1}: sorted, they hold "
             f"{int(local[wrong[0]])!r} where {int(wrong[0])} belongs"
         )
-    num_local = _int_param(case, "num_local_experts")
+    num_local = require_int_param(case, "num_local_experts")
     if num_local != local.size:
         raise CaseError(f"num_local_experts={num_local!r}, but expert_map has {local.size} local entries")
 
@@ -118,7 +110,7 @@ def _check_layout(case: Case) -> None:
     ids = case.arrays["topk_ids"]
     counts = case.arrays["num_tokens_per_rank"]
     rows, top_k = ids.shape
-    per_rank = _int_param(case, "max_tokens_per_rank")
+    per_rank = require_int_param(case, "max_tokens_per_rank")
     if not 1 <= top_k <= MAX_TOPK:
         raise CaseError(f"top_k K={top_k!r} outside 1..{MAX_TOPK}")
     if rows > MAX_TOKENS:
@@ -130,7 +122,7 @@ def _check_layout(case: Case) -> None:
         )
     if ((counts < 0) | (counts > per_rank)).any():
         raise CaseError(f"num_tokens_per_rank={counts.tolist()!r} outside 0..max_tokens_per_rank={per_rank!r}")
-    sentinel = _int_param(case, "sentinel")
+    sentinel = require_int_param(case, "sentinel")
     expert_map = case.arrays["expert_map"]
     if 0 <= sentinel < expert_map.shape[0] and expert_map[sentinel] >= 0:
         raise CaseError(f"sentinel={sentinel!r} is a local expert (expert_map[{sentinel}]={expert_map[sentinel]!r})")

@@ -38,6 +38,7 @@ from moefuzz.case import Case
 from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
 from moefuzz.target import OutputSpec
+from moefuzz.validation import require_int_param
 
 #: Largest top-k of the upstream kernels.
 MAX_TOPK = 8
@@ -54,15 +55,6 @@ OUTPUT_ORDER = (
 )
 
 
-def _int_param(case: Case, name: str) -> int:
-    if name not in case.params:
-        raise CaseError(f"case has no param {name} (params={sorted(case.params)!r})")
-    value = case.params[name]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise CaseError(f"param {name}={value!r} is not an int")
-    return value
-
-
 def check(case: Case) -> None:
     """Raise :class:`CaseError` when ``case`` violates the contract's preconditions."""
     if "token_selected_experts" not in case.arrays:
@@ -77,9 +69,9 @@ def check(case: Case) -> None:
         raise CaseError(f"top_k K={top_k!r} outside 1..{MAX_TOPK}")
     if num_tokens > MAX_TOKENS:
         raise CaseError(f"num_tokens T={num_tokens!r} above {MAX_TOKENS}")
-    num_experts = _int_param(case, "num_experts")
-    start = _int_param(case, "start_expert")
-    end = _int_param(case, "end_expert")
+    num_experts = require_int_param(case, "num_experts")
+    start = require_int_param(case, "start_expert")
+    end = require_int_param(case, "end_expert")
     if num_experts > MAX_EXPERTS:
         raise CaseError(f"num_experts={num_experts!r} above {MAX_EXPERTS}")
     if not 0 <= start <= end <= num_experts:
