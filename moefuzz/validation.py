@@ -7,12 +7,13 @@ array or param as ``name=value!r``.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from moefuzz.case import Case
 from moefuzz.errors import CaseError
 
 
-def require_array(case: Case, name: str, dtype: type, ndim: int) -> np.ndarray:
+def require_array(case: Case, name: str, dtype: npt.DTypeLike, ndim: int) -> np.ndarray:
     """``case.arrays[name]``, which must exist with numpy ``dtype`` and ``ndim`` dimensions.
 
     Raises:

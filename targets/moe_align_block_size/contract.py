@@ -53,7 +53,7 @@ from moefuzz.case import Case
 from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
 from moefuzz.target import OutputSpec
-from moefuzz.validation import require_int_param
+from moefuzz.validation import require_array, require_int_param
 
 MAX_TOKENS = 65536
 MAX_TOPK = 8
@@ -76,13 +76,7 @@ def max_num_tokens_padded(numel: int, num_experts: int, block_size: int, pad_sor
 
 def check(case: Case) -> None:
     """Raise :class:`CaseError` when ``case`` violates the contract's preconditions."""
-    if "topk_ids" not in case.arrays:
-        raise CaseError(f"case has no array topk_ids (arrays={sorted(case.arrays)!r})")
-    ids = case.arrays["topk_ids"]
-    if ids.dtype != np.int32:
-        raise CaseError(f"topk_ids dtype={ids.dtype.str!r}, not int32")
-    if ids.ndim != 2:
-        raise CaseError(f"topk_ids ndim={ids.ndim!r}, not 2 ([M, K])")
+    ids = require_array(case, "topk_ids", np.int32, 2)  # [M, K]
     num_tokens, topk = ids.shape
     if not 1 <= topk <= MAX_TOPK:
         raise CaseError(f"topk K={topk!r} outside 1..{MAX_TOPK}")

@@ -52,7 +52,7 @@ from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
 from moefuzz.strategies._dispatch import padded_rows
 from moefuzz.target import OutputSpec
-from moefuzz.validation import require_int_param
+from moefuzz.validation import require_array, require_int_param
 
 #: Bounds the contract covers.
 MAX_TOPK = 16
@@ -74,13 +74,7 @@ ARRAYS = {
 
 def _check_arrays(case: Case) -> None:
     for name, (dtype, ndim) in ARRAYS.items():
-        if name not in case.arrays:
-            raise CaseError(f"case has no array {name} (arrays={sorted(case.arrays)!r})")
-        array = case.arrays[name]
-        if array.dtype != np.dtype(dtype):
-            raise CaseError(f"{name} dtype={array.dtype.str!r}, not {dtype}")
-        if array.ndim != ndim:
-            raise CaseError(f"{name} ndim={array.ndim!r}, not {ndim}")
+        require_array(case, name, dtype, ndim)
 
 
 def _check_expert_map(case: Case) -> None:

@@ -38,7 +38,7 @@ from moefuzz.case import Case
 from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
 from moefuzz.target import OutputSpec
-from moefuzz.validation import require_int_param
+from moefuzz.validation import require_array, require_int_param
 
 #: Largest top-k of the upstream kernels.
 MAX_TOPK = 8
@@ -57,13 +57,7 @@ OUTPUT_ORDER = (
 
 def check(case: Case) -> None:
     """Raise :class:`CaseError` when ``case`` violates the contract's preconditions."""
-    if "token_selected_experts" not in case.arrays:
-        raise CaseError(f"case has no array token_selected_experts (arrays={sorted(case.arrays)!r})")
-    experts = case.arrays["token_selected_experts"]
-    if experts.dtype != np.int32:
-        raise CaseError(f"token_selected_experts dtype={experts.dtype.str!r}, not int32")
-    if experts.ndim != 2:
-        raise CaseError(f"token_selected_experts ndim={experts.ndim!r}, not 2 ([T, K])")
+    experts = require_array(case, "token_selected_experts", np.int32, 2)  # [T, K]
     num_tokens, top_k = experts.shape
     if not 1 <= top_k <= MAX_TOPK:
         raise CaseError(f"top_k K={top_k!r} outside 1..{MAX_TOPK}")
