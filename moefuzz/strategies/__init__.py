@@ -7,7 +7,9 @@
 - expert-parallel receive tables (``recv_topk_tables``): local ids with -1 for other ranks, and
   the 128-aligned per-expert counts of DeepEP;
 - one-sided dispatch (``dispatched_tables``): R source ranks padded to the same length with a
-  sentinel, and the receiving rank's expert map.
+  sentinel, and the receiving rank's expert map;
+- paged KV caches (``paged_kv_states``): page size, free-page list, ``req_to_token`` with
+  garbage in unowned cells, a batch of requests to extend, and an optional SWA pool.
 
 Example::
 
@@ -49,6 +51,18 @@ from moefuzz.strategies._expert_parallel import (
     recv_topk_tables,
     scatter_layout,
 )
+from moefuzz.strategies._paged_kv import (
+    CAPACITY_SLACKS,
+    FREE_ORDERS,
+    GARBAGE_MODES,
+    LENGTH_SHAPES,
+    PAGE_SIZES,
+    WINDOWS,
+    PagedKVState,
+    SWAPool,
+    build_paged_kv_state,
+    paged_kv_states,
+)
 from moefuzz.strategies._routing import (
     DUPLICATE_MODES,
     EXPERT_EDGES,
@@ -65,26 +79,35 @@ from moefuzz.strategies._routing import (
 
 __all__ = [
     "ALIGNMENT",
+    "CAPACITY_SLACKS",
     "DUPLICATE_MODES",
     "EXPERT_EDGES",
     "FILLS",
+    "FREE_ORDERS",
+    "GARBAGE_MODES",
+    "LENGTH_SHAPES",
     "LOCAL_ORDERS",
     "PADDING_MODES",
+    "PAGE_SIZES",
     "PLACEMENTS",
     "RANK_COUNTS",
     "RECEIVERS",
     "SENTINELS",
     "SKEWS",
     "TOKEN_EDGES",
+    "WINDOWS",
     "DispatchedTable",
     "ExpertPlacement",
+    "PagedKVState",
     "RecvTopk",
     "RoutingTable",
+    "SWAPool",
     "ScatterLayout",
     "aligned_counts",
     "between",
     "build_dispatched_table",
     "build_expert_map",
+    "build_paged_kv_state",
     "build_routing_table",
     "dispatched_tables",
     "edge_sizes",
@@ -94,6 +117,7 @@ __all__ = [
     "local_topk_ids",
     "padded_rows",
     "padding_sentinel",
+    "paged_kv_states",
     "place_experts",
     "recv_topk_tables",
     "routing_tables",
