@@ -16,6 +16,7 @@ start)
   for target in ${SURVIVE:-}; do
     setsid python3 -m moefuzz.cli run --target "$target" --time "${SURVIVE_TIME:-10m}" --seed 100 \
       --corpus "$WORK/survive-$target" >"$WORK/survive-$target.log" 2>&1 < /dev/null &
+    echo $! >>"$WORK/survivor.pids"
   done
   for spec in ${BUGS:-}; do
     python3 benchmarks/time_to_bug.py --target "${spec%%:*}" --kernel "${spec#*:}" --runs "${RUNS:-5}" \
@@ -25,7 +26,9 @@ start)
   done
   ;;
 collect)
-  while ps -eo args | grep -v grep | grep -q "moefuzz.cli run --target .* --seed 100"; do sleep 2; done
+  for pid in $(cat "$WORK/survivor.pids" 2>/dev/null); do
+    while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+  done
   cp "$WORK"/survive-*.log "$OUT"/ 2>/dev/null
   tail -n 3 "$OUT"/survive-*.log
   tar czf "$OUT/corpora.tgz" -C "$WORK" . --exclude='*.log'
