@@ -19,6 +19,7 @@ from moefuzz.errors import CaseError, MoefuzzError
 from moefuzz.generate import CaseSource
 from moefuzz.isolation import Executor
 from moefuzz.minimize import minimize_finding
+from moefuzz.perturb import plan_perturbations
 from moefuzz.registry import get_target
 from moefuzz.target import INTERPRETER_LIMITS, Limits
 
@@ -39,6 +40,11 @@ class CampaignConfig:
         shrink_budget_s: seconds to shrink each finding (default: a quarter of the duration,
             at least 60 s, at most 600 s).
         limits: size limits (default: full sizes on a GPU, smaller in the interpreter).
+        perturb_runs: launches per case under schedule perturbation (1: one plain launch; more:
+            the plain launch, then the target's launch knobs and poison patterns varied, see
+            :mod:`moefuzz.perturb`).
+        caching_allocator: False sets ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` in the workers, so
+            every buffer is a fresh allocation (stale reads see what the driver leaves).
     """
 
     target: str
@@ -50,6 +56,8 @@ class CampaignConfig:
     case_timeout_s: float | None = None
     shrink_budget_s: float | None = None
     limits: Limits | None = None
+    perturb_runs: int = 1
+    caching_allocator: bool = True
 
 
 @dataclass
@@ -62,6 +70,7 @@ class CampaignStatus:
     started: float = field(default_factory=time.monotonic)
     fuzzing_since: float | None = None
     execs: int = 0
+    launches: int = 0
     exec_seconds: float = 0.0
     findings: list[tuple[Path, Finding]] = field(default_factory=list)
     known: int = 0
@@ -94,7 +103,8 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
     status = CampaignStatus(target.name, kernel.name)
     notify = on_status or (lambda _: None)
     case_timeout = config.case_timeout_s
-    executor = Executor(target.name, kernel.name, config.device, case_timeout_s=case_timeout or 120.0)
+    env = {} if config.caching_allocator else {"PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}
+    executor = Executor(target.name, kernel.name, config.device, case_timeout_s=case_timeout or 120.0, env=env)
     try:
         environment = executor.start()
         status.device = environment.get("device_name", environment.get("device", "?"))
@@ -112,8 +122,11 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
                 target.check(case)
             except CaseError as exc:
                 raise MoefuzzError(f"target {target.name!r} generated a case its contract rejects: {exc}") from None
-            outcome = executor.run(case)
+            plan_seed = config.seed * 1_000_003 + status.execs
+            plan = plan_perturbations(target.launch_knobs, config.perturb_runs, plan_seed)
+            outcome = executor.run(case, plan=plan)
             status.execs += 1
+            status.launches += outcome.runs
             status.exec_seconds += outcome.seconds
             status.worker_restarts = executor.replacements
             if outcome.failed:
@@ -132,6 +145,11 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
                         "seed": config.seed,
                         "elapsed_s": round(status.elapsed, 3),
                         "execs": status.execs,
+                        "runs": outcome.runs,
+                        "failures": outcome.rate.failures,
+                        "plan_seed": plan_seed,
+                        "perturbation": outcome.perturbation,
+                        "nondeterministic": outcome.nondeterministic,
                     },
                     shrink={"original_size": list(target.size(case))},
                 )

@@ -49,6 +49,17 @@ def main() -> None:
 @click.option("--device", default="auto", show_default=True, type=DEVICES, help="cpu runs Triton's interpreter.")
 @click.option("--case-timeout", default=None, type=float, help="Seconds before a case is a hang.")
 @click.option("--shrink-time", default=None, help="Budget to shrink each finding (default: time/4, 1m..10m).")
+@click.option(
+    "--perturb",
+    "perturb_runs",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Launches per case: the plain one, then varied launch knobs and poison patterns (races).",
+)
+@click.option(
+    "--no-caching-allocator", is_flag=True, help="Run workers with PYTORCH_NO_CUDA_MEMORY_CACHING=1 (fresh buffers)."
+)
 @_one_line_errors
 def run(
     target_name: str,
@@ -59,6 +70,8 @@ def run(
     device: str,
     case_timeout: float | None,
     shrink_time: str | None,
+    perturb_runs: int,
+    no_caching_allocator: bool,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
@@ -71,7 +84,18 @@ def run(
     from moefuzz.campaign import CampaignConfig, run_campaign
     from moefuzz.status import StatusDisplay, status_line
 
-    config = CampaignConfig(target_name, kernel, seconds, corpus_dir, seed, device, case_timeout, shrink_seconds)
+    config = CampaignConfig(
+        target_name,
+        kernel,
+        seconds,
+        corpus_dir,
+        seed,
+        device,
+        case_timeout,
+        shrink_seconds,
+        perturb_runs=perturb_runs,
+        caching_allocator=not no_caching_allocator,
+    )
     with StatusDisplay() as display:
         try:
             status = run_campaign(config, display.update)
@@ -89,6 +113,9 @@ def run(
         )
         if finding.explanation:
             click.echo(f"  {finding.explanation.splitlines()[0]}")
+        if int(finding.found.get("runs", 1)) > 1:
+            rate = f"{finding.found.get('failures')}/{finding.found.get('runs')}"
+            click.echo(f"  failed {rate} perturbed launches when found; shrunk case {finding.shrink.get('rate', '?')}")
     if status.known:
         click.echo(f"{status.known} failures matched findings already in {corpus_dir}")
     sys.exit(1 if status.findings or status.known else 0)
@@ -116,7 +143,7 @@ def targets() -> None:
 @_one_line_errors
 def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeout: float) -> None:
     """Re-run saved reproducers; exit 1 if any still fails."""
-    from moefuzz.replay import replay_findings
+    from moefuzz.replay import recorded_rate, replay_findings
 
     results = replay_findings(list(paths), kernel, device, case_timeout)
     failed = 0
@@ -126,6 +153,8 @@ def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeou
         line = f"{verdict}  {result.path}  [{result.kernel}]"
         if result.outcome.failed:
             line += f"  {result.outcome.signature}: {result.outcome.message}"
+        if result.outcome.runs > 1:
+            line += f"  (failed {result.outcome.rate} runs; recorded rate {recorded_rate(result.finding)})"
         click.echo(line)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

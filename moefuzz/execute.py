@@ -23,18 +23,25 @@ def launch_kernel(
     case: Case,
     device: torch.device,
     config: Mapping[str, int] | None = None,
+    poison: str = "default",
+    seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """The ``tri_*`` outputs of ``kernel`` on ``case``.
 
     Copies the case's arrays to ``device``, allocates every output of ``output_specs`` filled
-    with poison, launches, and copies the outputs back (which waits for the device).
+    with the poison of ``poison`` (:data:`moefuzz.perturb.POISONS`; ``seed`` for ``random``),
+    launches with the launch knobs ``config``, and copies the outputs back (which waits for the
+    device).
 
     Raises:
         Whatever the kernel raises (a CUDA error surfaces here at the latest).
     """
     inputs = {name: torch.from_numpy(array).to(device) for name, array in case.arrays.items()}
-    outputs = {name: poisoned(spec.shape, getattr(torch, spec.dtype), device) for name, spec in output_specs.items()}
-    kernel(LaunchContext(inputs, outputs, case.params, device, dict(config or {})))
+    outputs = {
+        name: poisoned(spec.shape, getattr(torch, spec.dtype), device, poison, seed + index)
+        for index, (name, spec) in enumerate(output_specs.items())
+    }
+    kernel(LaunchContext(inputs, outputs, case.params, device, dict(config or {}), poison, seed))
     return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
 
 

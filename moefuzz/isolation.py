@@ -15,7 +15,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -25,6 +25,7 @@ from typing import Any
 from moefuzz.case import Case
 from moefuzz.errors import WorkerError
 from moefuzz.outcome import Outcome, classify_crash_text
+from moefuzz.perturb import Perturbation
 from moefuzz.worker import worker_main
 
 #: Seconds a new worker may take to import torch and triton and report ready.
@@ -74,19 +75,28 @@ class Executor:
         device: ``auto``, ``cuda`` or ``cpu`` (the Triton interpreter).
         case_timeout_s: seconds one case may run before it is called a hang.
         spare: keep a warm spare worker (off for one-shot replays, to save a process).
+        env: environment variables set in the workers on top of the parent's (for example
+            ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` to turn PyTorch's caching allocator off).
 
     Raises:
         WorkerError: from :meth:`start` when a worker cannot start at all (not a finding).
     """
 
     def __init__(
-        self, target: str, kernel: str | None, device: str = "auto", case_timeout_s: float = 60.0, spare: bool = True
+        self,
+        target: str,
+        kernel: str | None,
+        device: str = "auto",
+        case_timeout_s: float = 60.0,
+        spare: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.target = target
         self.kernel = kernel
         self.device = device
         self.case_timeout_s = case_timeout_s
         self.use_spare = spare
+        self.env = dict(env or {})
         self._context = _worker_context()
         self._log_dir = Path(tempfile.mkdtemp(prefix="moefuzz-workers-"))
         self._serial = 0
@@ -122,16 +132,26 @@ class Executor:
         self.close()
 
     # -- running ----------------------------------------------------------------------------
-    def run(self, case: Case, config: Mapping[str, int] | None = None) -> Outcome:
+    def run(
+        self, case: Case, config: Mapping[str, int] | None = None, plan: Sequence[Perturbation] | None = None
+    ) -> Outcome:
         """Run one case in the active worker and return its outcome; never raises for what the
-        kernel does (crash and hang are outcomes), and leaves a live worker behind."""
+        kernel does (crash and hang are outcomes), and leaves a live worker behind.
+
+        Args:
+            case: the input.
+            config: launch knobs of a single plain run (ignored when ``plan`` is given).
+            plan: perturbations to run the case under (see :mod:`moefuzz.perturb`); the hang
+                timeout grows with the number of runs.
+        """
         worker = self._active
         if worker is None:
             raise WorkerError("executor is not started")
+        plan = list(plan) if plan else [Perturbation(dict(config or {}))]
         started = time.perf_counter()
         try:
-            worker.conn.send((dict(case.arrays), dict(case.params), dict(config or {})))
-            if worker.conn.poll(self.case_timeout_s):
+            worker.conn.send((dict(case.arrays), dict(case.params), [p.to_json() for p in plan]))
+            if worker.conn.poll(self.case_timeout_s * len(plan)):
                 outcome: Outcome = worker.conn.recv()
                 if outcome.kind == "crash":
                     self._replace(kill=False)
@@ -141,7 +161,7 @@ class Executor:
         self._replace(kill=True)
         return Outcome(
             "hang",
-            message=f"no answer within {self.case_timeout_s:g} s; worker killed",
+            message=f"no answer within {self.case_timeout_s * len(plan):g} s; worker killed",
             seconds=time.perf_counter() - started,
         )
 
@@ -153,7 +173,7 @@ class Executor:
         device = self.environment.get("device", self.device)
         process = self._context.Process(
             target=worker_main,
-            args=(child_conn, self.target, self.kernel, device, str(log_path), dict(os.environ)),
+            args=(child_conn, self.target, self.kernel, device, str(log_path), {**os.environ, **self.env}),
             daemon=True,
             name=f"moefuzz-worker-{self._serial}",
         )

@@ -22,18 +22,39 @@ INT_POISON = 0x7FFFFFFF - 0x2A
 FLOAT_POISON = float("nan")
 
 
-def poison_value(dtype: torch.dtype) -> int | float:
-    """The poison a buffer of ``dtype`` is filled with."""
-    if dtype.is_floating_point:
-        return FLOAT_POISON
+def poison_value(dtype: torch.dtype, pattern: str = "default") -> int | float:
+    """The constant a buffer of ``dtype`` is filled with under ``pattern`` (one of
+    :data:`moefuzz.perturb.POISONS` except ``random``)."""
     if dtype == torch.bool:
         return True
+    if dtype.is_floating_point:
+        if pattern == "max":
+            return float(torch.finfo(dtype).max)
+        return -1.0 if pattern == "minus_one" else FLOAT_POISON
+    if pattern == "max":
+        return int(torch.iinfo(dtype).max)
+    if pattern == "minus_one":
+        return -1
     return INT_POISON if torch.iinfo(dtype).max >= INT_POISON else -1
 
 
-def poisoned(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A new tensor of ``shape`` and ``dtype`` on ``device``, every entry the poison value."""
-    return torch.full(shape, poison_value(dtype), dtype=dtype, device=device)
+def poisoned(
+    shape: tuple[int, ...], dtype: torch.dtype, device: torch.device, pattern: str = "default", seed: int = 0
+) -> torch.Tensor:
+    """A new tensor of ``shape`` and ``dtype`` on ``device``, every entry the poison of
+    ``pattern`` (:data:`moefuzz.perturb.POISONS`); ``random`` fills random bits from ``seed``
+    (random finite values for float dtypes)."""
+    if pattern != "random":
+        return torch.full(shape, poison_value(dtype, pattern), dtype=dtype, device=device)
+    generator = torch.Generator().manual_seed(seed)
+    if dtype.is_floating_point:
+        values = torch.randn(shape, generator=generator) * 1e3
+    elif dtype == torch.bool:
+        values = torch.randint(0, 2, shape, generator=generator).bool()
+    else:
+        info = torch.iinfo(dtype)
+        values = torch.randint(max(info.min, -(2**62)), min(info.max, 2**62), shape, generator=generator)
+    return values.to(dtype).to(device)
 
 
 @dataclass
@@ -47,6 +68,7 @@ class LaunchContext:
         params: the case's scalars.
         device: where the kernel runs (``cuda`` or ``cpu`` under ``TRITON_INTERPRET=1``).
         config: launch-configuration overrides (``num_warps``...) a kernel may honour.
+        poison, seed: the fill pattern of outputs and scratch (see :func:`poisoned`).
     """
 
     inputs: Mapping[str, torch.Tensor]
@@ -54,7 +76,9 @@ class LaunchContext:
     params: Mapping[str, Scalar]
     device: torch.device
     config: Mapping[str, int] = field(default_factory=dict)
+    poison: str = "default"
+    seed: int = 0
 
     def scratch(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """A poisoned scratch buffer on the context's device."""
-        return poisoned(shape, dtype, self.device)
+        return poisoned(shape, dtype, self.device, self.poison, self.seed)

@@ -10,6 +10,7 @@ from moefuzz.case import Case
 from moefuzz.corpus import Finding, save_finding
 from moefuzz.isolation import Executor
 from moefuzz.outcome import Outcome
+from moefuzz.perturb import Rate, rate_floor, recorded_plan
 from moefuzz.shrinking import Shrinker, ShrinkResult
 from moefuzz.target import Target
 
@@ -28,6 +29,11 @@ def minimize_finding(
 ) -> ShrinkResult:
     """Shrink ``finding.case`` in place to the smallest case that fails with the same signature.
 
+    A finding found under schedule perturbation (``found["runs"] > 1``) runs every candidate
+    under the same perturbation plan, and keeps it only while its failure rate stays at or
+    above :func:`~moefuzz.perturb.rate_floor` of the finding's rate; the rate of the shrunk case
+    is recorded in ``finding.shrink["rate"]``.
+
     Each improvement is saved to ``corpus`` (or to ``directory``, where the finding lies),
     atomically, at most every :data:`SAVE_INTERVAL_S` seconds and at the end, so a campaign
     killed mid-shrink keeps the best case so far. On
@@ -36,10 +42,12 @@ def minimize_finding(
     signature = finding.signature
     outcomes: dict[str, Outcome] = {}
     last_save = time.monotonic()
+    plan = recorded_plan(finding.found, target.launch_knobs)
+    floor = rate_floor(Rate(int(finding.found.get("failures", 1)), int(finding.found.get("runs", 1))))
 
     def fails_same_way(candidate: Case) -> bool:
-        outcome = executor.run(candidate)
-        if outcome.signature == signature:
+        outcome = executor.run(candidate, plan=plan)
+        if outcome.signature == signature and outcome.rate.value >= floor:
             outcomes[candidate.digest()] = outcome
             return True
         return False
@@ -69,6 +77,8 @@ def minimize_finding(
     if previous.get("original_size"):
         finding.shrink["original_size"] = previous["original_size"]
         finding.shrink["seconds"] = round(float(previous.get("seconds", 0)) + result.seconds, 3)
+    if plan is not None and finding.case.digest() in outcomes:
+        finding.shrink["rate"] = str(outcomes[finding.case.digest()].rate)
     if finding.mismatch is not None:
         finding.explanation = target.explain(finding.case, finding.mismatch)
     if (corpus or directory) is not None:

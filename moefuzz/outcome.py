@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from moefuzz.compare import Mismatch
+from moefuzz.perturb import Rate
 
 KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error")
 
@@ -57,6 +59,12 @@ class Outcome:
         message: a human line (the mismatch headline, the CUDA error text, the signal).
         mismatch: for divergences, the first mismatching entry.
         seconds: wall time of the execution in the worker (kernel, oracle, compare).
+        log_tail: the last lines of a traceback or of the worker's stderr.
+        runs: launches of the case (several under schedule perturbation).
+        failures: launches that failed with this outcome's signature.
+        perturbation: the first failing launch's :class:`~moefuzz.perturb.Perturbation`, as JSON.
+        nondeterministic: launches of the same input disagreed (some passed, or failed with
+            different values or signatures): the kernel's result depends on the schedule.
     """
 
     kind: str
@@ -65,6 +73,17 @@ class Outcome:
     mismatch: Mismatch | None = None
     seconds: float = 0.0
     log_tail: str = field(default="", compare=False)
+    runs: int = 1
+    failures: int = 0
+    perturbation: dict[str, Any] | None = None
+    nondeterministic: bool = False
+
+    @property
+    def rate(self) -> Rate:
+        """Failures with this signature out of runs (a single failing run: 1/1)."""
+        if self.kind == "pass":
+            return Rate(0, self.runs)
+        return Rate(max(self.failures, 1), max(self.runs, 1))
 
     @property
     def failed(self) -> bool:

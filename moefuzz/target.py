@@ -13,6 +13,8 @@ A target bundles, for one operation (say the three-step sort of a fused-MoE prol
 - the shrink passes that apply to its cases and the ``size`` order they reduce,
 - ``derive``: recomputes the arrays and params a case derives from its routing table (counts
   per expert, padded lengths) after a shrink pass edited the table; identity by default.
+- ``launch_knobs``: the launch configurations its kernels honour through ``ctx.config``
+  (``{"num_warps": (1, 2, 4, 8)}``), which schedule perturbation varies.
 
 The engine knows nothing else about a target, and a target knows nothing of how it is scheduled.
 """
@@ -103,6 +105,7 @@ class Target:
     size: Callable[[Case], tuple[int, ...]]
     explain: Callable[[Case, Mismatch], str] = field(default=lambda case, mismatch: "")
     derive: Callable[[Case], Case] = field(default=lambda case: case)
+    launch_knobs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def default_kernel(self) -> KernelSpec:

@@ -15,12 +15,14 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
 from moefuzz.case import Case
 from moefuzz.outcome import Outcome, classify_crash_text
+from moefuzz.perturb import Perturbation
 
 
 def describe_environment(device: str) -> dict[str, str]:
@@ -78,23 +80,63 @@ class CaseRunner:
         self.oracle: Callable[..., Mapping[str, Any]] = resolve_entry(self.target.oracle)
 
     def run(self, case: Case, config: Mapping[str, int] | None = None) -> Outcome:
-        """Run ``case``: kernel on the device into poisoned buffers, oracle on the CPU, compare."""
+        """Run ``case`` once: kernel on the device into poisoned buffers, oracle on the CPU,
+        compare."""
+        return self.run_plan(case, [Perturbation(dict(config or {}))])
+
+    def run_plan(self, case: Case, plan: Sequence[Perturbation]) -> Outcome:
+        """Run ``case`` once per perturbation of ``plan`` (launch knobs and poison pattern); the
+        oracle runs once. Returns ``pass`` if every launch passed, else the first failure with
+        ``runs``, ``failures`` (launches failing with its signature) and ``nondeterministic``
+        (launches disagreed). A crash ends the plan: the device context is gone."""
         from moefuzz.execute import launch_kernel, oracle_outputs
 
         started = time.perf_counter()
-        try:
-            tri = launch_kernel(self.kernel, self.target.output_specs(case), case, self.device, config)
-        except Exception as exc:  # the kernel's failure is the finding
-            return _kernel_failure(exc, time.perf_counter() - started)
-        try:
-            ref = oracle_outputs(self.oracle, case)
-        except Exception as exc:
-            return Outcome("oracle-error", type(exc).__name__, _one_line(exc), seconds=time.perf_counter() - started)
-        mismatch = self.target.compare(case, tri, ref)
-        seconds = time.perf_counter() - started
-        if mismatch is None:
-            return Outcome("pass", seconds=seconds)
-        return Outcome("divergence", mismatch.output, mismatch.headline(), mismatch, seconds)
+        specs = self.target.output_specs(case)
+        ref: Mapping[str, Any] | None = None
+        first: Outcome | None = None
+        failures = passes = runs = 0
+        disagree = False
+        for perturbation in plan:
+            runs += 1
+            try:
+                tri = launch_kernel(
+                    self.kernel, specs, case, self.device, perturbation.config, perturbation.poison, perturbation.seed
+                )
+            except Exception as exc:  # the kernel's failure is the finding
+                result = _kernel_failure(exc, 0.0)
+            else:
+                if ref is None:
+                    try:
+                        ref = oracle_outputs(self.oracle, case)
+                    except Exception as exc:
+                        return Outcome("oracle-error", type(exc).__name__, _one_line(exc), seconds=_since(started))
+                mismatch = self.target.compare(case, tri, ref)
+                result = (
+                    Outcome("pass")
+                    if mismatch is None
+                    else Outcome("divergence", mismatch.output, mismatch.headline(), mismatch)
+                )
+            if not result.failed:
+                passes += 1
+            elif first is None:
+                first, failures = replace(result, perturbation=perturbation.to_json()), 1
+            elif result.signature == first.signature and result.message == first.message:
+                failures += 1
+            else:
+                disagree = True
+                failures += result.signature == first.signature
+            if result.kind == "crash":
+                break
+        if first is None:
+            return Outcome("pass", seconds=_since(started), runs=runs)
+        return replace(
+            first, seconds=_since(started), runs=runs, failures=failures, nondeterministic=disagree or passes > 0
+        )
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
 
 
 def _one_line(exc: BaseException) -> str:
@@ -124,7 +166,8 @@ def worker_main(
     is a snapshot from when it started, which would miss a ``MOEFUZZ_TARGETS`` set since.
 
     Protocol: sends ``("ready", environment)`` or ``("failed", text)``; then for each request
-    ``(case_arrays, case_params, config)`` replies one :class:`Outcome`; ``None`` ends it.
+    ``(case_arrays, case_params, plan)`` (``plan``: perturbations as JSON) replies one
+    :class:`Outcome`; ``None`` ends it.
     """
     if environ is not None:
         for name in set(os.environ) - set(environ):
@@ -143,8 +186,8 @@ def worker_main(
         request = conn.recv()
         if request is None:
             return
-        arrays, params, config = request
-        outcome = runner.run(Case(arrays, params), config)
+        arrays, params, plan = request
+        outcome = runner.run_plan(Case(arrays, params), [Perturbation.from_json(p) for p in plan])
         conn.send(outcome)
         if outcome.kind == "crash":
             # A CUDA error is sticky: this context can run nothing more.

@@ -91,6 +91,20 @@ def miscount_duplicates(ctx: LaunchContext) -> None:
         ctx.outputs["expert_first_token_offset"][-1] -= 1
 
 
+#: The poison patterns under which ``stale-read-on-duplicate`` fails: 2 of the 5 that a
+#: perturbation plan cycles through, never the plain launch's.
+STALE_POISONS = ("max", "random")
+
+
+def stale_read_on_duplicate(ctx: LaunchContext) -> None:
+    """A deterministic stand-in for a race: on a repeated local expert (T >= 5), the count is
+    read back from a scratch buffer as if another warp had not stored it yet, which shows only
+    when the scratch's fill is one of :data:`STALE_POISONS`; a plain launch always passes."""
+    _write_oracle(ctx)
+    if _has_local_duplicate(ctx, 5) and ctx.poison in STALE_POISONS:
+        ctx.outputs["expert_first_token_offset"][-1] -= 1
+
+
 def _spec(name: str) -> KernelSpec:
     function = name.replace("-", "_")
     return KernelSpec(name, f"{MODULE}:{function}", f"test double: {name}")
@@ -111,6 +125,7 @@ TARGET = dataclasses.replace(
             "raise-on-duplicate",
             "miscount-duplicates",
             "illegal-address-on-duplicate",
+            "stale-read-on-duplicate",
         )
     ),
 )

@@ -49,4 +49,5 @@ TARGET = Target(
     ),
     shrink_passes=(*routing_passes(LAYOUT), *GATHER_PASSES),
     size=size,
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
 )

@@ -37,4 +37,5 @@ TARGET = Target(
     shrink_passes=shrink.passes(),
     size=shrink.size,
     derive=contract.derive,
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
 )

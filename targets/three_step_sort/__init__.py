@@ -35,4 +35,5 @@ TARGET = Target(
     ),
     shrink_passes=routing_passes(LAYOUT),
     size=routing_size(LAYOUT),
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
 )
