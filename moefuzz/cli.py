@@ -1,4 +1,4 @@
-"""The ``moefuzz`` command line: run, targets, replay, shrink, show.
+"""The ``moefuzz`` command line: run, targets, replay, shrink, show, sanitize.
 
 Arguments are checked before anything heavy is imported. Every moefuzz error becomes one line on
 stderr and exit status 2; ``run`` exits 1 when it met failures, ``replay`` when a reproducer still
@@ -57,6 +57,7 @@ def main() -> None:
     type=click.IntRange(1, 1000),
     help="Launches per case: the plain one, then varied launch knobs and poison patterns (races).",
 )
+@click.option("--sanitize", is_flag=True, help="Re-run each new finding under compute-sanitizer (GPU only).")
 @click.option(
     "--no-caching-allocator", is_flag=True, help="Run workers with PYTORCH_NO_CUDA_MEMORY_CACHING=1 (fresh buffers)."
 )
@@ -71,6 +72,7 @@ def run(
     case_timeout: float | None,
     shrink_time: str | None,
     perturb_runs: int,
+    sanitize: bool,
     no_caching_allocator: bool,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
@@ -118,6 +120,9 @@ def run(
             click.echo(f"  failed {rate} perturbed launches when found; shrunk case {finding.shrink.get('rate', '?')}")
     if status.known:
         click.echo(f"{status.known} failures matched findings already in {corpus_dir}")
+    if sanitize:
+        for path, _finding in status.findings:
+            _sanitize_and_print(path, TOOLS_ALL, None)
     sys.exit(1 if status.findings or status.known else 0)
 
 
@@ -190,6 +195,38 @@ def shrink(path: Path, duration: str, device: str, case_timeout: float) -> None:
     click.echo(
         f"shrunk {directory}: size {before} -> {result.size} in {result.seconds:.1f} s ({result.candidates} candidates)"
     )
+
+
+TOOLS_ALL = ("memcheck", "initcheck", "synccheck", "racecheck")
+
+
+def _sanitize_and_print(path: Path, tools: tuple[str, ...], kernel: str | None) -> None:
+    from moefuzz.sanitize import SanitizerUnavailable, format_table, sanitize_finding
+
+    try:
+        reports = sanitize_finding(path, tools, kernel)
+    except SanitizerUnavailable as exc:
+        click.echo(f"moefuzz: {exc}")
+        return
+    click.echo(f"compute-sanitizer on {path} (PYTORCH_NO_CUDA_MEMORY_CACHING=1):")
+    click.echo(format_table(reports))
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--tool", "tools", multiple=True, type=click.Choice(TOOLS_ALL), help="Tool to run (repeatable; default: all four)."
+)
+@click.option("--kernel", default=None, help="Run this kernel instead of the recorded one.")
+@_one_line_errors
+def sanitize(path: Path, tools: tuple[str, ...], kernel: str | None) -> None:
+    """Re-run a reproducer under compute-sanitizer memcheck, initcheck, synccheck and racecheck;
+    print what each tool said and attach the table to the finding. Without compute-sanitizer
+    or a GPU, say so and exit 0."""
+    from moefuzz.corpus import load_finding
+
+    load_finding(path)  # a bad path fails here, with one line
+    _sanitize_and_print(path, tools or TOOLS_ALL, kernel)
 
 
 @main.command()

@@ -51,6 +51,8 @@ class Finding:
         environment: versions of python, torch, triton, numpy and the device it failed on.
         found: campaign facts (``seed``, ``elapsed_s``, ``execs``, ``at``).
         shrink: shrinker facts (``seconds``, ``candidates``, ``accepted``, ``size``...).
+        sanitizer: what each compute-sanitizer tool said about the case (see
+            :mod:`moefuzz.sanitize`), one dict per tool; empty until ``moefuzz sanitize``.
     """
 
     target: str
@@ -65,6 +67,7 @@ class Finding:
     environment: dict[str, str] = field(default_factory=dict)
     found: dict[str, Any] = field(default_factory=dict)
     shrink: dict[str, Any] = field(default_factory=dict)
+    sanitizer: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def signature(self) -> str:
@@ -112,6 +115,7 @@ def save_finding(corpus: Path | None, finding: Finding, directory: Path | None =
         "environment": finding.environment,
         "found": finding.found,
         "shrink": finding.shrink,
+        "sanitizer": finding.sanitizer,
     }
     _atomic_write(directory / FINDING_FILE, (json.dumps(document, indent=2, sort_keys=False) + "\n").encode())
     for stale in directory.glob("*.npz"):
@@ -159,6 +163,7 @@ def load_finding(path: Path) -> Finding:
             environment=dict(document.get("environment", {})),
             found=dict(document.get("found", {})),
             shrink=dict(document.get("shrink", {})),
+            sanitizer=[dict(entry) for entry in document.get("sanitizer", [])],
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CorpusError(f"corrupt finding path={str(file)!r}: bad or missing field {exc}") from None
