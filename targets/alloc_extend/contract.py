@@ -16,7 +16,10 @@ Input (a :class:`~moefuzz.case.Case`)::
                               order, then a tail of POISON_PAGE that no correct kernel reads
     page_size     int >= 1    token slots per page; slot = page * page_size + offset
     num_pages     int         pages of the KV cache, page 0 included (reserved, never free):
-                              every slot is < num_pages * page_size (the capacity)
+                              every slot is < num_pages * page_size (the capacity). sglang's
+                              allocator counts without page 0 (its ``num_pages = size //
+                              page_size``, free list ``arange(1, num_pages + 1)``, a buffer of
+                              ``size + page_size`` slots); this num_pages is the buffer's
     num_free      int         valid entries of free_pages
 
 Output::
@@ -29,7 +32,7 @@ pages taken from ``free_pages`` in order, then a partial page; request i's pages
 ``ceil(seq/page_size) - ceil(prefix/page_size)`` pages each of requests 0..i-1 took.
 
 Properties checked on every run, before the comparison with the oracle (each a mismatch of
-``out_indices`` at the first entry that breaks it):
+``out_indices`` at the first entry that breaks it and differs from the oracle's):
 
 1. no slot comes from a page id past the free list (``POISON_PAGE``: the kernel read
    ``free_pages[k]`` for some ``k >= num_free``);
