@@ -27,17 +27,19 @@ def main() -> None:
     parser.add_argument("--time", default="60s")
     parser.add_argument("--shrink-time", default="120s")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--perturb", type=int, default=1, help="launches per case (schedule perturbation)")
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, default=None, help="copy the corpora here")
     args = parser.parse_args()
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ttb-"))
     procs = []
-    for seed in range(args.runs):
+    for seed in range(args.first_seed, args.first_seed + args.runs):
         corpus = root / f"seed-{seed}"
         command = [
             sys.executable, "-m", "moefuzz.cli", "run", "--target", args.target, "--kernel", args.kernel,
             "--time", args.time, "--shrink-time", args.shrink_time, "--seed", str(seed),
-            "--corpus", str(corpus), "--device", args.device,
+            "--corpus", str(corpus), "--device", args.device, "--perturb", str(args.perturb),
         ]  # fmt: skip
         procs.append((seed, corpus, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
         time.sleep(0.5)
@@ -58,6 +60,8 @@ def main() -> None:
                 "shrunk_size": first["shrink"].get("size") if first else None,
                 "original_size": first["shrink"].get("original_size") if first else None,
                 "device": first["environment"].get("device_name") if first else None,
+                "rate": f'{first["found"].get("failures", 1)}/{first["found"].get("runs", 1)}' if first else None,
+                "shrunk_rate": first["shrink"].get("rate") if first else None,
                 "explanation": (first.get("explanation") or "").splitlines()[:2] if first else None,
                 "tail": output.strip().splitlines()[-3:],
             }
