@@ -90,3 +90,10 @@ def test_dropping_leading_pages_keeps_the_window_swa_pages():
     np.testing.assert_array_equal(
         oracle_outputs(page_table_torch, shorter)["kv_indices"], oracle_outputs(page_table_torch, case)["kv_indices"]
     )
+
+
+def test_swa_pools_compact_to_the_reserved_page_when_no_request_has_a_window_slot():
+    case = swa_case(4, seq_len=0)
+    small = shrink_while(case, lambda candidate: contract.SWA_MAPPING in candidate.arrays)
+    assert small.params["swa_num_pages"] == 1 and small.params["num_pages"] == 1
+    assert small.arrays["seq_lens"].tolist() == [0]

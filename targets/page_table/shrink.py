@@ -202,8 +202,8 @@ def compact_swa_pages(shrinker: Shrinker) -> None:
     if used.size + 1 >= int(case.params["swa_num_pages"]):
         return
     pages = mapping // page_size
-    index = np.minimum(np.searchsorted(used, pages), used.size - 1)
-    hit = used[index] == pages
+    index = np.minimum(np.searchsorted(used, pages), max(used.size - 1, 0))
+    hit = used[index] == pages if used.size else np.zeros(pages.shape, dtype=bool)
     new_mapping = np.where(hit, (index + 1) * page_size + mapping % page_size, mapping)
     shrinker.consider(case.replace({SWA_MAPPING: new_mapping.astype(np.int64)}, swa_num_pages=int(used.size) + 1))
 
