@@ -60,7 +60,7 @@ def main() -> None:
                 "shrunk_size": first["shrink"].get("size") if first else None,
                 "original_size": first["shrink"].get("original_size") if first else None,
                 "device": first["environment"].get("device_name") if first else None,
-                "rate": f'{first["found"].get("failures", 1)}/{first["found"].get("runs", 1)}' if first else None,
+                "rate": f"{first['found'].get('failures', 1)}/{first['found'].get('runs', 1)}" if first else None,
                 "shrunk_rate": first["shrink"].get("rate") if first else None,
                 "explanation": (first.get("explanation") or "").splitlines()[:2] if first else None,
                 "tail": output.strip().splitlines()[-3:],
