@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--num-warps", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--poisons", nargs="+", default=["default", "random"])
     parser.add_argument("--items", type=int, default=1)
+    parser.add_argument("--stress", action="store_true", help="side-stream memory stress during each launch")
     parser.add_argument("--launches", type=int, default=500)
     args = parser.parse_args()
     runner = CaseRunner("ep_scatter", args.kernel, "cuda")
@@ -36,7 +37,9 @@ def main() -> None:
         case = make_case(recv_topk, experts, 128, "bf16", seed=0)
         for num_warps in args.num_warps:
             for poison in args.poisons:
-                plan = [Perturbation({"num_warps": num_warps}, poison, seed) for seed in range(args.launches)]
+                plan = [
+                    Perturbation({"num_warps": num_warps}, poison, seed, args.stress) for seed in range(args.launches)
+                ]
                 started = time.perf_counter()
                 outcome = runner.run_plan(case, plan)
                 print(
@@ -45,6 +48,7 @@ def main() -> None:
                             "experts": experts,
                             "num_warps": num_warps,
                             "poison": poison,
+                            "stress": args.stress,
                             "failures": outcome.rate.failures if outcome.failed else 0,
                             "runs": outcome.runs,
                             "signature": outcome.signature,

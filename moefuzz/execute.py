@@ -7,7 +7,8 @@ torch; never imported by the campaign's parent process.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -25,13 +26,15 @@ def launch_kernel(
     config: Mapping[str, int] | None = None,
     poison: str = "default",
     seed: int = 0,
+    stress: bool = False,
 ) -> dict[str, np.ndarray]:
     """The ``tri_*`` outputs of ``kernel`` on ``case``.
 
     Copies the case's arrays to ``device``, allocates every output of ``output_specs`` filled
     with the poison of ``poison`` (:data:`moefuzz.perturb.POISONS`; ``seed`` for ``random``),
     launches with the launch knobs ``config``, and copies the outputs back (which waits for the
-    device).
+    device). With ``stress`` on a CUDA device, memory-bound work queued on a side stream runs
+    during the launch (:func:`side_stream_stress`).
 
     Raises:
         Whatever the kernel raises (a CUDA error surfaces here at the latest).
@@ -41,8 +44,40 @@ def launch_kernel(
         name: poisoned(spec.shape, getattr(torch, spec.dtype), device, poison, seed + index)
         for index, (name, spec) in enumerate(output_specs.items())
     }
-    kernel(LaunchContext(inputs, outputs, case.params, device, dict(config or {}), poison, seed))
+    context = LaunchContext(inputs, outputs, case.params, device, dict(config or {}), poison, seed)
+    if stress and device.type == "cuda":
+        with side_stream_stress(device):
+            kernel(context)
+    else:
+        kernel(context)
     return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
+
+
+#: Elements of each side-stream stress buffer (float32: 64 MiB each, three of them).
+STRESS_ELEMENTS = 16 << 20
+#: Passes of the stress loop queued before the launch: several times a typical kernel's length.
+STRESS_PASSES = 6
+_stress_buffers: dict[torch.device, tuple[torch.cuda.Stream, list[torch.Tensor]]] = {}
+
+
+@contextlib.contextmanager
+def side_stream_stress(device: torch.device) -> Iterator[None]:
+    """Queue memory-bound elementwise work on a side stream, then run the body (the kernel
+    launch) on the current stream while it executes; the current stream waits for the side
+    stream on exit. The buffers (192 MiB) are allocated once per device and process."""
+    if device not in _stress_buffers:
+        buffers = [torch.rand(STRESS_ELEMENTS, device=device) for _ in range(3)]
+        _stress_buffers[device] = (torch.cuda.Stream(device), buffers)
+    side, (a, b, c) = _stress_buffers[device]
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        for _ in range(STRESS_PASSES):
+            torch.add(a, b, out=c)
+            torch.mul(c, 0.5, out=a)
+    try:
+        yield
+    finally:
+        torch.cuda.current_stream(device).wait_stream(side)
 
 
 def oracle_outputs(oracle: Callable[..., Mapping[str, torch.Tensor]], case: Case) -> dict[str, np.ndarray]:

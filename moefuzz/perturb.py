@@ -42,18 +42,21 @@ class Perturbation:
         config: launch knobs, e.g. ``{"num_warps": 8}`` (empty: the kernel's defaults).
         poison: one of :data:`POISONS`.
         seed: seeds the ``random`` poison.
+        stress: run memory-bound work on a side stream during the launch (GPU only), so the
+            kernel's warps share the SMs and the memory system with other blocks and drift apart.
     """
 
     config: Mapping[str, int] = field(default_factory=dict)
     poison: str = "default"
     seed: int = 0
+    stress: bool = False
 
     def __post_init__(self) -> None:
         if self.poison not in POISONS:
             raise ValueError(f"poison={self.poison!r} is not one of {POISONS}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"config": dict(self.config), "poison": self.poison, "seed": self.seed}
+        return {"config": dict(self.config), "poison": self.poison, "seed": self.seed, "stress": self.stress}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Perturbation:
@@ -64,15 +67,16 @@ class Perturbation:
     def label(self) -> str:
         """``num_warps=8 poison=nan``: for reports."""
         knobs = " ".join(f"{k}={v}" for k, v in sorted(self.config.items()))
-        return f"{knobs} poison={self.poison}".strip()
+        return f"{knobs} poison={self.poison}{' stress' if self.stress else ''}".strip()
 
 
 PLAIN = Perturbation()
 
 
 def plan_perturbations(knobs: Mapping[str, Sequence[int]], runs: int, seed: int) -> list[Perturbation]:
-    """``runs`` perturbations: the plain launch first, then knob values and poisons drawn from
-    ``seed`` (deterministic: the same seed gives the same plan).
+    """``runs`` perturbations: the plain launch first, then knob values drawn from ``seed``,
+    poisons in turn, and side-stream stress on every other launch (deterministic: the same seed
+    gives the same plan).
 
     Args:
         knobs: a target's ``launch_knobs``: each knob's legal values.
@@ -88,7 +92,7 @@ def plan_perturbations(knobs: Mapping[str, Sequence[int]], runs: int, seed: int)
     plan = [PLAIN]
     for index in range(1, runs):
         config = {name: rng.choice(list(values)) for name, values in sorted(knobs.items()) if values}
-        plan.append(Perturbation(config, POISONS[index % len(POISONS)], rng.randrange(2**31)))
+        plan.append(Perturbation(config, POISONS[index % len(POISONS)], rng.randrange(2**31), index % 2 == 1))
     return plan
 
 

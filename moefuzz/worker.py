@@ -101,7 +101,14 @@ class CaseRunner:
             runs += 1
             try:
                 tri = launch_kernel(
-                    self.kernel, specs, case, self.device, perturbation.config, perturbation.poison, perturbation.seed
+                    self.kernel,
+                    specs,
+                    case,
+                    self.device,
+                    perturbation.config,
+                    perturbation.poison,
+                    perturbation.seed,
+                    perturbation.stress,
                 )
             except Exception as exc:  # the kernel's failure is the finding
                 result = _kernel_failure(exc, 0.0)

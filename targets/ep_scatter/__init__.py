@@ -48,5 +48,5 @@ TARGET = Target(
     ),
     shrink_passes=(*routing_passes(LAYOUT), SCATTER_HIDDEN_PASS),
     size=size,
-    launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16, 32)},
 )
