@@ -139,8 +139,6 @@ def sanitize_finding(
             binary, "--tool", tool, "--error-exitcode", str(ERROR_EXIT_CODE), "--print-limit", "20",
             sys.executable, "-m", "moefuzz.sanitize", str(path), *(["--kernel", kernel] if kernel else []),
         ]  # fmt: skip
-        if tool == "initcheck":
-            command[3:3] = ["--track-unused-memory", "no"]
         started = time.perf_counter()
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=env, check=False)
