@@ -39,4 +39,5 @@ TARGET = Target(
     ),
     shrink_passes=shrink.PASSES,
     size=shrink.size,
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
 )

@@ -45,4 +45,5 @@ TARGET = Target(
     ),
     shrink_passes=shrink.passes(),
     size=shrink.size,
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
 )
