@@ -14,9 +14,11 @@ rescaled accumulator)::
     m'    = max(m, max s);  acc = acc * exp(m - m') + exp(s - m') v;  l likewise
     o[i, h] = acc / l, or 0 when nothing is attended (L = 0)
 
-Both products are ``tl.dot(..., input_precision="ieee")``: fp32 FMA on a GPU, where the default
-TF32 would round the softmax weights to 10 bits (an error of ~5e-4, above the contract's
-tolerance). Page ids are widened to int64 before they scale the page stride. Integer sizes and
+Both products are ``tl.dot(..., input_precision="tf32x3")``: three TF32 tensor-core products
+that recover fp32 accuracy, where plain TF32 would round the softmax weights to 10 bits (an
+error of ~5e-4, above the contract's tolerance). ``"ieee"`` would be exact too, but on a GPU it
+lowers a [16, 128] x [128, 64] product to ~131k unrolled FMAs: ptxas then took over 30 s per
+compiled variant on an H100 under load, and the campaign called the first launch a hang. Page ids are widened to int64 before they scale the page stride. Integer sizes and
 strides are not specialised (one compiled variant per BLOCK_D, flags and num_warps). Bug models
 are constexpr flags of the same kernel, so the correct path is the code they differ from:
 
@@ -142,13 +144,13 @@ def _paged_decode_kernel(
         kv_tile = slot[:, None] + dims[None, :]
         kv_mask = read[:, None] & dim_mask[None, :]
         k = tl.load(k_cache_ptr + kv_tile, mask=kv_mask, other=0.0)  # [BLOCK_N, BLOCK_D]
-        s = tl.dot(q, tl.trans(k), input_precision="ieee") * sm_scale  # [BLOCK_G, BLOCK_N]
+        s = tl.dot(q, tl.trans(k), input_precision="tf32x3") * sm_scale  # [BLOCK_G, BLOCK_N]
         s = tl.where(attended[None, :], s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         alpha = tl.exp(m_i - m_new)
         p = tl.exp(s - m_new[:, None])
         v = tl.load(v_cache_ptr + kv_tile, mask=kv_mask, other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="ieee")
+        acc = acc * alpha[:, None] + tl.dot(p, v, input_precision="tf32x3")
         l_i = l_i * alpha + tl.sum(p, axis=1)
         m_i = m_new
 
