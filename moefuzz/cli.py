@@ -34,6 +34,33 @@ def _one_line_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _targets_option(command: F) -> F:
+    """Add ``--targets PATH_OR_MODULE`` (repeatable): plugins to load, for this process and its
+    workers, before the command runs; a broken one is a one-line error, exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, targets: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        if targets:
+            _one_line_errors(_load_targets)(targets)
+        return command(*args, **kwargs)
+
+    option = click.option(
+        "--targets",
+        "targets",
+        multiple=True,
+        metavar="PATH_OR_MODULE",
+        help="Also load targets from this .py file, package directory or module (repeatable).",
+    )
+    return option(wrapper)  # type: ignore[return-value]
+
+
+def _load_targets(specs: tuple[str, ...]) -> None:
+    from moefuzz.registry import add_target_specs, builtin_targets
+
+    add_target_specs(specs)
+    builtin_targets()
+
+
 @click.group()
 @click.version_option(package_name="moefuzz")
 def main() -> None:
@@ -41,6 +68,7 @@ def main() -> None:
 
 
 @main.command()
+@_targets_option
 @click.option("--target", "target_name", required=True, help="Target to fuzz (see `moefuzz targets`).")
 @click.option("--time", "duration", required=True, help="Fuzzing budget: 90s, 10m, 1h, 1h30m.")
 @click.option("--kernel", default=None, help="Kernel of the target (default: its correct Triton kernel).")
@@ -95,6 +123,7 @@ def run(
 
 
 @main.command()
+@_targets_option
 @_one_line_errors
 def targets() -> None:
     """List targets and their kernels (correct kernels and bug-* models)."""
@@ -109,6 +138,7 @@ def targets() -> None:
 
 
 @main.command()
+@_targets_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--kernel", default=None, help="Replay against this kernel instead of the recorded one.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
@@ -132,6 +162,7 @@ def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeou
 
 
 @main.command()
+@_targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--time", "duration", default="2m", show_default=True, help="Shrink budget.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
@@ -164,6 +195,7 @@ def shrink(path: Path, duration: str, device: str, case_timeout: float) -> None:
 
 
 @main.command()
+@_targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--rerun", is_flag=True, help="Run the case again and show what it does now.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
