@@ -61,6 +61,7 @@ class CampaignStatus:
         target, kernel: what runs.
         device: the worker's device name (``cpu (Triton interpreter...)`` without a GPU).
         device_kind: ``cuda`` or ``cpu`` once a worker started, else ``""``.
+        environment: the worker's versions and device (what findings record).
         started, fuzzing_since: ``time.monotonic()`` at start and once workers were ready.
         execs, exec_seconds: cases run while fuzzing, and their summed worker time.
         findings: new findings, each with the directory it was saved to.
@@ -75,6 +76,7 @@ class CampaignStatus:
     kernel: str
     device: str = "starting"
     device_kind: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     fuzzing_since: float | None = None
     execs: int = 0
@@ -129,6 +131,7 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
         environment = executor.start()
         status.device = environment.get("device_name", environment.get("device", "?"))
         status.device_kind = executor.device
+        status.environment = dict(environment)
         if case_timeout is None:
             executor.case_timeout_s = 30.0 if executor.device == "cuda" else 120.0
         limits = config.limits or (Limits() if executor.device == "cuda" else INTERPRETER_LIMITS)

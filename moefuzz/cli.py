@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,6 +63,36 @@ def _load_targets(specs: tuple[str, ...]) -> None:
     builtin_targets()
 
 
+@dataclass
+class _Reports:
+    """Where ``--json`` / ``--junit-xml`` go, and when the command started (for their timing)."""
+
+    json_path: Path | None
+    junit_path: Path | None
+    started_at: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)
+
+    def write(self, build: Callable[[float, float], dict[str, Any]]) -> None:
+        """Write the reports asked for; ``build(started_at, duration_s)`` makes the document."""
+        if self.json_path is not None or self.junit_path is not None:
+            from moefuzz.reports import write_reports
+
+            write_reports(build(self.started_at, time.monotonic() - self.started), self.json_path, self.junit_path)
+
+
+def _report_options(command: F) -> F:
+    """Add ``--json PATH`` and ``--junit-xml PATH``; the command gets them as ``reports``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, json_path: Path | None, junit_path: Path | None, **kwargs: Any) -> Any:
+        return command(*args, reports=_Reports(json_path, junit_path), **kwargs)
+
+    path = click.Path(dir_okay=False, path_type=Path)
+    junit = click.option("--junit-xml", "junit_path", type=path, default=None, help="Write a JUnit XML report here.")
+    as_json = click.option("--json", "json_path", type=path, default=None, help="Write a JSON report here.")
+    return junit(as_json(wrapper))  # type: ignore[return-value]
+
+
 @click.group()
 @click.version_option(package_name="moefuzz")
 def main() -> None:
@@ -77,6 +109,7 @@ def main() -> None:
 @click.option("--device", default="auto", show_default=True, type=DEVICES, help="cpu runs Triton's interpreter.")
 @click.option("--case-timeout", default=None, type=float, help="Seconds before a case is a hang.")
 @click.option("--shrink-time", default=None, help="Budget to shrink each finding (default: time/4, 1m..10m).")
+@_report_options
 @_one_line_errors
 def run(
     target_name: str,
@@ -87,6 +120,7 @@ def run(
     device: str,
     case_timeout: float | None,
     shrink_time: str | None,
+    reports: _Reports,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
@@ -119,6 +153,9 @@ def run(
             click.echo(f"  {finding.explanation.splitlines()[0]}")
     if status.known:
         click.echo(f"{status.known} failures matched findings already in {corpus_dir}")
+    from moefuzz.reports import run_document
+
+    reports.write(lambda at, seconds: run_document(config, status, at, seconds))
     sys.exit(1 if status.findings or status.known else 0)
 
 
@@ -143,10 +180,12 @@ def targets() -> None:
 @click.option("--kernel", default=None, help="Replay against this kernel instead of the recorded one.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
 @click.option("--case-timeout", default=60.0, show_default=True, type=float)
+@_report_options
 @_one_line_errors
-def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeout: float) -> None:
+def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeout: float, reports: _Reports) -> None:
     """Re-run saved reproducers; exit 1 if any still fails."""
     from moefuzz.replay import replay_findings
+    from moefuzz.reports import replay_document
 
     results = replay_findings(list(paths), kernel, device, case_timeout)
     failed = 0
@@ -158,6 +197,7 @@ def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeou
             line += f"  {result.outcome.signature}: {result.outcome.message}"
         click.echo(line)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
+    reports.write(lambda at, seconds: replay_document(results, kernel, at, seconds))
     sys.exit(1 if failed else 0)
 
 

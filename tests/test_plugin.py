@@ -1,9 +1,11 @@
 """User targets: a kernel added to a built-in contract, a new contract, loaded from a path, a
 module name and an entry point, down to the workers; broken plugins are one-line errors."""
 
+import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -138,10 +140,17 @@ def test_the_readme_plugin_example_survives_a_campaign_and_its_planted_bug_is_fo
     assert source.count(CORRECT_LINE) == 1
     (tmp_path / "my_sort_kernel.py").write_text(source.replace(CORRECT_LINE, BUGGY_LINE))
     buggy = moefuzz(
-        "run", "--targets", "my_sort_kernel.py", *command, "--time", "3s", cwd=tmp_path
+        "run", "--targets", "my_sort_kernel.py", *command, "--time", "3s",
+        "--json", "report.json", "--junit-xml", "report.xml", cwd=tmp_path,
     )  # fmt: skip
     assert buggy.returncode == 1, buggy.stdout + buggy.stderr
     finding = load_finding(tmp_path / "corpus" / "three_step_sort" / "my-sort--divergence-expert_first_token_offset")
     # Shrunk to one token routed to the first local expert, the one the off-by-one drops.
     ids = finding.case.arrays["token_selected_experts"]
     assert ids.shape == (1, 1) and int(ids[0, 0]) == finding.case.params["start_expert"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert (report["command"], report["target"], report["kernel"]) == ("run", "three_step_sort", "my-sort")
+    assert report["findings"][0]["signature"] == "divergence:expert_first_token_offset"
+    assert report["findings"][0]["size"] == finding.shrink["size"] and report["execs"] > 0
+    suite = ET.parse(tmp_path / "report.xml").getroot().find("testsuite")
+    assert int(suite.get("failures")) == int(suite.get("tests")) >= 1
