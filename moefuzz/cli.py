@@ -255,5 +255,30 @@ def show(path: Path, rerun: bool, device: str) -> None:
     click.echo(render_finding(finding, outcome))
 
 
+@main.command()
+@_targets_option
+@click.argument("changed_files", metavar="PATHS_FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@_one_line_errors
+def changed(changed_files: str, root: Path) -> None:
+    """Print 'TARGET KERNEL' for each kernel the changed paths touch (bug models left out).
+
+    PATHS_FILE lists paths relative to --root, one a line (`git diff --name-only`); '-' reads
+    stdin. A kernel is touched when a changed file is its module, its target's contract or
+    oracle module, or a repository module those import.
+    """
+    from moefuzz.changed import touched_kernels
+    from moefuzz.errors import UsageError
+    from moefuzz.registry import builtin_targets
+
+    try:
+        with click.open_file(changed_files) as handle:
+            paths = [Path(line.strip()) for line in handle if line.strip()]
+    except OSError as exc:
+        raise UsageError(f"cannot read changed_files={changed_files!r}: {exc.strerror or exc}") from None
+    for target, kernel in touched_kernels(builtin_targets().values(), paths, root):
+        click.echo(f"{target} {kernel}")
+
+
 if __name__ == "__main__":
     main()
