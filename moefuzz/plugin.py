@@ -11,9 +11,10 @@ A plugin is anything that yields :class:`~moefuzz.target.Target` values:
       [project.entry-points."moefuzz.targets"]
       my_sort = "my_kernels.moefuzz_targets"
 
-A file or a package directory is imported as the module ``moefuzz_user_targets_<stem>``, so a
-function it defines has the kernel entry ``"moefuzz_user_targets_<stem>:<function>"``
-(:meth:`Target.with_kernel <moefuzz.target.Target.with_kernel>` writes that for you). Workers
+A file or a package directory is imported as the module ``moefuzz_user_targets_<stem>`` (plus a
+hash of its path when another plugin took that name), so a function it defines has the kernel
+entry ``"moefuzz_user_targets_<stem>:<function>"``; :func:`~moefuzz.target.entry_of` and
+:meth:`Target.with_kernel <moefuzz.target.Target.with_kernel>` write it for you. Workers
 import the same plugins (``MOEFUZZ_TARGETS`` and the entry points) before resolving a kernel.
 
 Every failure to load a plugin (a missing file, an import error, an exception raised while
@@ -23,6 +24,7 @@ one-line message that names the plugin.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -111,7 +113,10 @@ def _import_path(path: Path) -> ModuleType:
         missing = "a package directory without __init__.py" if path.is_dir() else "no such file"
         raise UsageError(f"cannot import targets={str(path)!r}: {missing}")
     name = FILE_MODULE_PREFIX + (path.name if path.is_dir() else path.stem)
-    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(file):
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) != str(file):
+        # Another plugin of the same name: a name of its own, the same in every worker.
+        name += "_" + hashlib.sha1(str(file).encode()).hexdigest()[:8]
+    if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, file, submodule_search_locations=locations)
     if spec is None or spec.loader is None:

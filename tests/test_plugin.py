@@ -154,3 +154,17 @@ def test_the_readme_plugin_example_survives_a_campaign_and_its_planted_bug_is_fo
     assert report["findings"][0]["size"] == finding.shrink["size"] and report["execs"] > 0
     suite = ET.parse(tmp_path / "report.xml").getroot().find("testsuite")
     assert int(suite.get("failures")) == int(suite.get("tests")) >= 1
+
+
+def test_two_plugin_files_of_one_name_keep_their_own_kernels(tmp_path, monkeypatch):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "mine.py").write_text(
+            "from targets.three_step_sort import TARGET as T\n\n\ndef run(ctx):\n    pass\n\n\n"
+            f"TARGET = T.with_kernel('{folder}-kernel', run)\n"
+        )
+    monkeypatch.setenv("MOEFUZZ_TARGETS", f"{tmp_path / 'a' / 'mine.py'},{tmp_path / 'b' / 'mine.py'}")
+    target = get_target("three_step_sort")
+    first, second = target.kernel("a-kernel").entry, target.kernel("b-kernel").entry
+    assert first == "moefuzz_user_targets_mine:run" and second.startswith("moefuzz_user_targets_mine_")
+    assert sys.modules[first.partition(":")[0]].__file__ != sys.modules[second.partition(":")[0]].__file__
