@@ -1,8 +1,10 @@
-"""The ``moefuzz`` command line: run, targets, replay, shrink, show.
+"""The ``moefuzz`` command line: run, targets, replay, shrink, show, changed.
 
-Arguments are checked before anything heavy is imported. Every moefuzz error becomes one line on
-stderr and exit status 2; ``run`` exits 1 when it met failures, ``replay`` when a reproducer still
-fails.
+Every command that takes a target or a finding takes ``--targets PATH_OR_MODULE`` (plugins, see
+:mod:`moefuzz.plugin`); ``run`` and ``replay`` take ``--json`` and ``--junit-xml`` (see
+:mod:`moefuzz.reports`). Arguments are checked before anything heavy is imported. Every moefuzz
+error becomes one line on stderr and exit status 2; ``run`` exits 1 when it met failures,
+``replay`` when a reproducer still fails.
 """
 
 from __future__ import annotations
