@@ -21,6 +21,7 @@ from moefuzz.isolation import Executor
 from moefuzz.minimize import minimize_finding
 from moefuzz.perturb import plan_perturbations
 from moefuzz.registry import get_target
+from moefuzz.shrinking import Shrinker
 from moefuzz.target import INTERPRETER_LIMITS, Limits
 
 
@@ -62,11 +63,28 @@ class CampaignConfig:
 
 @dataclass
 class CampaignStatus:
-    """Live counters, handed to the status callback."""
+    """Live counters, handed to the status callback (what :mod:`moefuzz.status` shows).
+
+    Attributes:
+        target, kernel: what runs.
+        device: the worker's device name (``cpu (Triton interpreter...)`` without a GPU).
+        device_kind: ``cuda`` or ``cpu`` once a worker started, else ``""``.
+        environment: the worker's versions and device (what findings record).
+        started, fuzzing_since: ``time.monotonic()`` at start and once workers were ready.
+        execs, exec_seconds: cases run while fuzzing, and their summed worker time.
+        findings: new findings, each with the directory it was saved to.
+        known: failures whose finding the corpus already held; ``matched`` counts them by id.
+        corpus_size: reproducers of this target in the corpus, new ones included.
+        shrinking: id of the finding being shrunk, else ``None``; ``shrink_pass``,
+            ``shrink_candidates`` and ``shrink_accepted`` say where that shrink stands.
+        worker_restarts: workers replaced after a crash or a hang.
+    """
 
     target: str
     kernel: str
     device: str = "starting"
+    device_kind: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     fuzzing_since: float | None = None
     execs: int = 0
@@ -74,8 +92,22 @@ class CampaignStatus:
     exec_seconds: float = 0.0
     findings: list[tuple[Path, Finding]] = field(default_factory=list)
     known: int = 0
+    matched: dict[str, int] = field(default_factory=dict)
+    corpus_size: int = 0
     shrinking: str | None = None
+    shrink_pass: str = ""
+    shrink_candidates: int = 0
+    shrink_accepted: int = 0
     worker_restarts: int = 0
+
+    @property
+    def findings_by_kind(self) -> dict[str, int]:
+        """New findings per outcome kind: always ``divergence``, ``crash`` and ``hang``, plus
+        any other kind met (``error``, ``oracle-error``)."""
+        counts = dict.fromkeys(("divergence", "crash", "hang"), 0)
+        for _, finding in self.findings:
+            counts[finding.kind] = counts.get(finding.kind, 0) + 1
+        return counts
 
     @property
     def elapsed(self) -> float:
@@ -108,6 +140,8 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
     try:
         environment = executor.start()
         status.device = environment.get("device_name", environment.get("device", "?"))
+        status.device_kind = executor.device
+        status.environment = dict(environment)
         if case_timeout is None:
             executor.case_timeout_s = 30.0 if executor.device == "cuda" else 120.0
         limits = config.limits or (Limits() if executor.device == "cuda" else INTERPRETER_LIMITS)
@@ -116,6 +150,7 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
         status.fuzzing_since = time.monotonic()
         deadline = status.fuzzing_since + config.duration_s
         known_ids = {p.name for p in (config.corpus / target.name).glob("*") if p.is_dir()}
+        status.corpus_size = len(known_ids)
         while time.monotonic() < deadline:
             case = source.draw()
             try:
@@ -155,21 +190,26 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
                 )
                 if finding.finding_id in known_ids:
                     status.known += 1
+                    status.matched[finding.finding_id] = status.matched.get(finding.finding_id, 0) + 1
                 else:
                     known_ids.add(finding.finding_id)
                     path = save_finding(config.corpus, finding)
                     status.findings.append((path, finding))
+                    status.corpus_size = len(known_ids)
                     status.shrinking = finding.finding_id
                     notify(status)
+
+                    def on_shrink_progress(shrinker: Shrinker) -> None:
+                        status.shrink_pass = shrinker.current_pass
+                        status.shrink_candidates = shrinker.candidates
+                        status.shrink_accepted = shrinker.accepted
+                        notify(status)
+
                     minimize_finding(
-                        finding,
-                        target,
-                        executor,
-                        shrink_budget,
-                        corpus=config.corpus,
-                        on_progress=lambda _r, _c: notify(status),
+                        finding, target, executor, shrink_budget, corpus=config.corpus, on_progress=on_shrink_progress
                     )
-                    status.shrinking = None
+                    status.shrinking, status.shrink_pass = None, ""
+                    status.shrink_candidates = status.shrink_accepted = 0
                     status.worker_restarts = executor.replacements
             notify(status)
     finally:

@@ -1,15 +1,19 @@
-"""The ``moefuzz`` command line: run, targets, replay, shrink, show, sanitize.
+"""The ``moefuzz`` command line: run, targets, replay, shrink, show, sanitize, changed.
 
-Arguments are checked before anything heavy is imported. Every moefuzz error becomes one line on
-stderr and exit status 2; ``run`` exits 1 when it met failures, ``replay`` when a reproducer still
-fails.
+Every command that takes a target or a finding takes ``--targets PATH_OR_MODULE`` (plugins, see
+:mod:`moefuzz.plugin`); ``run`` and ``replay`` take ``--json`` and ``--junit-xml`` (see
+:mod:`moefuzz.reports`). Arguments are checked before anything heavy is imported. Every moefuzz
+error becomes one line on stderr and exit status 2; ``run`` exits 1 when it met failures,
+``replay`` when a reproducer still fails.
 """
 
 from __future__ import annotations
 
 import functools
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +38,63 @@ def _one_line_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _targets_option(command: F) -> F:
+    """Add ``--targets PATH_OR_MODULE`` (repeatable): plugins to load, for this process and its
+    workers, before the command runs; a broken one is a one-line error, exit 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, targets: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        if targets:
+            _one_line_errors(_load_targets)(targets)
+        return command(*args, **kwargs)
+
+    option = click.option(
+        "--targets",
+        "targets",
+        multiple=True,
+        metavar="PATH_OR_MODULE",
+        help="Also load targets from this .py file, package directory or module (repeatable).",
+    )
+    return option(wrapper)  # type: ignore[return-value]
+
+
+def _load_targets(specs: tuple[str, ...]) -> None:
+    from moefuzz.registry import add_target_specs, builtin_targets
+
+    add_target_specs(specs)
+    builtin_targets()
+
+
+@dataclass
+class _Reports:
+    """Where ``--json`` / ``--junit-xml`` go, and when the command started (for their timing)."""
+
+    json_path: Path | None
+    junit_path: Path | None
+    started_at: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)
+
+    def write(self, build: Callable[[float, float], dict[str, Any]]) -> None:
+        """Write the reports asked for; ``build(started_at, duration_s)`` makes the document."""
+        if self.json_path is not None or self.junit_path is not None:
+            from moefuzz.reports import write_reports
+
+            write_reports(build(self.started_at, time.monotonic() - self.started), self.json_path, self.junit_path)
+
+
+def _report_options(command: F) -> F:
+    """Add ``--json PATH`` and ``--junit-xml PATH``; the command gets them as ``reports``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, json_path: Path | None, junit_path: Path | None, **kwargs: Any) -> Any:
+        return command(*args, reports=_Reports(json_path, junit_path), **kwargs)
+
+    path = click.Path(dir_okay=False, path_type=Path)
+    junit = click.option("--junit-xml", "junit_path", type=path, default=None, help="Write a JUnit XML report here.")
+    as_json = click.option("--json", "json_path", type=path, default=None, help="Write a JSON report here.")
+    return junit(as_json(wrapper))  # type: ignore[return-value]
+
+
 @click.group()
 @click.version_option(package_name="moefuzz")
 def main() -> None:
@@ -41,6 +102,7 @@ def main() -> None:
 
 
 @main.command()
+@_targets_option
 @click.option("--target", "target_name", required=True, help="Target to fuzz (see `moefuzz targets`).")
 @click.option("--time", "duration", required=True, help="Fuzzing budget: 90s, 10m, 1h, 1h30m.")
 @click.option("--kernel", default=None, help="Kernel of the target (default: its correct Triton kernel).")
@@ -61,6 +123,7 @@ def main() -> None:
 @click.option(
     "--no-caching-allocator", is_flag=True, help="Run workers with PYTORCH_NO_CUDA_MEMORY_CACHING=1 (fresh buffers)."
 )
+@_report_options
 @_one_line_errors
 def run(
     target_name: str,
@@ -74,6 +137,7 @@ def run(
     perturb_runs: int,
     sanitize: bool,
     no_caching_allocator: bool,
+    reports: _Reports,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
@@ -123,10 +187,14 @@ def run(
     if sanitize:
         for path, _finding in status.findings:
             _sanitize_and_print(path, TOOLS_ALL, None)
+    from moefuzz.reports import run_document
+
+    reports.write(lambda at, seconds: run_document(config, status, at, seconds))
     sys.exit(1 if status.findings or status.known else 0)
 
 
 @main.command()
+@_targets_option
 @_one_line_errors
 def targets() -> None:
     """List targets and their kernels (correct kernels and bug-* models)."""
@@ -141,14 +209,17 @@ def targets() -> None:
 
 
 @main.command()
+@_targets_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--kernel", default=None, help="Replay against this kernel instead of the recorded one.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
 @click.option("--case-timeout", default=60.0, show_default=True, type=float)
+@_report_options
 @_one_line_errors
-def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeout: float) -> None:
+def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeout: float, reports: _Reports) -> None:
     """Re-run saved reproducers; exit 1 if any still fails."""
     from moefuzz.replay import recorded_rate, replay_findings
+    from moefuzz.reports import replay_document
 
     results = replay_findings(list(paths), kernel, device, case_timeout)
     failed = 0
@@ -162,10 +233,12 @@ def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeou
             line += f"  (failed {result.outcome.rate} runs; recorded rate {recorded_rate(result.finding)})"
         click.echo(line)
     click.echo(f"{len(results) - failed} passed, {failed} failed")
+    reports.write(lambda at, seconds: replay_document(results, kernel, at, seconds))
     sys.exit(1 if failed else 0)
 
 
 @main.command()
+@_targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--time", "duration", default="2m", show_default=True, help="Shrink budget.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
@@ -230,6 +303,7 @@ def sanitize(path: Path, tools: tuple[str, ...], kernel: str | None) -> None:
 
 
 @main.command()
+@_targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--rerun", is_flag=True, help="Run the case again and show what it does now.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
@@ -247,6 +321,31 @@ def show(path: Path, rerun: bool, device: str) -> None:
         with Executor(finding.target, finding.kernel, device, spare=False) as executor:
             outcome = executor.run(finding.case)
     click.echo(render_finding(finding, outcome))
+
+
+@main.command()
+@_targets_option
+@click.argument("changed_files", metavar="PATHS_FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--root", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@_one_line_errors
+def changed(changed_files: str, root: Path) -> None:
+    """Print 'TARGET KERNEL' for each kernel the changed paths touch (bug models left out).
+
+    PATHS_FILE lists paths relative to --root, one a line (`git diff --name-only`); '-' reads
+    stdin. A kernel is touched when a changed file is its module, its target's contract or
+    oracle module, or a repository module those import.
+    """
+    from moefuzz.changed import touched_kernels
+    from moefuzz.errors import UsageError
+    from moefuzz.registry import builtin_targets
+
+    try:
+        with click.open_file(changed_files) as handle:
+            paths = [Path(line.strip()) for line in handle if line.strip()]
+    except OSError as exc:
+        raise UsageError(f"cannot read changed_files={changed_files!r}: {exc.strerror or exc}") from None
+    for target, kernel in touched_kernels(builtin_targets().values(), paths, root):
+        click.echo(f"{target} {kernel}")
 
 
 if __name__ == "__main__":

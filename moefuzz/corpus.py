@@ -117,7 +117,7 @@ def save_finding(corpus: Path | None, finding: Finding, directory: Path | None =
         "shrink": finding.shrink,
         "sanitizer": finding.sanitizer,
     }
-    _atomic_write(directory / FINDING_FILE, (json.dumps(document, indent=2, sort_keys=False) + "\n").encode())
+    atomic_write(directory / FINDING_FILE, (json.dumps(document, indent=2, sort_keys=False) + "\n").encode())
     for stale in directory.glob("*.npz"):
         if stale.name not in (case_file, original_file):
             stale.unlink(missing_ok=True)
@@ -205,7 +205,7 @@ def _write_case(directory: Path, stem: str, case: Case) -> str:
         buffer = io.BytesIO()
         arrays: dict[str, Any] = {n: np.ascontiguousarray(a) for n, a in case.arrays.items()}
         np.savez_compressed(buffer, **arrays)
-        _atomic_write(directory / name, buffer.getvalue())
+        atomic_write(directory / name, buffer.getvalue())
     return name
 
 
@@ -245,7 +245,9 @@ def _read_case(directory: Path, manifest: dict[str, Any]) -> Case:
     return case
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half:
+    a temporary file in the same directory, fsync'ed, then renamed over ``path``."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -25,7 +25,7 @@ def minimize_finding(
     budget_s: float,
     corpus: Path | None = None,
     directory: Path | None = None,
-    on_progress: Callable[[ShrinkResult | None, Case], None] | None = None,
+    on_progress: Callable[[Shrinker], None] | None = None,
 ) -> ShrinkResult:
     """Shrink ``finding.case`` in place to the smallest case that fails with the same signature.
 
@@ -38,6 +38,9 @@ def minimize_finding(
     atomically, at most every :data:`SAVE_INTERVAL_S` seconds and at the end, so a campaign
     killed mid-shrink keeps the best case so far. On
     return ``finding`` holds the shrunk case, its mismatch, explanation and shrink statistics.
+
+    ``on_progress(shrinker)`` is called after every candidate run and every accepted one (its
+    ``current_pass``, ``candidates`` and ``accepted`` say where the shrink stands).
     """
     signature = finding.signature
     outcomes: dict[str, Outcome] = {}
@@ -47,6 +50,8 @@ def minimize_finding(
 
     def fails_same_way(candidate: Case) -> bool:
         outcome = executor.run(candidate, plan=plan)
+        if on_progress is not None:
+            on_progress(shrinker)
         if outcome.signature == signature and outcome.rate.value >= floor:
             outcomes[candidate.digest()] = outcome
             return True
@@ -56,7 +61,7 @@ def minimize_finding(
         nonlocal last_save
         _adopt(finding, target, candidate, outcomes[candidate.digest()])
         if on_progress is not None:
-            on_progress(None, candidate)
+            on_progress(shrinker)
         if (corpus or directory) is not None and time.monotonic() - last_save >= SAVE_INTERVAL_S:
             save_finding(corpus, finding, directory)
             last_save = time.monotonic()

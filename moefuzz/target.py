@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from moefuzz.case import Case
-from moefuzz.errors import UnknownTargetError
+from moefuzz.errors import UnknownTargetError, UsageError
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -124,6 +124,60 @@ class Target:
                 return spec
         known = ", ".join(k.name for k in self.kernels)
         raise UnknownTargetError(f"target {self.name!r} has no kernel={name!r} (known: {known})")
+
+    def with_kernel(
+        self,
+        name: str,
+        kernel: str | Callable[..., None],
+        summary: str = "",
+        *,
+        models_bug: str | None = None,
+    ) -> Target:
+        """This target with one more kernel: fuzz your own implementation against its contract.
+
+        The strategy, oracle, comparison and shrink passes stay the target's; the new kernel is
+        added after the existing ones (the default kernel does not change). Put the result in a
+        plugin's ``TARGET`` (see :mod:`moefuzz.plugin`): the registry merges it into the target
+        of the same name, so ``moefuzz run --targets my_plugin.py --target <name> --kernel
+        <kernel name>`` fuzzes it.
+
+        Args:
+            name: the kernel's CLI name (``--kernel NAME``), new to this target, no spaces.
+            kernel: ``"module:function"``, or the function itself: a module-level
+                ``run(ctx: LaunchContext) -> None`` that reads ``ctx.inputs`` / ``ctx.params``
+                and writes every buffer of ``ctx.outputs`` (workers import it by module and name).
+            summary: one line for ``moefuzz targets`` (default: the entry).
+            models_bug: for a planted bug, what it models (lists it as a bug model).
+
+        Raises:
+            UsageError: an empty, spaced or taken name, or a function workers cannot import (a
+                lambda, a nested function or method, one defined in ``__main__``).
+        """
+        if not name or any(c.isspace() for c in name) or "," in name:
+            raise UsageError(f"kernel name={name!r} must be non-empty, without spaces or commas")
+        if any(spec.name == name for spec in self.kernels):
+            raise UsageError(f"target {self.name!r} already has a kernel name={name!r}")
+        entry = kernel if isinstance(kernel, str) else entry_of(kernel)
+        if entry.count(":") != 1 or not all(entry.partition(":")[::2]):
+            raise UsageError(f"kernel entry={entry!r} is not 'module:function'")
+        spec = KernelSpec(name, entry, summary or entry, models_bug)
+        return replace(self, kernels=(*self.kernels, spec))
+
+
+def entry_of(function: Callable[..., Any]) -> str:
+    """``"module:function"`` of a module-level function, the form workers import.
+
+    Raises:
+        UsageError: a lambda, a nested function or method, or a function of ``__main__``.
+    """
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", "")
+    if not module or module == "__main__" or not qualname.isidentifier():
+        raise UsageError(
+            f"kernel function={qualname or function!r} of module={module!r} cannot be imported by a worker: "
+            "use a module-level function of an importable module or a --targets file"
+        )
+    return f"{module}:{qualname}"
 
 
 def resolve_entry(entry: str) -> Any:

@@ -91,6 +91,8 @@ class Shrinker:
         self._seen: set[str] = set()
         self.candidates = 0
         self.accepted = 0
+        #: Name of the pass now running ("" before the first and after the last).
+        self.current_pass = ""
 
     @property
     def exhausted(self) -> bool:
@@ -137,6 +139,7 @@ class Shrinker:
             for shrink_pass in list(self._passes):
                 before = self.accepted
                 shrink_pass.calls += 1
+                self.current_pass = shrink_pass.name
                 shrink_pass.run(self)
                 shrink_pass.accepted += self.accepted - before
                 progress |= self.accepted > before
@@ -147,6 +150,7 @@ class Shrinker:
                 break
             # Useful passes first next round (stable: ties keep the target's order).
             self._passes.sort(key=lambda p: -p.accepted)
+        self.current_pass = ""
         return ShrinkResult(
             case=self.current,
             size=self._size(self.current),

@@ -1,17 +1,39 @@
 """Public strategies of moefuzz, usable in a user's own ``@given`` tests.
 
-- routing tables (``routing_tables``): [T, K] expert ids with duplicates, skew, EP ranks and
-  sentinel padding, built from drawn structure;
-- expert maps (``expert_placements``): a rank's global -> local map with holes, under vLLM's
-  linear and round-robin placements or a scattered (EPLB-like) one;
-- expert-parallel receive tables (``recv_topk_tables``): local ids with -1 for other ranks, and
-  the 128-aligned per-expert counts of DeepEP;
-- one-sided dispatch (``dispatched_tables``): R source ranks padded to the same length with a
-  sentinel, and the receiving rank's expert map;
-- paged KV caches (``paged_kv_states``): page size, free-page list, ``req_to_token`` with
-  garbage in unowned cells, a batch of requests to extend, and an optional SWA pool.
+Strategies (keyword-only parameters; every size is an upper bound):
 
-Example::
+``routing_tables(*, max_tokens=16384, min_tokens=0, max_topk=8, max_experts=512, expert_parallel=True, padding=True)``
+    :class:`RoutingTable`: ``topk_ids`` [T, K] int32 global expert ids, ``num_experts`` E,
+    ``start_expert`` / ``end_expert`` of EP rank ``ep_rank`` of ``ep_size``, built with
+    duplicates inside a token's top-k, skewed and empty experts (:data:`SKEWS`) and sentinel
+    rows (-1 or E, :data:`PADDING_MODES`); T favours :data:`TOKEN_EDGES`, E :data:`EXPERT_EDGES`.
+``expert_placements(table)``
+    :class:`ExpertPlacement` for a drawn routing table (use it in ``st.composite`` or
+    ``.flatmap``): a rank's ``expert_map`` [E] int32 global -> local with -1 holes under
+    vLLM's linear and round-robin placements or a scattered (EPLB-like) one
+    (:data:`PLACEMENTS`, :data:`LOCAL_ORDERS`), and the table renumbered to match.
+``recv_topk_tables(*, max_tokens=16384, max_topk=8, max_experts=512)``
+    :class:`RecvTopk`: an EP rank's received table in local ids (-1: another rank's expert) and
+    DeepEP's 128-aligned per-expert counts (:data:`ALIGNMENT`).
+``dispatched_tables(*, max_tokens=16384, max_topk=8, max_experts=512)``
+    :class:`DispatchedTable`: R source ranks (:data:`RANK_COUNTS`) padded to
+    ``max_tokens_per_rank`` with a sentinel (:data:`SENTINELS`, :data:`FILLS`) after a
+    one-sided dispatch, and the receiving rank's expert map.
+``paged_kv_states(*, max_tokens=16384, max_batch=16, page_sizes=PAGE_SIZES, swa=True)``
+    :class:`PagedKVState`: ``page_size`` (:data:`PAGE_SIZES`), ``num_pages`` (page 0 reserved),
+    ``free_pages`` [F] int64 (:data:`FREE_ORDERS`), ``req_to_token`` [pool, max_context] int32
+    with garbage in unowned cells (:data:`GARBAGE_MODES`), ``req_pool_indices``, ``prefix_lens``,
+    ``seq_lens`` [B] int64 (:data:`LENGTH_SHAPES`; ``max_tokens`` bounds the sum of
+    ``seq_lens``), and an optional :class:`SWAPool` (:data:`WINDOWS`). ``extended()`` and
+    ``page_table()`` give the state after SGLang's ``alloc_extend``.
+
+Each ``build_*`` function (:func:`build_routing_table`, :func:`build_paged_kv_state`...) builds
+the same values from explicit structure and a seed, deterministically, for hand-written cases.
+Under ``@given``, Hypothesis shrinks a failing example through the structure these strategies
+draw (sizes, modes, seed; see each docstring); the fuzzer instead shrinks the concrete arrays
+with the passes of ``moefuzz.shrinking``.
+
+Example (the README's "Use the strategies in your own @given tests" has a complete one)::
 
     from hypothesis import given
     from moefuzz.strategies import routing_tables

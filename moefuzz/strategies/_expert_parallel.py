@@ -187,6 +187,11 @@ def recv_topk_tables(
 ) -> RecvTopk:
     """Received routing tables of one EP rank, in local ids (-1: not on this rank).
 
+    Args:
+        max_tokens: bound on N, the received tokens (rows).
+        max_topk: K is drawn from 1..max_topk.
+        max_experts: bound on the drawn table's global experts, hence on E, the rank's local ones.
+
     Generates, per :data:`RECV_SHAPES`:
 
     - ``routed``: a routing table of :func:`~moefuzz.strategies.routing_tables` (skews, EP

@@ -265,6 +265,9 @@ def routing_tables(
         :class:`RoutingTable` values whose ids are drawn with one of :data:`SKEWS`, with
         duplicates injected into one token, a few, many or all (mode ``none`` keeps top-k rows
         distinct wherever E >= K), and padding per :data:`PADDING_MODES`.
+
+    Shrinks (under ``@given``) towards the fewest tokens, K = 1, the fewest experts, a single
+    EP rank, uniform ids, no duplicates, no padding, a -1 sentinel and seed 0.
     """
     num_tokens = draw(edge_sizes(TOKEN_EDGES, min_tokens, max_tokens), label="num_tokens")
     topk = draw(between(1, max_topk), label="topk")

@@ -18,7 +18,8 @@ Both products are ``tl.dot(..., input_precision="tf32x3")``: three TF32 tensor-c
 that recover fp32 accuracy, where plain TF32 would round the softmax weights to 10 bits (an
 error of ~5e-4, above the contract's tolerance). ``"ieee"`` would be exact too, but on a GPU it
 lowers a [16, 128] x [128, 64] product to ~131k unrolled FMAs: ptxas then took over 30 s per
-compiled variant on an H100 under load, and the campaign called the first launch a hang. Page ids are widened to int64 before they scale the page stride. Integer sizes and
+compiled variant on an H100 under load, and the campaign called the first launch a hang.
+Page ids are widened to int64 before they scale the page stride. Integer sizes and
 strides are not specialised (one compiled variant per BLOCK_D, flags and num_warps). Bug models
 are constexpr flags of the same kernel, so the correct path is the code they differ from:
 
