@@ -47,6 +47,8 @@ class LaunchContext:
         params: the case's scalars.
         device: where the kernel runs (``cuda`` or ``cpu`` under ``TRITON_INTERPRET=1``).
         config: launch-configuration overrides (``num_warps``...) a kernel may honour.
+        scratch_buffers: the buffers :meth:`scratch` handed out, in order (the out-of-bounds
+            checker lets a kernel touch them).
     """
 
     inputs: Mapping[str, torch.Tensor]
@@ -54,7 +56,10 @@ class LaunchContext:
     params: Mapping[str, Scalar]
     device: torch.device
     config: Mapping[str, int] = field(default_factory=dict)
+    scratch_buffers: list[torch.Tensor] = field(default_factory=list)
 
     def scratch(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """A poisoned scratch buffer on the context's device."""
-        return poisoned(shape, dtype, self.device)
+        buffer = poisoned(shape, dtype, self.device)
+        self.scratch_buffers.append(buffer)
+        return buffer
