@@ -125,7 +125,10 @@ class Access:
 
     @property
     def where(self) -> str:
-        """``1 element before its start`` / ``3 elements past its end``."""
+        """``1 element before its start`` / ``3 elements past its end`` / ``overlapping its end``
+        (a wider access that starts inside the buffer)."""
+        if 0 <= self.offset < self.buffer.numel:
+            return "overlapping its end"
         if self.offset < 0:
             count, side = -self.offset, "before its start"
         else:

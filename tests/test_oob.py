@@ -122,6 +122,26 @@ def test_an_atomic_outside_every_buffer_is_an_out_of_bounds_atomic():
     assert counts.tolist() == [0, 0, 0, 1]
 
 
+@triton.jit
+def wide_load(x_ptr, y_ptr, index):
+    """y[0] = int64 element ``index`` of the int32 buffer x."""
+    tl.store(y_ptr, tl.load(x_ptr.to(tl.pointer_type(tl.int64)) + index))
+
+
+def test_a_wide_load_that_starts_inside_a_buffer_but_crosses_its_end_is_reported():
+    x, y = torch.arange(3, dtype=torch.int32), torch.zeros(1, dtype=torch.int64)
+    with checked_memory(dict):
+        wide_load[(1,)](x, y, 0)  # bytes 0..7 of 12
+    assert y.item() == 1 << 32
+
+    def run():
+        with checked_memory(dict):
+            wide_load[(1,)](x, y, 1)  # bytes 8..15 of 12
+
+    oob = refused(run)
+    assert (oob.access.buffer.name, oob.access.offset, oob.access.where) == ("x_ptr", 2, "overlapping its end")
+
+
 def entry_store_before(ctx):
     """A kernel entry that stores 3 elements before its output."""
     store_at[(1,)](ctx.outputs["out"], 4, -3, BLOCK=4)
