@@ -203,9 +203,10 @@ def targets() -> None:
     for target in builtin_targets().values():
         click.echo(f"{target.name}: {target.summary}")
         click.echo(f"  contract: {target.source}")
+        width = max(24, *(len(kernel.name) for kernel in target.kernels))
         for index, kernel in enumerate(target.kernels):
             role = "default" if index == 0 else ("bug model" if kernel.is_bug_model else "kernel")
-            click.echo(f"  {kernel.name:<24} {role:<9} {kernel.summary}")
+            click.echo(f"  {kernel.name:<{width}} {role:<9} {kernel.summary}")
 
 
 @main.command()

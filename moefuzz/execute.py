@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import numpy as np
 import torch
 
 from moefuzz.case import Case
 from moefuzz.launch import LaunchContext, poisoned
+from moefuzz.oob import checked_memory
 from moefuzz.target import OutputSpec
 
 
@@ -27,6 +30,7 @@ def launch_kernel(
     poison: str = "default",
     seed: int = 0,
     stress: bool = False,
+    check_memory: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """The ``tri_*`` outputs of ``kernel`` on ``case``.
 
@@ -36,7 +40,13 @@ def launch_kernel(
     device). With ``stress`` on a CUDA device, memory-bound work queued on a side stream runs
     during the launch (:func:`side_stream_stress`).
 
+    ``check_memory`` (default: on for the CPU, where Triton kernels run in the interpreter)
+    checks every access of the kernel's Triton launches against its inputs, outputs, scratch and
+    launch arguments (:func:`moefuzz.oob.checked_memory`).
+
     Raises:
+        OutOfBoundsAccess: with ``check_memory``, before an access outside every buffer (inside
+            the interpreter's ``InterpreterError``; :func:`moefuzz.oob.find_out_of_bounds`).
         Whatever the kernel raises (a CUDA error surfaces here at the latest).
     """
     inputs = {name: torch.from_numpy(array).to(device) for name, array in case.arrays.items()}
@@ -44,12 +54,15 @@ def launch_kernel(
         name: poisoned(spec.shape, getattr(torch, spec.dtype), device, poison, seed + index)
         for index, (name, spec) in enumerate(output_specs.items())
     }
-    context = LaunchContext(inputs, outputs, case.params, device, dict(config or {}), poison, seed)
-    if stress and device.type == "cuda":
-        with side_stream_stress(device):
-            kernel(context)
-    else:
-        kernel(context)
+    ctx = LaunchContext(inputs, outputs, case.params, device, dict(config or {}), poison, seed)
+    if check_memory is None:
+        check_memory = device.type == "cpu"
+    guard: AbstractContextManager[Any] = checked_memory(lambda: launch_tensors(ctx)) if check_memory else nullcontext()
+    stressed: AbstractContextManager[Any] = (
+        side_stream_stress(device) if stress and device.type == "cuda" else nullcontext()
+    )
+    with guard, stressed:
+        kernel(ctx)
     return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
 
 
@@ -78,6 +91,17 @@ def side_stream_stress(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.cuda.current_stream(device).wait_stream(side)
+
+
+def launch_tensors(ctx: LaunchContext) -> dict[str, torch.Tensor]:
+    """Every tensor of ``ctx`` by the name a report gives it: the input's or output's name
+    (``outputs.<name>`` when an input has it too), ``scratch[i]`` for scratch buffers."""
+    named = dict(ctx.inputs)
+    for name, tensor in ctx.outputs.items():
+        named[f"outputs.{name}" if name in named else name] = tensor
+    for i, tensor in enumerate(ctx.scratch_buffers):
+        named[f"scratch[{i}]"] = tensor
+    return named
 
 
 def oracle_outputs(oracle: Callable[..., Mapping[str, torch.Tensor]], case: Case) -> dict[str, np.ndarray]:

@@ -4,6 +4,8 @@
 torch and triton, seconds; the spare has paid already). When a case crashes the worker or hangs
 past its timeout, the executor kills what is left of it, promotes the spare, starts a new spare
 in the background and reports the outcome; the caller, which still holds the case, saves it.
+An out-of-bounds access that the interpreter's checker (:mod:`moefuzz.oob`) refused before it
+happened is a crash too, but it left the worker intact: that worker is kept.
 
 Shutdown escalates: ask (``None`` on the pipe), then terminate, then kill, each with a deadline.
 """
@@ -153,7 +155,7 @@ class Executor:
             worker.conn.send((dict(case.arrays), dict(case.params), [p.to_json() for p in plan]))
             if worker.conn.poll(self.case_timeout_s * len(plan)):
                 outcome: Outcome = worker.conn.recv()
-                if outcome.kind == "crash":
+                if outcome.ends_worker:
                     self._replace(kill=False)
                 return outcome
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):

@@ -69,6 +69,8 @@ class LaunchContext:
         device: where the kernel runs (``cuda`` or ``cpu`` under ``TRITON_INTERPRET=1``).
         config: launch-configuration overrides (``num_warps``...) a kernel may honour.
         poison, seed: the fill pattern of outputs and scratch (see :func:`poisoned`).
+        scratch_buffers: the buffers :meth:`scratch` handed out, in order (the out-of-bounds
+            checker lets a kernel touch them).
     """
 
     inputs: Mapping[str, torch.Tensor]
@@ -78,7 +80,10 @@ class LaunchContext:
     config: Mapping[str, int] = field(default_factory=dict)
     poison: str = "default"
     seed: int = 0
+    scratch_buffers: list[torch.Tensor] = field(default_factory=list)
 
     def scratch(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        """A poisoned scratch buffer on the context's device."""
-        return poisoned(shape, dtype, self.device, self.poison, self.seed)
+        """A poisoned scratch buffer on the context's device (the context's poison pattern)."""
+        buffer = poisoned(shape, dtype, self.device, self.poison, self.seed + len(self.scratch_buffers))
+        self.scratch_buffers.append(buffer)
+        return buffer

@@ -5,7 +5,9 @@ Kinds:
 - ``pass``: outputs equal the oracle's on every entry the contract specifies.
 - ``divergence``: some specified entry differs (a poisoned, never-written entry included).
 - ``crash``: the worker died or its device context broke: a CUDA error (illegal memory
-  access, device-side assert, misaligned address...), a signal (SIGSEGV, SIGABRT) or an exit.
+  access, device-side assert, misaligned address...), a signal (SIGSEGV, SIGABRT) or an exit;
+  or, under the Triton interpreter, an out-of-bounds load, store or atomic that
+  :mod:`moefuzz.oob` refused before it happened (the worker stays up for those).
 - ``hang``: no answer within the per-case timeout; the worker was killed.
 - ``error``: the kernel raised a Python exception on a valid input (a compile error, a launcher
   check that rejects a legal shape).
@@ -23,6 +25,16 @@ from moefuzz.perturb import Rate
 
 KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error")
 
+#: Crash classes of accesses :mod:`moefuzz.oob` refused before they happened, keyed by the start
+#: of :class:`~moefuzz.oob.OutOfBoundsAccess`'s message. Nothing was read or written, so the
+#: process that reports one is intact and keeps running.
+_CAUGHT_CRASH_CLASSES = (
+    ("out-of-bounds load", "out-of-bounds-load"),
+    ("out-of-bounds store", "out-of-bounds-store"),
+    ("out-of-bounds atomic", "out-of-bounds-atomic"),
+)
+CAUGHT_CRASHES = frozenset(name for _, name in _CAUGHT_CRASH_CLASSES)
+
 #: Substrings of CUDA error texts, mapped to the short class a signature uses, most specific first.
 _CUDA_ERROR_CLASSES = (
     ("illegal memory access", "illegal-memory-access"),
@@ -36,10 +48,10 @@ _CUDA_ERROR_CLASSES = (
 
 
 def classify_crash_text(text: str) -> str:
-    """The short class of a crash message: a CUDA error class, else ``cuda-error``, else the
-    first line's exception name."""
+    """The short class of a crash message: an interpreter out-of-bounds class, a CUDA error class,
+    else ``cuda-error``, else the first line's exception name."""
     lowered = text.lower()
-    for needle, name in _CUDA_ERROR_CLASSES:
+    for needle, name in _CAUGHT_CRASH_CLASSES + _CUDA_ERROR_CLASSES:
         if needle in lowered:
             return name
     if "cuda" in lowered:
@@ -88,6 +100,12 @@ class Outcome:
     @property
     def failed(self) -> bool:
         return self.kind != "pass"
+
+    @property
+    def ends_worker(self) -> bool:
+        """Whether the worker that reported this outcome must be retired: every crash but one in
+        :data:`CAUGHT_CRASHES`, which was stopped before it touched memory."""
+        return self.kind == "crash" and self.detail not in CAUGHT_CRASHES
 
     @property
     def signature(self) -> str:

@@ -4,6 +4,8 @@ A worker imports torch, triton, one target's oracle and one kernel, then answers
 time over a pipe: run this case, reply with an :class:`~moefuzz.outcome.Outcome`. A CUDA error
 breaks the device context for good, so after replying ``crash`` the worker exits; a signal or a
 hang kills it outright. Either way the parent, which holds the case, survives and starts another.
+On the CPU, Triton kernels run in the interpreter with every access checked (:mod:`moefuzz.oob`):
+an out-of-bounds access is refused before it happens, reported as a crash, and the worker goes on.
 
 The worker's stderr goes to a log file that the parent reads after a death, to name the signal's
 cause.
@@ -21,6 +23,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from moefuzz.case import Case
+from moefuzz.oob import find_out_of_bounds
 from moefuzz.outcome import Outcome, classify_crash_text
 from moefuzz.perturb import Perturbation
 
@@ -88,7 +91,10 @@ class CaseRunner:
         """Run ``case`` once per perturbation of ``plan`` (launch knobs and poison pattern); the
         oracle runs once. Returns ``pass`` if every launch passed, else the first failure with
         ``runs``, ``failures`` (launches failing with its signature) and ``nondeterministic``
-        (launches disagreed). A crash ends the plan: the device context is gone."""
+        (launches disagreed). A crash ends the plan: the device context is gone.
+
+        On the CPU (the Triton interpreter) every access is checked: one outside every buffer is
+        a ``crash:out-of-bounds-<load|store|atomic>`` outcome instead of a wild read or write."""
         from moefuzz.execute import launch_kernel, oracle_outputs
 
         started = time.perf_counter()
@@ -152,6 +158,10 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _kernel_failure(exc: Exception, seconds: float) -> Outcome:
+    oob = find_out_of_bounds(exc)
+    if oob is not None:  # refused by moefuzz.oob before it happened: crash:out-of-bounds-<access>
+        text = str(oob)
+        return Outcome("crash", classify_crash_text(text), text[:500], seconds=seconds)
     text = f"{type(exc).__name__}: {exc}"
     if "cuda" in text.lower() or type(exc).__name__ in ("AcceleratorError", "CudaError"):
         return Outcome("crash", classify_crash_text(text), _one_line(exc), seconds=seconds)
@@ -196,6 +206,7 @@ def worker_main(
         arrays, params, plan = request
         outcome = runner.run_plan(Case(arrays, params), [Perturbation.from_json(p) for p in plan])
         conn.send(outcome)
-        if outcome.kind == "crash":
-            # A CUDA error is sticky: this context can run nothing more.
+        if outcome.ends_worker:
+            # A CUDA error is sticky: this context can run nothing more. (An out-of-bounds access
+            # refused under the interpreter never happened: this process goes on.)
             os._exit(3)

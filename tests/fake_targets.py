@@ -65,8 +65,8 @@ def raise_on_duplicate(ctx: LaunchContext) -> None:
 
 
 def illegal_address_on_duplicate(ctx: LaunchContext) -> None:
-    """A Triton store 2**36 elements past an output: a real illegal memory access on a GPU
-    (run it only there; the interpreter would write wild host memory)."""
+    """A Triton store 2**36 elements past an output: a real illegal memory access on a GPU; in
+    the interpreter, an out-of-bounds store that moefuzz.oob refuses before it writes."""
     if _has_local_duplicate(ctx, 3):
         _poke_far(ctx.outputs["expert_first_token_offset"])
     _write_oracle(ctx)

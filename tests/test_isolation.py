@@ -43,6 +43,15 @@ def test_a_dying_worker_is_recorded_as_a_crash_and_replaced(executor_of, kernel,
     assert executor.run(PLAIN).kind == "pass"
 
 
+def test_an_out_of_bounds_store_under_the_interpreter_is_a_crash_and_the_worker_lives(executor_of):
+    executor = executor_of("illegal-address-on-duplicate")
+    outcome = executor.run(DUPLICATE)
+    assert outcome.signature == "crash:out-of-bounds-store"
+    assert outcome.message.startswith("out-of-bounds store in kernel poke, program (0, 0, 0): 1 of 1 active lanes")
+    assert executor.replacements == 0
+    assert executor.run(PLAIN).kind == "pass"
+
+
 def test_a_hanging_case_is_killed_after_its_timeout_and_recorded(executor_of):
     executor = executor_of("hang-on-duplicate", case_timeout_s=2.0)
     outcome = executor.run(DUPLICATE)

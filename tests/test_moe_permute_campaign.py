@@ -1,10 +1,12 @@
 """Quality: the fuzzer finds the -1 padding bug from scratch and shrinks it to one padded row;
 the correct kernel survives. Real campaigns on moefuzz's Triton kernels (the interpreter
-without a GPU)."""
+without a GPU). The out-of-bounds twin of the bug is found as what it is on a GPU, a read
+before expert_map, only where the interpreter's checker (moefuzz.oob) runs: on the CPU."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from moefuzz.campaign import CampaignConfig, run_campaign
 from moefuzz.corpus import load_finding
@@ -57,3 +59,21 @@ def test_the_correct_kernel_survives_a_campaign(tmp_path):
     status = run_campaign(CampaignConfig("moe_permute", "triton", duration_s=30, corpus=tmp_path, seed=2))
     assert status.execs >= 20
     assert status.findings == [] and status.known == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the read before expert_map is refused only by the interpreter")
+def test_the_out_of_bounds_twin_is_found_as_a_load_before_expert_map_and_shrunk_to_one_padded_row(tmp_path):
+    config = CampaignConfig(
+        "moe_permute", "bug-sentinel-minus-one-oob", duration_s=15, corpus=tmp_path, seed=1, shrink_budget_s=60
+    )
+    status = run_campaign(config)
+    assert {finding.signature for _, finding in status.findings} == {"crash:out-of-bounds-load"}
+    path, finding = status.findings[0]
+    assert finding.found["execs"] <= 30
+    assert "in kernel _count_kernel" in finding.message
+    assert "the first is expert_map[-1], 1 element before its start" in finding.message
+    case = load_finding(path).case
+    assert case.arrays["topk_ids"].tolist() == [[-1]] and case.params["num_experts"] <= 2
+    assert status.worker_restarts == 0  # the refused load never happened: no worker was lost
+    on_fixed = replay_findings([tmp_path], kernel="triton", device="cpu")
+    assert on_fixed and not any(r.outcome.failed for r in on_fixed)

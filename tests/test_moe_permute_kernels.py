@@ -14,9 +14,14 @@ import torch
 from moefuzz.case import Case
 from moefuzz.execute import launch_kernel, oracle_outputs
 from moefuzz.launch import LaunchContext
+from moefuzz.oob import find_out_of_bounds
 from moefuzz.strategies._dispatch import build_dispatched_table
 from targets.moe_permute import contract
-from targets.moe_permute.kernels import moe_permute_bug_sentinel_minus_one, moe_permute_triton
+from targets.moe_permute.kernels import (
+    moe_permute_bug_sentinel_minus_one,
+    moe_permute_bug_sentinel_minus_one_oob,
+    moe_permute_triton,
+)
 from targets.moe_permute.oracle import moe_permute_torch
 from targets.moe_permute.strategy import dispatched_case, to_case
 
@@ -124,6 +129,27 @@ def test_bug_model_is_correct_with_a_sentinel_that_is_not_negative(sentinel_kind
     case = table_case(6, sentinel_kind=sentinel_kind, fill="empty_ranks")
     assert case.arrays["expert_map"][-1] >= 0
     assert_equals_oracle(moe_permute_bug_sentinel_minus_one, case)
+
+
+@pytest.mark.skipif(DEVICE.type != "cpu", reason="the read before expert_map is undefined on a GPU")
+def test_oob_bug_model_loads_before_expert_map_for_a_minus_one_pad_and_the_interpreter_refuses_it():
+    with pytest.raises(Exception) as info:
+        run_kernel(moe_permute_bug_sentinel_minus_one_oob, ROUND_ROBIN_MINUS_ONE)
+    oob = find_out_of_bounds(info.value)
+    assert oob is not None, repr(info.value)
+    access = oob.access
+    assert (access.access, access.kernel, access.buffer.name, access.offset) == (
+        "load",
+        "_count_kernel",
+        "expert_map",
+        -1,
+    )
+    assert access.lanes == 2  # the padded row's two slots
+
+
+@pytest.mark.parametrize("sentinel_kind", ["num_experts", "non_local"])
+def test_oob_bug_model_is_correct_with_a_sentinel_that_is_not_negative(sentinel_kind: str):
+    assert_equals_oracle(moe_permute_bug_sentinel_minus_one_oob, table_case(6, sentinel_kind=sentinel_kind))
 
 
 @pytest.mark.parametrize("seed", range(6))

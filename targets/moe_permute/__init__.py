@@ -2,8 +2,9 @@
 
 Files: ``contract.py`` (preconditions, derived params, output specs, comparison, explanations),
 ``oracle.py`` (``moe_permute_torch``), ``kernels.py`` (moefuzz's Triton kernel: the correct
-default and the ``bug-sentinel-minus-one`` model), ``strategy.py`` (cases from the engine's
-padded-rank dispatch strategy), ``shrink.py`` (passes that keep the padded-rank layout).
+default, the ``bug-sentinel-minus-one`` model and its out-of-bounds twin
+``bug-sentinel-minus-one-oob``), ``strategy.py`` (cases from the engine's padded-rank dispatch
+strategy), ``shrink.py`` (passes that keep the padded-rank layout).
 """
 
 from moefuzz.target import KernelSpec, Target
@@ -32,6 +33,13 @@ TARGET = Target(
             "unguarded expert_map[id]: a -1 pad reads expert_map[E-1] and becomes a local item",
             models_bug="vllm-project/vllm#42034: one-sided dispatch pads with -1, preprocessTopkIdKernel indexes "
             "expert_map with it",
+        ),
+        KernelSpec(
+            "bug-sentinel-minus-one-oob",
+            "targets.moe_permute.kernels:moe_permute_bug_sentinel_minus_one_oob",
+            "unguarded expert_map[id] read as the GPU reads it: a -1 pad loads the int32 before expert_map",
+            models_bug="vllm-project/vllm#42034 as the IMA the report saw: expert_map[-1] is outside the map "
+            "(found on the CPU as crash:out-of-bounds-load; undefined on a GPU)",
         ),
     ),
     shrink_passes=shrink.passes(),

@@ -1,4 +1,4 @@
-"""moefuzz's own Triton moe_permute with an expert map, and the bug model of an unguarded lookup.
+"""moefuzz's own Triton moe_permute with an expert map, and two bug models of an unguarded lookup.
 
 Mirrors vLLM ``csrc/moe/moe_permute_unpermute_op.cu`` (``moe_permute`` with ``expert_map``), whose
 ``preprocessTopkIdKernel`` maps global ids through the expert map, ``sortAndScanExpert`` radix-
@@ -16,7 +16,8 @@ the hidden rows. Here a stable counting sort does the same in three launches, ov
                                     permuted_hidden_states[p] = hidden_states[i // K]
 
 A program never reads back what it wrote: each buffer is read only by a later launch. Compiled
-variants per num_warps: steps 1 and 3 with and without the bug flag, and step 2 (5 in all); the
+variants per num_warps: steps 1 and 3 for each way of looking up a negative id (refuse, wrap,
+read: :data:`REFUSE_NEGATIVE_IDS`...), and step 2 (7 in all); the
 integer sizes are not specialised (``do_not_specialize``: no variant for a size of 1 or a
 multiple of 16), so T, K, E and H cost no compile. The contract is in ``contract.py``.
 Inputs and outputs (``ctx.inputs`` / ``ctx.outputs``)::
@@ -52,26 +53,37 @@ SCAN_BLOCK_BLOCKS = 32
 SCAN_BLOCK_EXPERTS = 128
 #: num_warps when ``ctx.config`` names none.
 DEFAULT_NUM_WARPS = 4
+#: What ``expert_map[id]`` does with a negative id (the constexpr ``NEGATIVE_IDS``): the correct
+#: kernel refuses it (not local); ``bug-sentinel-minus-one`` wraps it to ``expert_map[id + E]``;
+#: ``bug-sentinel-minus-one-oob`` reads ``expert_map[id]`` as the GPU does, before the buffer.
+REFUSE_NEGATIVE_IDS = 0
+WRAP_NEGATIVE_IDS = 1
+READ_NEGATIVE_IDS = 2
 
 
 @triton.jit
-def _block_items(ids_ptr, map_ptr, block, num_items, num_experts, BLOCK: tl.constexpr, WRAP_NEGATIVE_IDS: tl.constexpr):
+def _block_items(ids_ptr, map_ptr, block, num_items, num_experts, BLOCK: tl.constexpr, NEGATIVE_IDS: tl.constexpr):
     """The items of block ``block`` and their place among the block's items of their expert.
 
     Returns ``(item, local, same, rank)``: [BLOCK] flat index i; [BLOCK] local expert (-1 for
     padding, ids outside 0..E-1 and experts of other ranks); [BLOCK, BLOCK] whether items a and
     b are local items of one expert; [BLOCK] how many earlier items of the block share it.
 
-    With ``WRAP_NEGATIVE_IDS`` a negative id is looked up as ``expert_map[id + E]`` instead of
-    being refused: the unguarded ``smem_expert_map[topk_id]`` of the bug model.
+    ``NEGATIVE_IDS`` says how a negative id is looked up: refused (:data:`REFUSE_NEGATIVE_IDS`),
+    as ``expert_map[id + E]`` (:data:`WRAP_NEGATIVE_IDS`), or as ``expert_map[id]``, the address
+    before the map (:data:`READ_NEGATIVE_IDS`): the unguarded ``smem_expert_map[topk_id]`` of
+    the bug models. Ids >= E are refused in every mode.
     """
     offs = tl.arange(0, BLOCK)
     item = block * BLOCK + offs
     in_range = item < num_items
     ids = tl.load(ids_ptr + item, mask=in_range, other=-1)
-    if WRAP_NEGATIVE_IDS:
+    if NEGATIVE_IDS == 1:  # WRAP_NEGATIVE_IDS
         ids = tl.where(ids < 0, ids + num_experts, ids)
-    known = in_range & (ids >= 0) & (ids < num_experts)
+    if NEGATIVE_IDS == 2:  # READ_NEGATIVE_IDS
+        known = in_range & (ids < num_experts)
+    else:
+        known = in_range & (ids >= 0) & (ids < num_experts)
     local = tl.load(map_ptr + ids, mask=known, other=-1)
     same = (local[:, None] == local[None, :]) & (local >= 0)[:, None]
     rank = tl.sum((same & (offs[None, :] < offs[:, None])).to(tl.int32), axis=1)
@@ -87,12 +99,12 @@ def _count_kernel(
     num_experts,
     e_local,
     BLOCK: tl.constexpr,
-    WRAP_NEGATIVE_IDS: tl.constexpr,
+    NEGATIVE_IDS: tl.constexpr,
 ):
     """Step 1, program b: counts[b, e] ([NB, E_local] int32, zeroed before) of each local expert
     present in the block, written by the expert's last item there."""
     block = tl.program_id(0)
-    _, local, same, rank = _block_items(ids_ptr, map_ptr, block, num_items, num_experts, BLOCK, WRAP_NEGATIVE_IDS)
+    _, local, same, rank = _block_items(ids_ptr, map_ptr, block, num_items, num_experts, BLOCK, NEGATIVE_IDS)
     offs = tl.arange(0, BLOCK)
     later = tl.sum((same & (offs[None, :] > offs[:, None])).to(tl.int32), axis=1)
     tl.store(counts_ptr + block * e_local + local, rank + 1, mask=(local >= 0) & (later == 0))
@@ -147,12 +159,12 @@ def _scatter_kernel(
     hidden_size,
     BLOCK: tl.constexpr,
     BLOCK_H: tl.constexpr,
-    WRAP_NEGATIVE_IDS: tl.constexpr,
+    NEGATIVE_IDS: tl.constexpr,
 ):
     """Step 3, program b: the permuted row p of each local item; scatter both maps and copy the
     item's hidden row (H columns, BLOCK_H at a time)."""
     block = tl.program_id(0)
-    item, local, _, rank = _block_items(ids_ptr, map_ptr, block, num_items, num_experts, BLOCK, WRAP_NEGATIVE_IDS)
+    item, local, _, rank = _block_items(ids_ptr, map_ptr, block, num_items, num_experts, BLOCK, NEGATIVE_IDS)
     is_local = local >= 0
     start = tl.load(offsets_ptr + local, mask=is_local, other=0)
     before = tl.load(base_ptr + block * e_local + local, mask=is_local, other=0)
@@ -167,7 +179,7 @@ def _scatter_kernel(
         tl.store(permuted_hidden_ptr + p[:, None] * hidden_size + cols[None, :], row, mask=mask)
 
 
-def _launch(ctx: LaunchContext, wrap_negative_ids: bool) -> None:
+def _launch(ctx: LaunchContext, negative_ids: int) -> None:
     ids = ctx.inputs["topk_ids"].contiguous()
     expert_map = ctx.inputs["expert_map"].contiguous()
     hidden = ctx.inputs["hidden_states"].contiguous()
@@ -195,7 +207,7 @@ def _launch(ctx: LaunchContext, wrap_negative_ids: bool) -> None:
         expert_map.shape[0],
         e_local,
         BLOCK=BLOCK_ITEMS,
-        WRAP_NEGATIVE_IDS=wrap_negative_ids,
+        NEGATIVE_IDS=negative_ids,
         num_warps=num_warps,
     )
     _scan_kernel[(1,)](
@@ -223,7 +235,7 @@ def _launch(ctx: LaunchContext, wrap_negative_ids: bool) -> None:
         hidden.shape[1],
         BLOCK=BLOCK_ITEMS,
         BLOCK_H=BLOCK_HIDDEN,
-        WRAP_NEGATIVE_IDS=wrap_negative_ids,
+        NEGATIVE_IDS=negative_ids,
         num_warps=num_warps,
     )
 
@@ -240,7 +252,7 @@ def moe_permute_triton(ctx: LaunchContext) -> None:
         CaseError: T * K >= 2**31, or hidden_states without one row per token (the other
             preconditions are ``contract.check``'s).
     """
-    _launch(ctx, wrap_negative_ids=False)
+    _launch(ctx, REFUSE_NEGATIVE_IDS)
 
 
 def moe_permute_bug_sentinel_minus_one(ctx: LaunchContext) -> None:
@@ -253,4 +265,18 @@ def moe_permute_bug_sentinel_minus_one(ctx: LaunchContext) -> None:
 
     Same arguments and errors as :func:`moe_permute_triton`.
     """
-    _launch(ctx, wrap_negative_ids=True)
+    _launch(ctx, WRAP_NEGATIVE_IDS)
+
+
+def moe_permute_bug_sentinel_minus_one_oob(ctx: LaunchContext) -> None:
+    """Bug model of vllm-project/vllm#42034 as a GPU runs it: ``expert_map[id]`` without a
+    guard, a -1 pad loading the int32 just before ``expert_map``, outside the buffer. On a GPU
+    that is undefined (an illegal memory access, or whatever the allocator put there becomes a
+    local id: the IMA the report saw); in the interpreter, :mod:`moefuzz.oob` refuses the load,
+    ``crash:out-of-bounds-load``. The bug of :func:`moe_permute_bug_sentinel_minus_one` without
+    its deterministic wrap: a model for CPU runs, where the checker makes it deterministic.
+    Correct when no id is negative.
+
+    Same arguments and errors as :func:`moe_permute_triton`.
+    """
+    _launch(ctx, READ_NEGATIVE_IDS)
