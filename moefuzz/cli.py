@@ -183,5 +183,25 @@ def show(path: Path, rerun: bool, device: str) -> None:
     click.echo(render_finding(finding, outcome))
 
 
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", default="repro.py", show_default=True, type=click.Path(path_type=Path))
+@click.option("--kernel", default=None, help="Launch this kernel of the target instead of the recorded one.")
+@click.option("--inline-max", default=4096, show_default=True, type=int, help="Larger arrays go to a .npz beside it.")
+@_one_line_errors
+def export(path: Path, output: Path, kernel: str | None, inline_max: int) -> None:
+    """Write a reproducer as a standalone script (torch, triton, numpy; no moefuzz)."""
+    from moefuzz.export import export_finding
+
+    result = export_finding(path, output, kernel, inline_max)
+    click.echo(f"wrote {result.script}" + (f" and {result.npz}" if result.npz else ""))
+    click.echo(f"  kernel {result.kernel.name} = {result.kernel.entry}")
+    for name, check in result.checks.items():
+        click.echo(f"  checks {name}: {check.describe()}")
+    for found in result.moefuzz_imports:
+        click.echo(f"warning: {found}: the script will need moefuzz installed", err=True)
+    click.echo(f"run it: python3 {result.script} [--device auto|cuda|cpu]")
+
+
 if __name__ == "__main__":
     main()
