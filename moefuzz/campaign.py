@@ -1,6 +1,7 @@
 """A time-budgeted fuzzing campaign of one target and kernel.
 
-Loop: draw a case, check the contract's preconditions, run it in the executor's worker. A failing
+An engine draws cases; :class:`Campaign` does the rest, the same for every engine: check the
+contract's preconditions, run the case in the executor's worker. A failing
 outcome becomes a :class:`~moefuzz.corpus.Finding`, saved to the corpus at once (before any
 shrinking, so it cannot be lost), then minimized and saved again. A failure whose finding id the
 corpus already holds is counted, not saved twice. The campaign never stops at a finding.
@@ -14,13 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moefuzz.case import Case
 from moefuzz.corpus import Finding, save_finding
-from moefuzz.errors import CaseError, MoefuzzError
+from moefuzz.errors import CaseError, MoefuzzError, UsageError
 from moefuzz.generate import CaseSource
 from moefuzz.isolation import Executor
 from moefuzz.minimize import minimize_finding
 from moefuzz.registry import get_target
 from moefuzz.target import INTERPRETER_LIMITS, Limits
+
+#: Engines that choose a campaign's cases.
+ENGINES = ("hypothesis", "atheris")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class CampaignConfig:
         shrink_budget_s: seconds to shrink each finding (default: a quarter of the duration,
             at least 60 s, at most 600 s).
         limits: size limits (default: full sizes on a GPU, smaller in the interpreter).
+        engine: what chooses the cases: ``hypothesis`` (seeded random bytes through the target's
+            strategy) or ``atheris`` (libFuzzer's coverage-guided mutations of those bytes).
     """
 
     target: str
@@ -50,11 +57,13 @@ class CampaignConfig:
     case_timeout_s: float | None = None
     shrink_budget_s: float | None = None
     limits: Limits | None = None
+    engine: str = "hypothesis"
 
 
 @dataclass
 class CampaignStatus:
-    """Live counters, handed to the status callback."""
+    """Live counters, handed to the status callback (``engine_stats``: the engine's own closing
+    figures, such as libFuzzer's coverage counts; empty for the default engine)."""
 
     target: str
     kernel: str
@@ -67,6 +76,7 @@ class CampaignStatus:
     known: int = 0
     shrinking: str | None = None
     worker_restarts: int = 0
+    engine_stats: str = ""
 
     @property
     def elapsed(self) -> float:
@@ -81,79 +91,151 @@ class CampaignStatus:
         return self.execs / seconds if seconds > 0 else 0.0
 
 
-def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], None] | None = None) -> CampaignStatus:
-    """Fuzz ``config.target`` for ``config.duration_s`` seconds; return the final status.
+class Campaign:
+    """One campaign, driven case by case by an engine.
+
+    An engine calls :meth:`start` (starts the workers; returns the size limits its strategy
+    takes), then :meth:`run_case` for each case it draws until :attr:`expired`, then
+    :meth:`close`. Everything a case leads to (running it in a worker, saving a failure at once,
+    shrinking it, saving it again) happens in :meth:`run_case`, the same for every engine.
+
+    Args:
+        config: what to fuzz and for how long.
+        on_status: called with the live status after each case and during shrinking.
+        started: ``time.monotonic()`` the status counts elapsed time from (default: now); an
+            engine that starts in another process passes its caller's start.
 
     Raises:
+        UnknownTargetError: unknown target or kernel (from the constructor).
+    """
+
+    def __init__(
+        self,
+        config: CampaignConfig,
+        on_status: Callable[[CampaignStatus], None] | None = None,
+        started: float | None = None,
+    ) -> None:
+        self.config = config
+        self.target = get_target(config.target)
+        self.kernel = self.target.kernel(config.kernel)
+        self.status = CampaignStatus(self.target.name, self.kernel.name)
+        if started is not None:
+            self.status.started = started
+        self._notify = on_status or (lambda _: None)
+        self.executor = Executor(
+            self.target.name, self.kernel.name, config.device, case_timeout_s=config.case_timeout_s or 120.0
+        )
+        self.environment: dict[str, str] = {}
+        self.deadline = float("inf")
+        self._shrink_budget = config.shrink_budget_s or min(600.0, max(60.0, config.duration_s / 4))
+        self._known_ids: set[str] = set()
+
+    def start(self) -> Limits:
+        """Start the workers and the clock; return the size limits for the device.
+
+        Raises:
+            WorkerError: no worker could start.
+        """
+        config = self.config
+        self.environment = self.executor.start()
+        self.status.device = self.environment.get("device_name", self.environment.get("device", "?"))
+        if config.case_timeout_s is None:
+            self.executor.case_timeout_s = 30.0 if self.executor.device == "cuda" else 120.0
+        self._known_ids = {p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir()}
+        self.status.fuzzing_since = time.monotonic()
+        self.deadline = self.status.fuzzing_since + config.duration_s
+        return config.limits or (Limits() if self.executor.device == "cuda" else INTERPRETER_LIMITS)
+
+    @property
+    def expired(self) -> bool:
+        """True once the fuzzing budget is spent."""
+        return time.monotonic() >= self.deadline
+
+    def run_case(self, case: Case) -> None:
+        """Check ``case``, run it in a worker; save, shrink and save again a new failure.
+
+        Raises:
+            MoefuzzError: the strategy produced a case the contract rejects (a target bug).
+        """
+        target, status = self.target, self.status
+        try:
+            target.check(case)
+        except CaseError as exc:
+            raise MoefuzzError(f"target {target.name!r} generated a case its contract rejects: {exc}") from None
+        outcome = self.executor.run(case)
+        status.execs += 1
+        status.exec_seconds += outcome.seconds
+        status.worker_restarts = self.executor.replacements
+        if outcome.failed:
+            finding = Finding(
+                target=target.name,
+                kernel=self.kernel.name,
+                kind=outcome.kind,
+                detail=outcome.detail,
+                message=outcome.message,
+                case=case,
+                original_case=case,
+                mismatch=outcome.mismatch,
+                environment=self.environment,
+                found={
+                    "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                    "seed": self.config.seed,
+                    "elapsed_s": round(status.elapsed, 3),
+                    "execs": status.execs,
+                },
+                shrink={"original_size": list(target.size(case))},
+            )
+            if finding.finding_id in self._known_ids:
+                status.known += 1
+            else:
+                self._known_ids.add(finding.finding_id)
+                path = save_finding(self.config.corpus, finding)
+                status.findings.append((path, finding))
+                status.shrinking = finding.finding_id
+                self._notify(status)
+                minimize_finding(
+                    finding,
+                    target,
+                    self.executor,
+                    self._shrink_budget,
+                    corpus=self.config.corpus,
+                    on_progress=lambda _r, _c: self._notify(status),
+                )
+                status.shrinking = None
+                status.worker_restarts = self.executor.replacements
+        self._notify(status)
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self.executor.close()
+
+
+def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], None] | None = None) -> CampaignStatus:
+    """Fuzz ``config.target`` for ``config.duration_s`` seconds with ``config.engine``; return
+    the final status.
+
+    The ``hypothesis`` engine draws cases from the target's strategy with seeded random bytes,
+    here; ``atheris`` (see :mod:`moefuzz.atheris_engine`) lets libFuzzer choose the bytes, in a
+    process of its own.
+
+    Raises:
+        UsageError: an unknown engine, or ``atheris`` without the atheris package.
         UnknownTargetError: unknown target or kernel.
         WorkerError: no worker could start.
         MoefuzzError: the strategy produced a case the contract rejects (a target bug).
     """
-    target = get_target(config.target)
-    kernel = target.kernel(config.kernel)
-    status = CampaignStatus(target.name, kernel.name)
-    notify = on_status or (lambda _: None)
-    case_timeout = config.case_timeout_s
-    executor = Executor(target.name, kernel.name, config.device, case_timeout_s=case_timeout or 120.0)
+    if config.engine not in ENGINES:
+        raise UsageError(f"unknown engine={config.engine!r} (known: {', '.join(ENGINES)})")
+    if config.engine == "atheris":
+        from moefuzz.atheris_engine import run_atheris_campaign
+
+        return run_atheris_campaign(config, on_status)
+    campaign = Campaign(config, on_status)
     try:
-        environment = executor.start()
-        status.device = environment.get("device_name", environment.get("device", "?"))
-        if case_timeout is None:
-            executor.case_timeout_s = 30.0 if executor.device == "cuda" else 120.0
-        limits = config.limits or (Limits() if executor.device == "cuda" else INTERPRETER_LIMITS)
-        source = CaseSource(target.strategy(limits), config.seed)
-        shrink_budget = config.shrink_budget_s or min(600.0, max(60.0, config.duration_s / 4))
-        status.fuzzing_since = time.monotonic()
-        deadline = status.fuzzing_since + config.duration_s
-        known_ids = {p.name for p in (config.corpus / target.name).glob("*") if p.is_dir()}
-        while time.monotonic() < deadline:
-            case = source.draw()
-            try:
-                target.check(case)
-            except CaseError as exc:
-                raise MoefuzzError(f"target {target.name!r} generated a case its contract rejects: {exc}") from None
-            outcome = executor.run(case)
-            status.execs += 1
-            status.exec_seconds += outcome.seconds
-            status.worker_restarts = executor.replacements
-            if outcome.failed:
-                finding = Finding(
-                    target=target.name,
-                    kernel=kernel.name,
-                    kind=outcome.kind,
-                    detail=outcome.detail,
-                    message=outcome.message,
-                    case=case,
-                    original_case=case,
-                    mismatch=outcome.mismatch,
-                    environment=environment,
-                    found={
-                        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                        "seed": config.seed,
-                        "elapsed_s": round(status.elapsed, 3),
-                        "execs": status.execs,
-                    },
-                    shrink={"original_size": list(target.size(case))},
-                )
-                if finding.finding_id in known_ids:
-                    status.known += 1
-                else:
-                    known_ids.add(finding.finding_id)
-                    path = save_finding(config.corpus, finding)
-                    status.findings.append((path, finding))
-                    status.shrinking = finding.finding_id
-                    notify(status)
-                    minimize_finding(
-                        finding,
-                        target,
-                        executor,
-                        shrink_budget,
-                        corpus=config.corpus,
-                        on_progress=lambda _r, _c: notify(status),
-                    )
-                    status.shrinking = None
-                    status.worker_restarts = executor.replacements
-            notify(status)
+        limits = campaign.start()
+        source = CaseSource(campaign.target.strategy(limits), config.seed)
+        while not campaign.expired:
+            campaign.run_case(source.draw())
     finally:
-        executor.close()
-    return status
+        campaign.close()
+    return campaign.status

@@ -49,6 +49,13 @@ def main() -> None:
 @click.option("--device", default="auto", show_default=True, type=DEVICES, help="cpu runs Triton's interpreter.")
 @click.option("--case-timeout", default=None, type=float, help="Seconds before a case is a hang.")
 @click.option("--shrink-time", default=None, help="Budget to shrink each finding (default: time/4, 1m..10m).")
+@click.option(
+    "--engine",
+    default="hypothesis",
+    show_default=True,
+    type=click.Choice(["hypothesis", "atheris"]),
+    help="What chooses the cases: seeded random bytes, or libFuzzer's coverage-guided mutations (atheris).",
+)
 @_one_line_errors
 def run(
     target_name: str,
@@ -59,6 +66,7 @@ def run(
     device: str,
     case_timeout: float | None,
     shrink_time: str | None,
+    engine: str,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
@@ -71,7 +79,9 @@ def run(
     from moefuzz.campaign import CampaignConfig, run_campaign
     from moefuzz.status import StatusDisplay, status_line
 
-    config = CampaignConfig(target_name, kernel, seconds, corpus_dir, seed, device, case_timeout, shrink_seconds)
+    config = CampaignConfig(
+        target_name, kernel, seconds, corpus_dir, seed, device, case_timeout, shrink_seconds, engine=engine
+    )
     with StatusDisplay() as display:
         try:
             status = run_campaign(config, display.update)
@@ -79,6 +89,8 @@ def run(
             click.echo("moefuzz: interrupted; saved findings are kept", err=True)
             sys.exit(130)
     click.echo(status_line(status))
+    if status.engine_stats:
+        click.echo(f"engine {engine}: {status.engine_stats}")
     if "interpreter" in status.device:
         click.echo("note: no GPU used: Triton kernels ran in the interpreter on the CPU (TRITON_INTERPRET=1)")
     for path, finding in status.findings:
