@@ -67,7 +67,7 @@ def main() -> None:
             }
         )
     times = [r["time_to_first_s"] for r in runs if r["found"]]
-    shrinks = [r["shrink_s"] for r in runs if r["found"]]
+    shrinks = [r["shrink_s"] for r in runs if r["found"] and r["shrink_s"] is not None]
     summary = {
         "target": args.target,
         "kernel": args.kernel,

@@ -5,7 +5,8 @@ The default engine feeds a target's hypothesis strategy seeded random bytes
 byte strings that reach new coverage of the *strategy code*: the functions of
 ``moefuzz.strategies`` and of the target's strategy module are instrumented, so "new coverage"
 means "a new structure of generated input" (another branch of the routing-table builder, a new
-comparison outcome such as T > 256). Kernel code runs in worker processes that libFuzzer does not
+comparison outcome such as T > 256). libFuzzer starts from :data:`SEED_INPUTS` random inputs, the
+default engine's first draws. Kernel code runs in worker processes that libFuzzer does not
 see: coverage of the kernel itself is not measured.
 
 libFuzzer's ``Fuzz()`` never returns and owns its process (signal handlers, ``exit``), so it runs
@@ -29,7 +30,9 @@ import gc
 import importlib.util
 import multiprocessing
 import os
+import random
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -47,28 +50,40 @@ from moefuzz.target import Target
 #: Least seconds between two status messages from the fuzzing process (a new finding, the start
 #: and the end of a shrink are always sent).
 STATUS_INTERVAL_S = 0.5
+#: Random inputs libFuzzer starts from: the byte strings of the default engine's first draws with
+#: the same seed. From an empty corpus libFuzzer would start at the empty input, the simplest
+#: case, and stay near it for a long time (padding and sentinels appear only after many
+#: mutations); with them it starts where the default engine does and mutates from there.
+SEED_INPUTS = 8
+#: libFuzzer's per-input timeout: a day, i.e. none (cases time out in the executor).
+INPUT_TIMEOUT_S = 86400
 #: libFuzzer's statistics line: ``#123 NEW cov: 45 ft: 67 corp: 8/1024b ...``.
 _STATS = re.compile(r"cov: (\d+) ft: (\d+) corp: (\d+)")
 
 
-def libfuzzer_args(config: CampaignConfig) -> list[str]:
-    """libFuzzer's command line for a campaign.
+def libfuzzer_args(config: CampaignConfig, artifacts: Path, corpus: Path) -> list[str]:
+    """libFuzzer's command line for a campaign whose seed inputs are in ``corpus`` (libFuzzer
+    adds the inputs it keeps there too).
 
     ``-seed`` is the campaign's seed + 1 (0 means "random" to libFuzzer). Inputs up to
-    :data:`~moefuzz.generate.DRAW_BYTES` long, from the first run (``-len_control=0``); no
-    per-input timeout and no RSS limit (a case that shrinks runs for minutes inside one
-    callback, and hangs are the workers' business); comparison operands as features
-    (``-use_value_profile=1``).
+    :data:`~moefuzz.generate.DRAW_BYTES` long, from the first run (``-len_control=0``). A
+    per-input timeout of :data:`INPUT_TIMEOUT_S` and no RSS limit: one input may shrink a finding
+    for minutes, and hangs are the workers' business (atheris reads ``-timeout=0`` as zero
+    seconds, not as "none"). Comparison operands as features (``-use_value_profile=1``).
+    libFuzzer's own artifacts (it writes one if the fuzzing process dies) go to ``artifacts``,
+    not to the working directory.
     """
     return [
         "moefuzz-atheris",
         f"-seed={config.seed + 1}",
         f"-max_len={DRAW_BYTES}",
         "-len_control=0",
-        "-timeout=0",
+        f"-timeout={INPUT_TIMEOUT_S}",
         "-rss_limit_mb=0",
         "-use_value_profile=1",
         "-print_final_stats=0",
+        f"-artifact_prefix={artifacts}{os.sep}",
+        str(corpus),
     ]
 
 
@@ -90,9 +105,10 @@ def run_atheris_campaign(
     started = time.monotonic()
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    log = Path(tempfile.mkstemp(prefix="moefuzz-atheris-", suffix=".log")[1])
+    work = Path(tempfile.mkdtemp(prefix="moefuzz-atheris-"))
+    log = work / "libfuzzer.log"
     process = context.Process(
-        target=fuzz_process, args=(config, sender, str(log), started), name="moefuzz-atheris", daemon=False
+        target=fuzz_process, args=(config, sender, str(work), started), name="moefuzz-atheris", daemon=False
     )
     process.start()
     sender.close()
@@ -123,17 +139,18 @@ def run_atheris_campaign(
             f"log={str(log)!r}: {tail[-1][:300] if tail else 'empty'}"
         )
     final.engine_stats = ", ".join(filter(None, [_last_stats(_read(log)), final.engine_stats]))
-    log.unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
     return final
 
 
-def fuzz_process(config: CampaignConfig, conn: Connection, log_path: str, started: float) -> None:
+def fuzz_process(config: CampaignConfig, conn: Connection, work: str, started: float) -> None:
     """Entry point of the fuzzing process: a campaign whose cases come from libFuzzer.
 
     Sends ``("status", CampaignStatus)`` while it runs, then ``("done", CampaignStatus)`` or
     ``("error", exception)``, and leaves with ``os._exit``: atheris' ``Fuzz()`` never returns.
+    Its stderr (libFuzzer's output) goes to ``work/libfuzzer.log``.
     """
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    log_fd = os.open(os.path.join(work, "libfuzzer.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log_fd, 2)
     sent_at, sent_state = 0.0, ""
 
@@ -180,9 +197,20 @@ def fuzz_process(config: CampaignConfig, conn: Connection, log_path: str, starte
         except BaseException as exc:
             finish(exc)
 
-    atheris.Setup(libfuzzer_args(config), one_input)
+    corpus = write_seed_inputs(Path(work) / "corpus", config.seed)
+    atheris.Setup(libfuzzer_args(config, Path(work), corpus), one_input)
     atheris.Fuzz()
     finish(MoefuzzError("atheris.Fuzz() returned"))
+
+
+def write_seed_inputs(directory: Path, seed: int, count: int = SEED_INPUTS) -> Path:
+    """Write ``count`` inputs of :data:`~moefuzz.generate.DRAW_BYTES` random bytes, the same
+    ones :class:`~moefuzz.generate.CaseSource` draws first with ``seed``; return ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    source = random.Random(seed)
+    for index in range(count):
+        (directory / f"seed-{index:02d}").write_bytes(source.randbytes(DRAW_BYTES))
+    return directory
 
 
 def instrument_strategy_code(target: Target) -> int:
