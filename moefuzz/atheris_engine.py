@@ -126,19 +126,22 @@ def run_atheris_campaign(
             elif kind == "error":
                 raise payload
         process.join(timeout=30)
+        if final is None:
+            tail = [line for line in _read(log).splitlines() if line.strip()]
+            raise WorkerError(
+                f"the atheris fuzzing process exited with status {process.exitcode} before reporting; "
+                f"log={str(log)!r}: {tail[-1][:300] if tail else 'empty'}"
+            )
+        final.engine_stats = ", ".join(filter(None, [_last_stats(_read(log)), final.engine_stats]))
+    except WorkerError:
+        _stop(process)  # the log stays, for the message's sake
+        raise
     except BaseException:
         _stop(process)
+        shutil.rmtree(work, ignore_errors=True)
         raise
     finally:
         receiver.close()
-    if final is None:
-        _stop(process)
-        tail = [line for line in _read(log).splitlines() if line.strip()]
-        raise WorkerError(
-            f"the atheris fuzzing process exited with status {process.exitcode} before reporting; "
-            f"log={str(log)!r}: {tail[-1][:300] if tail else 'empty'}"
-        )
-    final.engine_stats = ", ".join(filter(None, [_last_stats(_read(log)), final.engine_stats]))
     shutil.rmtree(work, ignore_errors=True)
     return final
 
