@@ -212,6 +212,8 @@ def export(path: Path, output: Path, kernel: str | None, inline_max: int) -> Non
         click.echo(f"  checks {name}: {check.describe()}")
     for found in result.moefuzz_imports:
         click.echo(f"warning: {found}: the script will need moefuzz installed", err=True)
+    for module in result.unimportable:
+        click.echo(f"warning: module {module!r} cannot be imported by name: the script will not find it", err=True)
     click.echo(f"run it: python3 {result.script} [--device auto|cuda|cpu]")
 
 

@@ -150,3 +150,17 @@ def test_the_cli_exports_with_one_error_line_for_a_missing_finding(tmp_path):
     assert result.stderr.strip().startswith("moefuzz: error: no finding at path=")
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.py").exists()
+
+
+def test_exporting_a_finding_of_a_target_file_warns_of_its_moefuzz_imports_and_unimportable_module(
+    tmp_path, fake_targets
+):
+    from moefuzz.corpus import Finding, save_finding
+
+    original = load_finding(THREE_STEP_FINDING)
+    finding = Finding("fake_sort", "miscount-duplicates", "divergence", "x", "m", original.case, original.case)
+    exported = export_finding(save_finding(tmp_path / "corpus", finding), tmp_path / "repro.py")
+    # tests/fake_targets.py, named by path in MOEFUZZ_TARGETS, is loaded under a made-up module name
+    assert exported.unimportable == ["moefuzz_user_targets_fake_targets"]
+    assert exported.kernel.entry.startswith("moefuzz_user_targets_fake_targets:")
+    assert {f.name for f in exported.moefuzz_imports} >= {"moefuzz.launch", "moefuzz.target"}

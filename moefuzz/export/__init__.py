@@ -11,6 +11,7 @@ contract), :mod:`~moefuzz.export.importscan` (does the kernel's module import mo
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,9 @@ class ExportResult:
         checks: per output, what the script compares.
         moefuzz_imports: module-level imports of moefuzz the kernel's or oracle's modules would
             run; non-empty means the script needs moefuzz installed after all.
+        unimportable: the kernel's or oracle's modules that no ``sys.path`` entry provides by
+            name (a target file named in ``MOEFUZZ_TARGETS`` by path): the script cannot import
+            them unless their directory is put on ``PYTHONPATH`` under that name.
     """
 
     script: Path
@@ -44,6 +48,7 @@ class ExportResult:
     kernel: KernelSpec
     checks: dict[str, OutputCheck]
     moefuzz_imports: list[MoefuzzImport]
+    unimportable: list[str]
 
 
 def export_finding(
@@ -94,7 +99,29 @@ def export_finding(
         _write(npz_path, npz_bytes(large))
     _write(output, text.encode())
     output.chmod(0o755)
-    return ExportResult(output, npz_path if large else None, spec, checks, moefuzz_imports([spec.entry, target.oracle]))
+    entries = [spec.entry, target.oracle]
+    return ExportResult(
+        output, npz_path if large else None, spec, checks, moefuzz_imports(entries), _unimportable(entries)
+    )
+
+
+def _unimportable(entries: list[str]) -> list[str]:
+    """Entry modules whose top-level package no import finder provides (``sys.modules`` aside:
+    a target file loaded by path is there under a name nothing else knows)."""
+    missing = []
+    for module in dict.fromkeys(entry.partition(":")[0] for entry in entries):
+        top = module.split(".")[0]
+        finders = [f for f in sys.meta_path if hasattr(f, "find_spec")]
+        if not any(_provides(finder, top) for finder in finders):
+            missing.append(module)
+    return missing
+
+
+def _provides(finder: object, name: str) -> bool:
+    try:
+        return finder.find_spec(name, None) is not None  # type: ignore[attr-defined]
+    except (ImportError, ValueError, TypeError):
+        return False
 
 
 def _oracle_outputs(target: Target, finding: Finding) -> dict:
