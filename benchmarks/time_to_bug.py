@@ -1,10 +1,11 @@
 """Time to first finding and shrink time of a bug model, over several seeds, from empty corpora.
 
-Runs ``moefuzz run`` once per seed (in parallel, each with its own corpus), then reads every
+Runs ``moefuzz run`` once per seed (``--jobs`` at a time, each with its own corpus), then reads every
 saved finding.json. Times count from the campaign's start, worker start-up and Triton compiles
 included. Prints one JSON object.
 
     python benchmarks/time_to_bug.py --target three_step_sort --kernel bug-duplicate-topk --runs 5
+    python benchmarks/time_to_bug.py --engine atheris --jobs 1 ...   # one run at a time (few cores)
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def main() -> None:
     parser.add_argument("--perturb", type=int, default=1, help="launches per case (schedule perturbation)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, default=None, help="copy the corpora here")
+    parser.add_argument("--engine", default="hypothesis", choices=["hypothesis", "atheris"])
+    parser.add_argument("--jobs", type=int, default=0, help="campaigns at a time (default: all seeds at once)")
     args = parser.parse_args()
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ttb-"))
@@ -40,7 +43,10 @@ def main() -> None:
             sys.executable, "-m", "moefuzz.cli", "run", "--target", args.target, "--kernel", args.kernel,
             "--time", args.time, "--shrink-time", args.shrink_time, "--seed", str(seed),
             "--corpus", str(corpus), "--device", args.device, "--perturb", str(args.perturb),
+            "--engine", args.engine,
         ]  # fmt: skip
+        if args.jobs and len(procs) >= args.jobs:
+            procs[-args.jobs][2].wait()
         procs.append((seed, corpus, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
         time.sleep(0.5)
     runs = []
@@ -67,10 +73,11 @@ def main() -> None:
             }
         )
     times = [r["time_to_first_s"] for r in runs if r["found"]]
-    shrinks = [r["shrink_s"] for r in runs if r["found"]]
+    shrinks = [r["shrink_s"] for r in runs if r["found"] and r["shrink_s"] is not None]
     summary = {
         "target": args.target,
         "kernel": args.kernel,
+        "engine": args.engine,
         "found": f"{len(times)}/{len(runs)}",
         "median_time_to_first_s": statistics.median(times) if times else None,
         "max_time_to_first_s": max(times) if times else None,

@@ -1,6 +1,7 @@
 """A time-budgeted fuzzing campaign of one target and kernel.
 
-Loop: draw a case, check the contract's preconditions, run it in the executor's worker. A failing
+An engine draws cases; :class:`Campaign` does the rest, the same for every engine: check the
+contract's preconditions, run the case in the executor's worker. A failing
 outcome becomes a :class:`~moefuzz.corpus.Finding`, saved to the corpus at once (before any
 shrinking, so it cannot be lost), then minimized and saved again. A failure whose finding id the
 corpus already holds is counted, not saved twice. The campaign never stops at a finding.
@@ -14,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moefuzz.case import Case
 from moefuzz.corpus import Finding, save_finding
-from moefuzz.errors import CaseError, MoefuzzError
+from moefuzz.errors import CaseError, MoefuzzError, UsageError
 from moefuzz.generate import CaseSource
 from moefuzz.isolation import Executor
 from moefuzz.minimize import minimize_finding
@@ -23,6 +25,9 @@ from moefuzz.perturb import plan_perturbations
 from moefuzz.registry import get_target
 from moefuzz.shrinking import Shrinker
 from moefuzz.target import INTERPRETER_LIMITS, Limits
+
+#: Engines that choose a campaign's cases.
+ENGINES = ("hypothesis", "atheris")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class CampaignConfig:
             :mod:`moefuzz.perturb`).
         caching_allocator: False sets ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` in the workers, so
             every buffer is a fresh allocation (stale reads see what the driver leaves).
+        engine: what chooses the cases: ``hypothesis`` (seeded random bytes through the target's
+            strategy) or ``atheris`` (libFuzzer's coverage-guided mutations of those bytes).
     """
 
     target: str
@@ -59,6 +66,7 @@ class CampaignConfig:
     limits: Limits | None = None
     perturb_runs: int = 1
     caching_allocator: bool = True
+    engine: str = "hypothesis"
 
 
 @dataclass
@@ -78,6 +86,8 @@ class CampaignStatus:
         shrinking: id of the finding being shrunk, else ``None``; ``shrink_pass``,
             ``shrink_candidates`` and ``shrink_accepted`` say where that shrink stands.
         worker_restarts: workers replaced after a crash or a hang.
+        engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
+            empty for the default engine.
     """
 
     target: str
@@ -99,6 +109,7 @@ class CampaignStatus:
     shrink_candidates: int = 0
     shrink_accepted: int = 0
     worker_restarts: int = 0
+    engine_stats: str = ""
 
     @property
     def findings_by_kind(self) -> dict[str, int]:
@@ -122,96 +133,173 @@ class CampaignStatus:
         return self.execs / seconds if seconds > 0 else 0.0
 
 
-def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], None] | None = None) -> CampaignStatus:
-    """Fuzz ``config.target`` for ``config.duration_s`` seconds; return the final status.
+class Campaign:
+    """One campaign, driven case by case by an engine.
+
+    An engine calls :meth:`start` (starts the workers; returns the size limits its strategy
+    takes), then :meth:`run_case` for each case it draws until :attr:`expired`, then
+    :meth:`close`. Everything a case leads to (running it in a worker, saving a failure at once,
+    shrinking it, saving it again) happens in :meth:`run_case`, the same for every engine.
+
+    Args:
+        config: what to fuzz and for how long.
+        on_status: called with the live status after each case and during shrinking.
+        started: ``time.monotonic()`` the status counts elapsed time from (default: now); an
+            engine that starts in another process passes its caller's start.
 
     Raises:
+        UnknownTargetError: unknown target or kernel (from the constructor).
+    """
+
+    def __init__(
+        self,
+        config: CampaignConfig,
+        on_status: Callable[[CampaignStatus], None] | None = None,
+        started: float | None = None,
+    ) -> None:
+        self.config = config
+        self.target = get_target(config.target)
+        self.kernel = self.target.kernel(config.kernel)
+        self.status = CampaignStatus(self.target.name, self.kernel.name)
+        if started is not None:
+            self.status.started = started
+        self._notify = on_status or (lambda _: None)
+        env = {} if config.caching_allocator else {"PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}
+        self.executor = Executor(
+            self.target.name, self.kernel.name, config.device, case_timeout_s=config.case_timeout_s or 120.0, env=env
+        )
+        self.environment: dict[str, str] = {}
+        self.deadline = float("inf")
+        self._shrink_budget = config.shrink_budget_s or min(600.0, max(60.0, config.duration_s / 4))
+        self._known_ids: set[str] = set()
+
+    def start(self) -> Limits:
+        """Start the workers and the clock; return the size limits for the device.
+
+        Raises:
+            WorkerError: no worker could start.
+        """
+        config = self.config
+        self.environment = self.executor.start()
+        self.status.device = self.environment.get("device_name", self.environment.get("device", "?"))
+        self.status.device_kind = self.executor.device
+        self.status.environment = dict(self.environment)
+        if config.case_timeout_s is None:
+            self.executor.case_timeout_s = 30.0 if self.executor.device == "cuda" else 120.0
+        self._known_ids = {p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir()}
+        self.status.corpus_size = len(self._known_ids)
+        self.status.fuzzing_since = time.monotonic()
+        self.deadline = self.status.fuzzing_since + config.duration_s
+        return config.limits or (Limits() if self.executor.device == "cuda" else INTERPRETER_LIMITS)
+
+    @property
+    def expired(self) -> bool:
+        """True once the fuzzing budget is spent."""
+        return time.monotonic() >= self.deadline
+
+    def run_case(self, case: Case) -> None:
+        """Check ``case``, run it in a worker; save, shrink and save again a new failure.
+
+        Raises:
+            MoefuzzError: the strategy produced a case the contract rejects (a target bug).
+        """
+        target, status = self.target, self.status
+        try:
+            target.check(case)
+        except CaseError as exc:
+            raise MoefuzzError(f"target {target.name!r} generated a case its contract rejects: {exc}") from None
+        plan_seed = self.config.seed * 1_000_003 + status.execs
+        plan = plan_perturbations(target.launch_knobs, self.config.perturb_runs, plan_seed)
+        outcome = self.executor.run(case, plan=plan)
+        status.execs += 1
+        status.launches += outcome.runs
+        status.exec_seconds += outcome.seconds
+        status.worker_restarts = self.executor.replacements
+        if outcome.failed:
+            finding = Finding(
+                target=target.name,
+                kernel=self.kernel.name,
+                kind=outcome.kind,
+                detail=outcome.detail,
+                message=outcome.message,
+                case=case,
+                original_case=case,
+                mismatch=outcome.mismatch,
+                environment=self.environment,
+                found={
+                    "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                    "seed": self.config.seed,
+                    "elapsed_s": round(status.elapsed, 3),
+                    "execs": status.execs,
+                    "runs": outcome.runs,
+                    "failures": outcome.rate.failures,
+                    "plan_seed": plan_seed,
+                    "perturbation": outcome.perturbation,
+                    "nondeterministic": outcome.nondeterministic,
+                },
+                shrink={"original_size": list(target.size(case))},
+            )
+            if finding.finding_id in self._known_ids:
+                status.known += 1
+                status.matched[finding.finding_id] = status.matched.get(finding.finding_id, 0) + 1
+            else:
+                self._known_ids.add(finding.finding_id)
+                path = save_finding(self.config.corpus, finding)
+                status.findings.append((path, finding))
+                status.corpus_size = len(self._known_ids)
+                status.shrinking = finding.finding_id
+                self._notify(status)
+
+                def on_shrink_progress(shrinker: Shrinker) -> None:
+                    status.shrink_pass = shrinker.current_pass
+                    status.shrink_candidates = shrinker.candidates
+                    status.shrink_accepted = shrinker.accepted
+                    self._notify(status)
+
+                minimize_finding(
+                    finding,
+                    target,
+                    self.executor,
+                    self._shrink_budget,
+                    corpus=self.config.corpus,
+                    on_progress=on_shrink_progress,
+                )
+                status.shrinking, status.shrink_pass = None, ""
+                status.shrink_candidates = status.shrink_accepted = 0
+                status.worker_restarts = self.executor.replacements
+        self._notify(status)
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self.executor.close()
+
+
+def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], None] | None = None) -> CampaignStatus:
+    """Fuzz ``config.target`` for ``config.duration_s`` seconds with ``config.engine``; return
+    the final status.
+
+    The ``hypothesis`` engine draws cases from the target's strategy with seeded random bytes,
+    here; ``atheris`` (see :mod:`moefuzz.atheris_engine`) lets libFuzzer choose the bytes, in a
+    process of its own.
+
+    Raises:
+        UsageError: an unknown engine, or ``atheris`` without the atheris package.
         UnknownTargetError: unknown target or kernel.
         WorkerError: no worker could start.
         MoefuzzError: the strategy produced a case the contract rejects (a target bug).
     """
-    target = get_target(config.target)
-    kernel = target.kernel(config.kernel)
-    status = CampaignStatus(target.name, kernel.name)
-    notify = on_status or (lambda _: None)
-    case_timeout = config.case_timeout_s
-    env = {} if config.caching_allocator else {"PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}
-    executor = Executor(target.name, kernel.name, config.device, case_timeout_s=case_timeout or 120.0, env=env)
+    if config.engine not in ENGINES:
+        raise UsageError(f"unknown engine={config.engine!r} (known: {', '.join(ENGINES)})")
+    if config.engine == "atheris":
+        from moefuzz.atheris_engine import run_atheris_campaign
+
+        return run_atheris_campaign(config, on_status)
+    campaign = Campaign(config, on_status)
     try:
-        environment = executor.start()
-        status.device = environment.get("device_name", environment.get("device", "?"))
-        status.device_kind = executor.device
-        status.environment = dict(environment)
-        if case_timeout is None:
-            executor.case_timeout_s = 30.0 if executor.device == "cuda" else 120.0
-        limits = config.limits or (Limits() if executor.device == "cuda" else INTERPRETER_LIMITS)
-        source = CaseSource(target.strategy(limits), config.seed)
-        shrink_budget = config.shrink_budget_s or min(600.0, max(60.0, config.duration_s / 4))
-        status.fuzzing_since = time.monotonic()
-        deadline = status.fuzzing_since + config.duration_s
-        known_ids = {p.name for p in (config.corpus / target.name).glob("*") if p.is_dir()}
-        status.corpus_size = len(known_ids)
-        while time.monotonic() < deadline:
-            case = source.draw()
-            try:
-                target.check(case)
-            except CaseError as exc:
-                raise MoefuzzError(f"target {target.name!r} generated a case its contract rejects: {exc}") from None
-            plan_seed = config.seed * 1_000_003 + status.execs
-            plan = plan_perturbations(target.launch_knobs, config.perturb_runs, plan_seed)
-            outcome = executor.run(case, plan=plan)
-            status.execs += 1
-            status.launches += outcome.runs
-            status.exec_seconds += outcome.seconds
-            status.worker_restarts = executor.replacements
-            if outcome.failed:
-                finding = Finding(
-                    target=target.name,
-                    kernel=kernel.name,
-                    kind=outcome.kind,
-                    detail=outcome.detail,
-                    message=outcome.message,
-                    case=case,
-                    original_case=case,
-                    mismatch=outcome.mismatch,
-                    environment=environment,
-                    found={
-                        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                        "seed": config.seed,
-                        "elapsed_s": round(status.elapsed, 3),
-                        "execs": status.execs,
-                        "runs": outcome.runs,
-                        "failures": outcome.rate.failures,
-                        "plan_seed": plan_seed,
-                        "perturbation": outcome.perturbation,
-                        "nondeterministic": outcome.nondeterministic,
-                    },
-                    shrink={"original_size": list(target.size(case))},
-                )
-                if finding.finding_id in known_ids:
-                    status.known += 1
-                    status.matched[finding.finding_id] = status.matched.get(finding.finding_id, 0) + 1
-                else:
-                    known_ids.add(finding.finding_id)
-                    path = save_finding(config.corpus, finding)
-                    status.findings.append((path, finding))
-                    status.corpus_size = len(known_ids)
-                    status.shrinking = finding.finding_id
-                    notify(status)
-
-                    def on_shrink_progress(shrinker: Shrinker) -> None:
-                        status.shrink_pass = shrinker.current_pass
-                        status.shrink_candidates = shrinker.candidates
-                        status.shrink_accepted = shrinker.accepted
-                        notify(status)
-
-                    minimize_finding(
-                        finding, target, executor, shrink_budget, corpus=config.corpus, on_progress=on_shrink_progress
-                    )
-                    status.shrinking, status.shrink_pass = None, ""
-                    status.shrink_candidates = status.shrink_accepted = 0
-                    status.worker_restarts = executor.replacements
-            notify(status)
+        limits = campaign.start()
+        source = CaseSource(campaign.target.strategy(limits), config.seed)
+        while not campaign.expired:
+            campaign.run_case(source.draw())
     finally:
-        executor.close()
-    return status
+        campaign.close()
+    return campaign.status

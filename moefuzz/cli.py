@@ -123,6 +123,13 @@ def main() -> None:
 @click.option(
     "--no-caching-allocator", is_flag=True, help="Run workers with PYTORCH_NO_CUDA_MEMORY_CACHING=1 (fresh buffers)."
 )
+@click.option(
+    "--engine",
+    default="hypothesis",
+    show_default=True,
+    type=click.Choice(["hypothesis", "atheris"]),
+    help="What chooses the cases: seeded random bytes, or libFuzzer's coverage-guided mutations (atheris).",
+)
 @_report_options
 @_one_line_errors
 def run(
@@ -138,6 +145,7 @@ def run(
     sanitize: bool,
     no_caching_allocator: bool,
     reports: _Reports,
+    engine: str,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
@@ -161,6 +169,7 @@ def run(
         shrink_seconds,
         perturb_runs=perturb_runs,
         caching_allocator=not no_caching_allocator,
+        engine=engine,
     )
     with StatusDisplay() as display:
         try:
@@ -169,6 +178,8 @@ def run(
             click.echo("moefuzz: interrupted; saved findings are kept", err=True)
             sys.exit(130)
     click.echo(status_line(status))
+    if status.engine_stats:
+        click.echo(f"engine {engine}: {status.engine_stats}")
     if "interpreter" in status.device:
         click.echo("note: no GPU used: Triton kernels ran in the interpreter on the CPU (TRITON_INTERPRET=1)")
     for path, finding in status.findings:
@@ -347,6 +358,28 @@ def changed(changed_files: str, root: Path) -> None:
         raise UsageError(f"cannot read changed_files={changed_files!r}: {exc.strerror or exc}") from None
     for target, kernel in touched_kernels(builtin_targets().values(), paths, root):
         click.echo(f"{target} {kernel}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", default="repro.py", show_default=True, type=click.Path(path_type=Path))
+@click.option("--kernel", default=None, help="Launch this kernel of the target instead of the recorded one.")
+@click.option("--inline-max", default=4096, show_default=True, type=int, help="Larger arrays go to a .npz beside it.")
+@_one_line_errors
+def export(path: Path, output: Path, kernel: str | None, inline_max: int) -> None:
+    """Write a reproducer as a standalone script (torch, triton, numpy; no moefuzz)."""
+    from moefuzz.export import export_finding
+
+    result = export_finding(path, output, kernel, inline_max)
+    click.echo(f"wrote {result.script}" + (f" and {result.npz}" if result.npz else ""))
+    click.echo(f"  kernel {result.kernel.name} = {result.kernel.entry}")
+    for name, check in result.checks.items():
+        click.echo(f"  checks {name}: {check.describe()}")
+    for found in result.moefuzz_imports:
+        click.echo(f"warning: {found}: the script will need moefuzz installed", err=True)
+    for module in result.unimportable:
+        click.echo(f"warning: module {module!r} cannot be imported by name: the script will not find it", err=True)
+    click.echo(f"run it: python3 {result.script} [--device auto|cuda|cpu]")
 
 
 if __name__ == "__main__":

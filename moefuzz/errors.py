@@ -32,3 +32,8 @@ class CaseError(MoefuzzError):
 class WorkerError(MoefuzzError):
     """A worker process that could not be started at all (not a kernel crash: those are
     findings)."""
+
+
+class ExportError(MoefuzzError):
+    """A finding that cannot be written as a standalone reproducer script (its oracle fails on
+    it, or the contract rejects the oracle's own outputs)."""

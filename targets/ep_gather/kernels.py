@@ -28,12 +28,14 @@ Importing this module imports triton: set ``TRITON_INTERPRET=1`` first to run on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
 
 #: Tokens per program.
 BLOCK_T = 64
@@ -88,7 +90,7 @@ def _launch(ctx: LaunchContext, gather_minus_one: bool) -> None:
     recv_topk = ctx.inputs["recv_topk"].contiguous()
     num_tokens, topk = recv_topk.shape
     if not 1 <= topk <= MAX_TOPK:
-        raise CaseError(f"ep_gather kernel takes K <= 8, got K={topk!r}")
+        raise ValueError(f"ep_gather kernel takes K <= 8, got K={topk!r}")
     values = ctx.inputs["input_tensor"].to(torch.bfloat16).contiguous()
     num_rows, hidden = values.shape
     output = ctx.scratch((num_tokens, hidden), torch.bfloat16)
@@ -118,7 +120,7 @@ def ep_gather_triton(ctx: LaunchContext) -> None:
     and ``input_index`` [N, K]; honours ``ctx.config["num_warps"]``.
 
     Raises:
-        CaseError: K outside 1..8 (the other preconditions are ``contract.check``'s).
+        ValueError: K outside 1..8 (the other preconditions are ``contract.check``'s).
     """
     _launch(ctx, gather_minus_one=False)
 

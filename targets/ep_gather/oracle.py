@@ -7,10 +7,12 @@ meant to compute: each token's weighted sum of the rows its valid top-k slots po
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from moefuzz.case import Scalar
+if TYPE_CHECKING:
+    from moefuzz.case import Scalar
 
 
 def ep_gather_torch(inputs: Mapping[str, torch.Tensor], params: Mapping[str, Scalar]) -> dict[str, torch.Tensor]:

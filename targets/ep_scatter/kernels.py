@@ -35,12 +35,14 @@ Importing this module imports triton: set ``TRITON_INTERPRET=1`` first to run on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
 from targets.ep_scatter.oracle import device_dtype
 
 #: Rows of m_indices per store: upstream's BLOCK_E, DeepEP's alignment.
@@ -157,7 +159,7 @@ def _launch(ctx: LaunchContext, stale_start_loc: bool) -> None:
     num_tokens, topk = recv_topk.shape
     num_experts = counts.shape[0]
     if not 1 <= topk <= BLOCK_K or not 1 <= num_experts <= MAX_EXPERTS:
-        raise CaseError(f"ep_scatter kernels take K <= 8 and 1 <= E <= 1024, got (K, E)={(topk, num_experts)!r}")
+        raise ValueError(f"ep_scatter kernels take K <= 8 and 1 <= E <= 1024, got (K, E)={(topk, num_experts)!r}")
     out = ctx.outputs
     dtype = device_dtype(ctx.params["dtype"])
     recv_x = ctx.inputs["recv_x"].to(dtype).contiguous()
@@ -206,7 +208,7 @@ def ep_scatter_triton(ctx: LaunchContext) -> None:
     and the row launch.
 
     Raises:
-        CaseError: K outside 1..8 or E outside 1..1024, which the kernels cannot hold (the other
+        ValueError: K outside 1..8 or E outside 1..1024, which the kernels cannot hold (the other
             preconditions are ``contract.check``'s).
     """
     _launch(ctx, stale_start_loc=False)

@@ -8,10 +8,12 @@ segment: (t, k) order, where the kernel takes its atomics' order.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from moefuzz.case import Scalar
+if TYPE_CHECKING:
+    from moefuzz.case import Scalar
 
 
 def device_dtype(dtype: Scalar) -> torch.dtype:

@@ -54,6 +54,7 @@ from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
 from moefuzz.target import OutputSpec
 from moefuzz.validation import require_array, require_int_param
+from targets.moe_align_block_size.sizes import max_num_tokens_padded
 
 MAX_TOKENS = 65536
 MAX_TOPK = 8
@@ -62,16 +63,6 @@ MAX_EXPERTS = 1024
 MAX_BLOCK_SIZE = 1024
 
 OUTPUT_ORDER = ("num_tokens_post_padded", "expert_ids", "sorted_token_ids")
-
-
-def max_num_tokens_padded(numel: int, num_experts: int, block_size: int, pad_sorted_ids: bool) -> int:
-    """Length of sorted_token_ids, exactly as vLLM's wrapper allocates it."""
-    length = numel + num_experts * (block_size - 1)
-    if pad_sorted_ids:
-        length = -(-length // block_size) * block_size
-    if numel < num_experts:
-        length = min(numel * block_size, length)
-    return length
 
 
 def check(case: Case) -> None:

@@ -27,12 +27,14 @@ Importing this module imports triton: set ``TRITON_INTERPRET=1`` first to run on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
 
 #: Items per program (launches 1 and 3), and sorted_token_ids / expert_ids entries per fill step.
 BLOCK = 1024
@@ -154,7 +156,7 @@ def _launch(ctx: LaunchContext, negative_id_bug: bool) -> None:
     num_experts = int(ctx.params["num_experts"])
     block_size = int(ctx.params["block_size"])
     if not 1 <= num_experts < NUM_BINS or block_size < 1:
-        raise CaseError(
+        raise ValueError(
             f"moe_align_block_size kernels take 1 <= E < 2048 and B >= 1, got (E, B)={(num_experts, block_size)!r}"
         )
     numel = ids.numel()
@@ -200,7 +202,7 @@ def moe_align_block_size_triton(ctx: LaunchContext) -> None:
     ``ctx.config["num_warps"]``.
 
     Raises:
-        CaseError: E >= 2048 or B < 1, which the kernels cannot index (the other preconditions
+        ValueError: E >= 2048 or B < 1, which the kernels cannot index (the other preconditions
             are ``contract.check``'s).
     """
     _launch(ctx, negative_id_bug=False)

@@ -9,11 +9,14 @@ the contract allows.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from moefuzz.case import Scalar
-from targets.moe_align_block_size.contract import max_num_tokens_padded
+from targets.moe_align_block_size.sizes import max_num_tokens_padded
+
+if TYPE_CHECKING:
+    from moefuzz.case import Scalar
 
 
 def moe_align_block_size_torch(

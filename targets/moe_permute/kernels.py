@@ -35,12 +35,14 @@ Importing this module imports triton: set ``TRITON_INTERPRET=1`` first to run on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
 
 #: Items per program. The in-block rank compares every pair of a block's items ([128, 128]
 #: per program, 128 values a thread at 4 warps); a bigger block would spill on the GPU, a smaller
@@ -188,7 +190,7 @@ def _launch(ctx: LaunchContext, negative_ids: int) -> None:
     num_items = rows * top_k
     e_local = int(ctx.params["num_local_experts"])
     if num_items >= 2**31 or hidden.shape[0] != rows:
-        raise CaseError(
+        raise ValueError(
             f"moe_permute kernels take T * K < 2**31 items and one hidden row per token, got "
             f"(T * K, hidden rows)={(num_items, hidden.shape[0])!r}"
         )
@@ -249,7 +251,7 @@ def moe_permute_triton(ctx: LaunchContext) -> None:
     Honours ``ctx.config["num_warps"]``.
 
     Raises:
-        CaseError: T * K >= 2**31, or hidden_states without one row per token (the other
+        ValueError: T * K >= 2**31, or hidden_states without one row per token (the other
             preconditions are ``contract.check``'s).
     """
     _launch(ctx, REFUSE_NEGATIVE_IDS)

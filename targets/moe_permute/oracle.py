@@ -9,10 +9,12 @@ grouped by local expert, stable in flat index ``t * K + k``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from moefuzz.case import Scalar
+if TYPE_CHECKING:
+    from moefuzz.case import Scalar
 
 
 def moe_permute_torch(inputs: Mapping[str, torch.Tensor], params: Mapping[str, Scalar]) -> dict[str, torch.Tensor]:

@@ -27,12 +27,14 @@ Importing this module imports triton: set ``TRITON_INTERPRET=1`` first to run on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
 
 #: Tokens per program, and the most tokens the single-program path takes (upstream's BLOCK_SIZE).
 BLOCK_TOKENS = 256
@@ -259,7 +261,7 @@ def _launch(ctx: LaunchContext, drop_duplicates: bool) -> None:
     start = int(ctx.params["start_expert"])
     e_local = int(ctx.params["end_expert"]) - start
     if not 1 <= top_k <= MAX_TOPK or not 0 <= e_local < NUM_BINS:
-        raise CaseError(
+        raise ValueError(
             f"three_step_sort kernels take K <= 8 and E_local < 2048, got (K, E_local)={(top_k, e_local)!r}"
         )
     if num_tokens == 0 or e_local == 0:
@@ -334,7 +336,7 @@ def three_step_sort_triton(ctx: LaunchContext) -> None:
     ``end_expert``; honours ``ctx.config["num_warps"]``.
 
     Raises:
-        CaseError: K outside 1..8 or E_local >= 2048, which the kernels cannot index (the other
+        ValueError: K outside 1..8 or E_local >= 2048, which the kernels cannot index (the other
             preconditions are ``contract.check``'s).
     """
     _launch(ctx, drop_duplicates=False)

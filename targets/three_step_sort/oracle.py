@@ -8,10 +8,12 @@ that groups a routing table's (token, k) items by local expert, stable in token 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from moefuzz.case import Scalar
+if TYPE_CHECKING:
+    from moefuzz.case import Scalar
 
 
 def three_step_sort_torch(inputs: Mapping[str, torch.Tensor], params: Mapping[str, Scalar]) -> dict[str, torch.Tensor]:
