@@ -104,3 +104,10 @@ def test_a_later_batch_value_is_blamed_on_the_forward_stream():
 def test_an_in_progress_marker_says_a_forward_was_mid_write():
     text = explain_one_wrong_entry(-37)
     assert "in-progress marker -37" in text and "mid-write" in text
+
+
+def test_the_uncopied_marker_is_moefuzz_int_poison():
+    from moefuzz.launch import INT_POISON
+    from targets.stream_overlap.layout import UNCOPIED
+
+    assert UNCOPIED == INT_POISON

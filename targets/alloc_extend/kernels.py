@@ -41,11 +41,14 @@ Importing this module imports triton: set ``TRITON_INTERPRET=1`` first to run on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
+
 
 #: New tokens written per loop step of one request. sglang's part-2 loop uses 4096; 1024 keeps
 #: the [1024] int64 tile small for 4 warps and costs the interpreter few steps per request.
@@ -160,7 +163,7 @@ def _launch(ctx: LaunchContext, full_page_bug: bool) -> None:
     page_size = int(ctx.params["page_size"])
     batch = prefix_lens.shape[0]
     if page_size < 1 or seq_lens.shape[0] != batch or last_loc.shape[0] != batch:
-        raise CaseError(
+        raise ValueError(
             f"alloc_extend kernels take page_size >= 1 and [B] lengths, got (page_size, B, B_seq, B_last)="
             f"{(page_size, batch, seq_lens.shape[0], last_loc.shape[0])!r}"
         )
@@ -202,7 +205,7 @@ def alloc_extend_triton(ctx: LaunchContext) -> None:
     token runs the decode kernel, any other the extend kernel.
 
     Raises:
-        CaseError: page_size < 1 or lengths of different sizes (the other preconditions are
+        ValueError: page_size < 1 or lengths of different sizes (the other preconditions are
             ``contract.check``'s).
     """
     _launch(ctx, full_page_bug=False)

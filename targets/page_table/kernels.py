@@ -29,11 +29,14 @@ Importing this module imports triton: set ``TRITON_INTERPRET=1`` first to run on
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
+
 
 #: Pages per program in steps 1 and 3: 256 int32 ids are 2 a thread at 4 warps on the GPU, and
 #: a 2048-page row of the interpreter's largest cases takes 8 programs instead of 16 at 128.
@@ -158,7 +161,7 @@ def _launch(ctx: LaunchContext, trailing_entries: bool = False, translate_page_i
     sliding_window = int(ctx.params["sliding_window"])
     batch = seq_lens.shape[0]
     if tuple(out["page_table"].shape) != (batch, max_pages):
-        raise CaseError(
+        raise ValueError(
             f"page_table kernels write a [B, max_pages] table, got page_table shape="
             f"{tuple(out['page_table'].shape)!r} for (B, max_pages)={(batch, max_pages)!r}"
         )
@@ -219,7 +222,7 @@ def page_table_triton(ctx: LaunchContext) -> None:
     locations before dividing. Honours ``ctx.config["num_warps"]``.
 
     Raises:
-        CaseError: an output ``page_table`` not [B, max_pages] (the other preconditions are
+        ValueError: an output ``page_table`` not [B, max_pages] (the other preconditions are
             ``contract.check``'s).
     """
     _launch(ctx)

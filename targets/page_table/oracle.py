@@ -10,10 +10,12 @@ same pages.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from moefuzz.case import Scalar
+if TYPE_CHECKING:
+    from moefuzz.case import Scalar
 
 
 def page_table_torch(inputs: Mapping[str, torch.Tensor], params: Mapping[str, Scalar]) -> dict[str, torch.Tensor]:

@@ -45,11 +45,14 @@ contract is in ``contract.py``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
+
 
 #: q heads a program takes: a GQA group, padded (masked rows) or split over the third grid axis.
 #: 16 is tl.dot's least M, the BLOCK_H of SGLang's grouped Triton decode kernel
@@ -170,7 +173,7 @@ def _launch(ctx: LaunchContext, window_off_by_one: bool = False, trailing_pages:
     batch, num_q_heads, head_dim = q.shape
     _, page_size, num_kv_heads, _ = k_cache.shape
     if num_kv_heads < 1 or num_q_heads % num_kv_heads or o.shape != q.shape:
-        raise CaseError(
+        raise ValueError(
             f"paged_decode kernels take Hq a multiple of Hkv and o shaped like q, got "
             f"(Hq, Hkv, o shape)={(num_q_heads, num_kv_heads, tuple(o.shape))!r}"
         )
@@ -216,7 +219,7 @@ def paged_decode_triton(ctx: LaunchContext) -> None:
     ``ctx.config["num_warps"]``.
 
     Raises:
-        CaseError: Hq not a multiple of Hkv, or ``o`` not shaped like ``q`` (the other
+        ValueError: Hq not a multiple of Hkv, or ``o`` not shaped like ``q`` (the other
             preconditions are ``contract.check``'s).
     """
     _launch(ctx)

@@ -10,10 +10,12 @@ attended positions are gathered, so the trailing (garbage) entries of a row are 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from moefuzz.case import Scalar
+if TYPE_CHECKING:
+    from moefuzz.case import Scalar
 
 
 def attended_positions(seq_len: int, sliding_window: int) -> range:

@@ -52,6 +52,7 @@ from moefuzz.errors import CaseError
 from moefuzz.launch import INT_POISON
 from moefuzz.target import OutputSpec
 from moefuzz.validation import require_array, require_int_param
+from targets.stream_overlap.layout import COPY_METHODS, OUTPUT
 
 MAX_BATCHES = 64
 MAX_PAGES_PER_BATCH = 256
@@ -61,11 +62,8 @@ MAX_PAGE_SIZE = 1024
 MAX_SLOT_SIZE = 1024
 #: Spin rounds of one forward; each round is one dependent global load and store (see kernels.py).
 MAX_KERNEL_LENGTH = 1 << 16
-COPY_METHODS = ("copy_engine", "sm_kernel")
 #: slot_value must stay an int32 below this.
 MAX_VALUE = 2**31 - 1
-
-OUTPUT = "host_pages"
 
 
 def slot_value(

@@ -42,14 +42,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import triton
 import triton.language as tl
 
-from moefuzz.errors import CaseError
-from moefuzz.launch import LaunchContext, poison_value
-from targets.stream_overlap.contract import COPY_METHODS, OUTPUT
+from targets.stream_overlap.layout import COPY_METHODS, OUTPUT, UNCOPIED
+
+if TYPE_CHECKING:
+    from moefuzz.launch import LaunchContext
 
 #: Slots per program: a page of 16 (SGLang's FA3 default is 64) takes one program per 64 elements.
 ROWS = 16
@@ -174,7 +176,7 @@ def _copy_pages(
         return
     # Allocated and poisoned on this stream, by a device-side fill: ctx.scratch may fill from the
     # host, and a pageable host-to-device copy would make the CPU wait for this stream's fences.
-    staging = torch.full(host_batch.shape, poison_value(torch.int32), dtype=torch.int32, device=ctx.device)
+    staging = ctx.scratch(tuple(host_batch.shape), torch.int32)
     grid = (per_batch, triton.cdiv(page_size, ROWS), triton.cdiv(slot_size, BLOCK_E))
     _gather_pages_kernel[grid](
         pool,
@@ -196,7 +198,7 @@ def _run_schedule(ctx: LaunchContext, *, copy_waits_for_forward: bool, forward_w
     ``host_pages``."""
     method = ctx.params["copy_method"]
     if method not in COPY_METHODS:
-        raise CaseError(f"stream_overlap kernels take copy_method in {COPY_METHODS!r}, got copy_method={method!r}")
+        raise ValueError(f"stream_overlap kernels take copy_method in {COPY_METHODS!r}, got copy_method={method!r}")
     pages = ctx.inputs["batch_pages"].contiguous()
     fills = ctx.inputs["page_fills"].contiguous()
     rows = pages.cpu().tolist()  # page ids on the host, read once before the schedule starts
@@ -208,7 +210,7 @@ def _run_schedule(ctx: LaunchContext, *, copy_waits_for_forward: bool, forward_w
 
     pool = torch.zeros((num_pages * page_size, slot_size), dtype=torch.int32, device=ctx.device)
     out = ctx.outputs[OUTPUT]  # [B, P, S, D]
-    host = torch.full(out.shape, poison_value(torch.int32), dtype=torch.int32, pin_memory=on_cuda)
+    host = torch.full(out.shape, UNCOPIED, dtype=torch.int32, pin_memory=on_cuda)
     forward, write = _Lane(ctx.device), _Lane(ctx.device)
     forward.uses(pool, pages, fills)
     write.uses(pool, pages)
@@ -254,7 +256,7 @@ def stream_overlap_triton(ctx: LaunchContext) -> None:
     before returning; on the CPU it runs the same launches in order.
 
     Raises:
-        CaseError: an unknown copy_method (the other preconditions are ``contract.check``'s).
+        ValueError: an unknown copy_method (the other preconditions are ``contract.check``'s).
     """
     _run_schedule(ctx, copy_waits_for_forward=True, forward_waits_for_copy=True)
 
