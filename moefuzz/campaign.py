@@ -21,10 +21,14 @@ from moefuzz.errors import CaseError, MoefuzzError, UsageError
 from moefuzz.generate import CaseSource
 from moefuzz.isolation import Executor
 from moefuzz.minimize import minimize_finding
-from moefuzz.perturb import plan_perturbations
+from moefuzz.outcome import Outcome
+from moefuzz.perturb import Perturbation, plan_perturbations
 from moefuzz.registry import get_target
 from moefuzz.shrinking import Shrinker
 from moefuzz.target import INTERPRETER_LIMITS, Limits
+
+#: A case that hangs is run again with this many times the case timeout before it is saved.
+HANG_CONFIRM_FACTOR = 4
 
 #: Engines that choose a campaign's cases.
 ENGINES = ("hypothesis", "atheris")
@@ -86,6 +90,8 @@ class CampaignStatus:
         shrinking: id of the finding being shrunk, else ``None``; ``shrink_pass``,
             ``shrink_candidates`` and ``shrink_accepted`` say where that shrink stands.
         worker_restarts: workers replaced after a crash or a hang.
+        unconfirmed_hangs: cases that hung once but finished when run again with a longer timeout
+            (counted, not saved: a slow first compile, not a hang).
         engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
             empty for the default engine.
     """
@@ -110,6 +116,7 @@ class CampaignStatus:
     shrink_accepted: int = 0
     worker_restarts: int = 0
     engine_stats: str = ""
+    unconfirmed_hangs: int = 0
 
     @property
     def findings_by_kind(self) -> dict[str, int]:
@@ -211,6 +218,8 @@ class Campaign:
         plan_seed = self.config.seed * 1_000_003 + status.execs
         plan = plan_perturbations(target.launch_knobs, self.config.perturb_runs, plan_seed)
         outcome = self.executor.run(case, plan=plan)
+        if outcome.kind == "hang":
+            outcome = self._confirm_hang(case, plan, outcome)
         status.execs += 1
         status.launches += outcome.runs
         status.exec_seconds += outcome.seconds
@@ -268,6 +277,20 @@ class Campaign:
                 status.shrink_candidates = status.shrink_accepted = 0
                 status.worker_restarts = self.executor.replacements
         self._notify(status)
+
+    def _confirm_hang(self, case: Case, plan: list[Perturbation], first: Outcome) -> Outcome:
+        """Run a case that hung once more with :data:`HANG_CONFIRM_FACTOR` times the timeout
+        (a fresh worker, the compile cache now warmer). A first launch can spend the whole case
+        timeout in Triton's compiler when many campaigns compile at once; only a case that hangs
+        again is a hang. Returns the second outcome (a pass, a failure, or the confirmed hang)."""
+        timeout = self.executor.case_timeout_s
+        self.executor.case_timeout_s = timeout * HANG_CONFIRM_FACTOR
+        try:
+            second = self.executor.run(case, plan=plan)
+        finally:
+            self.executor.case_timeout_s = timeout
+        self.status.unconfirmed_hangs += second.kind != "hang"
+        return second if second.kind != "hang" else first
 
     def close(self) -> None:
         """Stop the workers."""

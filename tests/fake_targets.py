@@ -105,6 +105,22 @@ def stale_read_on_duplicate(ctx: LaunchContext) -> None:
         ctx.outputs["expert_first_token_offset"][-1] -= 1
 
 
+#: Environment variable naming the marker file of ``slow-first-compile``.
+FIRST_COMPILE_MARKER = "MOEFUZZ_FAKE_FIRST_COMPILE_MARKER"
+
+
+def slow_first_compile(ctx: LaunchContext) -> None:
+    """A kernel whose first launch on a case with a repeated local expert (T >= 3) takes an hour,
+    like a Triton compile stuck behind many others, and whose later launches, in any process,
+    are instant (the marker file stands for the shared compile cache)."""
+    marker = os.environ[FIRST_COMPILE_MARKER]
+    if _has_local_duplicate(ctx, 3) and not os.path.exists(marker):
+        with open(marker, "w"):
+            pass
+        time.sleep(3600)
+    _write_oracle(ctx)
+
+
 def _spec(name: str) -> KernelSpec:
     function = name.replace("-", "_")
     return KernelSpec(name, f"{MODULE}:{function}", f"test double: {name}")
@@ -126,6 +142,7 @@ TARGET = dataclasses.replace(
             "miscount-duplicates",
             "illegal-address-on-duplicate",
             "stale-read-on-duplicate",
+            "slow-first-compile",
         )
     ),
 )
