@@ -86,6 +86,8 @@ def minimize_finding(
         finding.shrink["rate"] = str(outcomes[finding.case.digest()].rate)
     if finding.mismatch is not None:
         finding.explanation = target.explain(finding.case, finding.mismatch)
+    else:
+        finding.explanation = target.explain_crash(finding.case)
     if (corpus or directory) is not None:
         save_finding(corpus, finding, directory)
     return result

@@ -13,6 +13,9 @@ A target bundles, for one operation (say the three-step sort of a fused-MoE prol
 - the shrink passes that apply to its cases and the ``size`` order they reduce,
 - ``derive``: recomputes the arrays and params a case derives from its routing table (counts
   per expert, padded lengths) after a shrink pass edited the table; identity by default.
+- ``explain_crash``: for a crash or hang (no mismatch to read), the entries of a case a kernel
+  could read out of bounds (``request 0 page 1: page_table[0, 1]=2147483599 ...``); empty by
+  default.
 - ``launch_knobs``: the launch configurations its kernels honour through ``ctx.config``
   (``{"num_warps": (1, 2, 4, 8)}``), which schedule perturbation varies.
 
@@ -106,6 +109,7 @@ class Target:
     explain: Callable[[Case, Mismatch], str] = field(default=lambda case, mismatch: "")
     derive: Callable[[Case], Case] = field(default=lambda case: case)
     launch_knobs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    explain_crash: Callable[[Case], str] = field(default=lambda case: "")
 
     @property
     def default_kernel(self) -> KernelSpec:

@@ -301,3 +301,33 @@ def explain(case: Case, mismatch: Mismatch) -> str:
         f"{prefix}request {request} page {page}: tri={mismatch.tri} ref={mismatch.ref} "
         f"({describe_page(case, request, page)})" + _out_of_pool(case, mismatch.tri)
     )
+
+
+def explain_crash(case: Case) -> str:
+    """For a crash: the cells past a request's pages (or before its window) whose value is not a
+    slot the layer can translate or divide, one line each (at most two), as ``request 0 page 1:
+    req_to_token[3, 4]=2147483647 past seq_len=4 is outside full_to_swa_index_mapping's 64
+    entries``; empty when every such cell is in range."""
+    page_size = int(case.params["page_size"])
+    first, num = table_spans(case)
+    req_to_token = case.arrays["req_to_token"]
+    mapping = case.arrays.get(SWA_MAPPING)
+    limit = mapping.shape[0] if mapping is not None else int(case.params["num_pages"]) * page_size
+    what = f"{SWA_MAPPING}'s {limit} entries" if mapping is not None else f"the cache's {limit} slots"
+    lines = []
+    for request, row in enumerate(case.arrays["req_pool_indices"].tolist()):
+        seq = int(case.arrays["seq_lens"][request])
+        for page in range(-(-req_to_token.shape[1] // page_size)):
+            if first[request] <= page < num[request]:
+                continue
+            value = int(req_to_token[row, page * page_size])
+            if not 0 <= value < limit:
+                where = "past" if page >= num[request] else "before the window of"
+                lines.append(
+                    f"request {request} page {page}: req_to_token[{row}, {page * page_size}]={value} {where} "
+                    f"seq_len={seq} is outside {what}: a kernel that reads it faults"
+                )
+                break
+        if len(lines) == 2:
+            break
+    return "\n".join(lines)

@@ -46,4 +46,5 @@ TARGET = Target(
     shrink_passes=shrink.passes(),
     size=shrink.size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
+    explain_crash=contract.explain_crash,
 )

@@ -219,3 +219,20 @@ def explain(case: Case, mismatch: Mismatch) -> str:
     diff = "tri_o is NaN: the kernel read a slot no attended position holds" if math.isnan(tri) else None
     diff = diff or f"|tri-ref|={abs(tri - ref):.3g} (tri_o={tri:.6g}, ref_o={ref:.6g})"
     return f"request {i} head {h} (kv head {h // group}) dim {d}: {diff}\n{describe_request(case, i)}"
+
+
+def explain_crash(case: Case) -> str:
+    """For a crash: the first request whose page_table row holds, past its pages, an id outside
+    the cache (a kernel that loads it faults), with :func:`describe_request`; empty if none."""
+    page_size = case.arrays["k_cache"].shape[1]
+    num_pages = case.arrays["k_cache"].shape[0]
+    for i, seq_len in enumerate(case.arrays["cache_seqlens"].tolist()):
+        used = int(pages_used(np.array([seq_len]), page_size)[0])
+        row = case.arrays["page_table"][i].tolist()
+        for column in range(used, len(row)):
+            if not 0 <= row[column] < num_pages:
+                return (
+                    f"request {i} page {column}: page_table[{i}, {column}]={row[column]} past its {used} page(s) is "
+                    f"outside pages 0..{num_pages - 1}: a kernel that loads it faults\n{describe_request(case, i)}"
+                )
+    return ""
