@@ -12,9 +12,12 @@ def python_block_of(heading: str) -> str:
     return section[start : section.index("```", start)]
 
 
-def test_the_readme_strategies_example_runs_its_given_tests():
+def test_the_readme_strategies_example_runs_its_given_tests(tmp_path):
+    # compiled from a file of its own: hypothesis reads a test's source by its file and line
+    source = tmp_path / "readme_strategies_example.py"
+    source.write_text(python_block_of("Use the strategies in your own @given tests"))
     namespace: dict = {"__name__": "readme_strategies_example"}
-    exec(compile(python_block_of("Use the strategies in your own @given tests"), "README.md", "exec"), namespace)
+    exec(compile(source.read_text(), str(source), "exec"), namespace)
     tests = {name: value for name, value in namespace.items() if name.startswith("test_")}
     assert sorted(tests) == ["test_my_expert_counts", "test_my_request_pages"]
     for test in tests.values():
