@@ -19,6 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from moefuzz.case import Case
+
 if TYPE_CHECKING:
     from moefuzz.shrinking.shrinker import Shrinker
 
@@ -38,3 +42,24 @@ class ShrinkPass:
     run: Callable[[Shrinker], None]
     calls: int = 0
     accepted: int = 0
+
+
+def delete_runs(
+    shrinker: Shrinker,
+    count: Callable[[Case], int],
+    without: Callable[[Case, np.ndarray], Case],
+    keep_one: bool = False,
+) -> None:
+    """The delta-debugging move: delete runs of items, halves first, then quarters, down to
+    single items. ``count(case)`` is how many items ``case`` has; ``without(case, keep)`` builds
+    the candidate that keeps the items where ``keep`` ([count] bool) is True. With ``keep_one``,
+    one item always stays (a batch of no requests may not be a valid case)."""
+    chunk = max(1, count(shrinker.current) // 2)
+    while chunk >= 1 and not shrinker.exhausted:
+        start = 0
+        while start < count(shrinker.current) and not shrinker.exhausted:
+            keep = np.ones(count(shrinker.current), dtype=bool)
+            keep[start : start + chunk] = False
+            if (keep_one and not keep.any()) or not shrinker.consider(without(shrinker.current, keep)):
+                start += chunk
+        chunk //= 2

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from moefuzz.case import Case
-from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.passes import ShrinkPass, delete_runs
 from moefuzz.shrinking.shrinker import Shrinker
 
 
@@ -109,15 +109,7 @@ def truncate_tokens(shrinker: Shrinker, layout: RoutingLayout) -> None:
 def drop_tokens(shrinker: Shrinker, layout: RoutingLayout) -> None:
     """Delete runs of tokens (rows of every token-indexed array): halves first, then quarters,
     down to single tokens (delta debugging)."""
-    chunk = max(1, _tokens(shrinker.current, layout) // 2)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < _tokens(shrinker.current, layout) and not shrinker.exhausted:
-            keep = np.ones(_tokens(shrinker.current, layout), dtype=bool)
-            keep[start : start + chunk] = False
-            if not shrinker.consider(_select_tokens(shrinker.current, layout, keep)):
-                start += chunk
-        chunk //= 2
+    delete_runs(shrinker, lambda case: _tokens(case, layout), lambda case, keep: _select_tokens(case, layout, keep))
 
 
 def drop_topk_slots(shrinker: Shrinker, layout: RoutingLayout) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from moefuzz.case import Case
 from moefuzz.shrinking import Shrinker
-from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.passes import ShrinkPass, delete_runs
 from targets.alloc_extend.contract import last_pages, new_pages, pages_of, valid_free_pages
 from targets.alloc_extend.strategy import allocation_case
 
@@ -41,15 +41,7 @@ def size(case: Case) -> tuple[int, ...]:
 def drop_requests(shrinker: Shrinker) -> None:
     """Delete runs of requests, each with the pages it would take from the free list: halves
     first, down to single requests (delta debugging)."""
-    chunk = max(1, _batch(shrinker.current) // 2)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < _batch(shrinker.current) and not shrinker.exhausted:
-            keep = np.ones(_batch(shrinker.current), dtype=bool)
-            keep[start : start + chunk] = False
-            if not shrinker.consider(_select_requests(shrinker.current, keep)):
-                start += chunk
-        chunk //= 2
+    delete_runs(shrinker, _batch, _select_requests)
 
 
 def cut_free_list(shrinker: Shrinker) -> None:

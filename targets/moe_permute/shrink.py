@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from moefuzz.case import Case
-from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.passes import ShrinkPass, delete_runs
 from moefuzz.shrinking.routing import RoutingLayout, drop_topk_slots, later_duplicates
 from moefuzz.shrinking.shrinker import Shrinker
 from moefuzz.strategies._dispatch import padded_rows
@@ -64,15 +64,7 @@ def passes() -> list[ShrinkPass]:
 def drop_ranks(shrinker: Shrinker) -> None:
     """Delete source ranks (their segments and counts): halves first, down to single ranks;
     one rank always stays."""
-    chunk = max(1, _ranks(shrinker.current) // 2)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < _ranks(shrinker.current) and not shrinker.exhausted:
-            keep = np.ones(_ranks(shrinker.current), dtype=bool)
-            keep[start : start + chunk] = False
-            if not keep.any() or not shrinker.consider(_select_ranks(shrinker.current, keep)):
-                start += chunk
-        chunk //= 2
+    delete_runs(shrinker, _ranks, _select_ranks, keep_one=True)
 
 
 def truncate_ranks(shrinker: Shrinker) -> None:

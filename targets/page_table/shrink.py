@@ -26,7 +26,7 @@ from functools import partial
 import numpy as np
 
 from moefuzz.case import Case
-from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.passes import ShrinkPass, delete_runs
 from moefuzz.shrinking.shrinker import Shrinker
 from targets.page_table.contract import SWA_MAPPING, has_swa, table_spans
 
@@ -71,15 +71,7 @@ def passes() -> list[ShrinkPass]:
 def drop_requests(shrinker: Shrinker) -> None:
     """Delete requests of the batch (their pool rows stay): halves first, down to single ones;
     one request always stays."""
-    chunk = max(1, _batch(shrinker.current) // 2)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < _batch(shrinker.current) and not shrinker.exhausted:
-            keep = np.ones(_batch(shrinker.current), dtype=bool)
-            keep[start : start + chunk] = False
-            if not keep.any() or not shrinker.consider(_select_requests(shrinker.current, keep)):
-                start += chunk
-        chunk //= 2
+    delete_runs(shrinker, _batch, _select_requests, keep_one=True)
 
 
 def drop_swa_pool(shrinker: Shrinker) -> None:

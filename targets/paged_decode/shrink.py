@@ -16,12 +16,10 @@ dims and pages, then no window (or the narrowest) and as little garbage as the f
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from moefuzz.case import Case
-from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.passes import ShrinkPass, delete_runs
 from moefuzz.shrinking.shrinker import Shrinker
 from targets.paged_decode.contract import pages_used
 
@@ -70,33 +68,14 @@ def passes() -> list[ShrinkPass]:
 
 
 # -- passes ---------------------------------------------------------------------------------
-def _delta(
-    shrinker: Shrinker,
-    count: Callable[[Case], int],
-    without: Callable[[Case, np.ndarray], Case],
-    keep_one: bool = True,
-) -> None:
-    """Delete runs of items (halves first, down to single ones); ``without(case, keep)`` builds
-    the candidate that keeps the items where ``keep`` is True. With ``keep_one`` one item
-    always stays."""
-    chunk = max(1, count(shrinker.current) // 2)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < count(shrinker.current) and not shrinker.exhausted:
-            keep = np.ones(count(shrinker.current), dtype=bool)
-            keep[start : start + chunk] = False
-            if (keep_one and not keep.any()) or not shrinker.consider(without(shrinker.current, keep)):
-                start += chunk
-        chunk //= 2
-
-
 def drop_requests(shrinker: Shrinker) -> None:
     """Delete requests (rows of q, page_table and cache_seqlens), halves first."""
     names = ("q", "page_table", "cache_seqlens")
-    _delta(
+    delete_runs(
         shrinker,
         lambda case: int(case.arrays["q"].shape[0]),
         lambda case, keep: case.replace({name: np.ascontiguousarray(case.arrays[name][keep]) for name in names}),
+        keep_one=True,
     )
 
 
@@ -121,20 +100,22 @@ def _select_heads(case: Case, keep_kv: np.ndarray, keep_member: np.ndarray) -> C
 
 def drop_kv_heads(shrinker: Shrinker) -> None:
     """Delete kv heads with their groups of q heads, halves first."""
-    _delta(
+    delete_runs(
         shrinker,
         lambda case: _heads(case)[0],
         lambda case, keep: _select_heads(case, keep, np.ones(_heads(case)[1], dtype=bool)),
+        keep_one=True,
     )
 
 
 def shrink_groups(shrinker: Shrinker) -> None:
     """Delete places of the GQA group (the same ones from every group, so Hq stays a multiple
     of Hkv), halves first."""
-    _delta(
+    delete_runs(
         shrinker,
         lambda case: _heads(case)[1],
         lambda case, keep: _select_heads(case, np.ones(_heads(case)[0], dtype=bool), keep),
+        keep_one=True,
     )
 
 
@@ -202,7 +183,7 @@ def drop_garbage_columns(shrinker: Shrinker) -> None:
         keep_all = np.concatenate([np.ones(table.shape[1] - keep.size, dtype=bool), keep])
         return case.replace({"page_table": np.ascontiguousarray(table[:, keep_all])})
 
-    _delta(shrinker, columns, without, keep_one=False)
+    delete_runs(shrinker, columns, without)
 
 
 def zero_garbage(shrinker: Shrinker) -> None:
