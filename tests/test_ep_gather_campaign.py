@@ -10,7 +10,7 @@ import pytest
 
 from moefuzz.campaign import CampaignConfig, run_campaign
 from moefuzz.corpus import load_finding
-from moefuzz.replay import replay_findings
+from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
 pytestmark = pytest.mark.slow
 
@@ -42,13 +42,8 @@ def test_the_bug_shrinks_to_one_token_with_one_minus_one_slot_over_one_row(bug_c
 
 def test_the_saved_reproducer_fails_on_the_bug_model_and_passes_on_the_correct_kernel(bug_campaign):
     corpus, _ = bug_campaign
-    on_bug = replay_findings([corpus], kernel=None, device="auto")
-    assert on_bug and all(r.outcome.failed for r in on_bug)
-    on_fixed = replay_findings([corpus], kernel="triton", device="auto")
-    assert on_fixed and not any(r.outcome.failed for r in on_fixed)
+    assert_reproducers_fail_on_their_bug_and_pass_on([corpus])
 
 
 def test_the_correct_kernel_survives_a_campaign(tmp_path):
-    status = run_campaign(CampaignConfig("ep_gather", "triton", duration_s=25, corpus=tmp_path, seed=2))
-    assert status.execs >= 20
-    assert status.findings == [] and status.known == 0
+    assert_correct_kernel_survives("ep_gather", tmp_path, duration_s=25, min_execs=20, seed=2)

@@ -9,7 +9,7 @@ import pytest
 
 from moefuzz.campaign import CampaignConfig, run_campaign
 from moefuzz.corpus import load_finding
-from moefuzz.replay import replay_findings
+from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
 pytestmark = pytest.mark.slow
 
@@ -52,14 +52,8 @@ def test_the_bug_shrinks_to_a_few_tokens_with_a_minus_one_and_no_map(bug_campaig
 
 def test_the_saved_reproducer_fails_on_the_bug_model_and_passes_on_the_correct_kernel(bug_campaign):
     corpus, _ = bug_campaign
-    on_bug = replay_findings([corpus], kernel=None, device="auto")
-    assert on_bug and all(r.outcome.failed for r in on_bug)
-    on_fixed = replay_findings([corpus], kernel="triton", device="auto")
-    assert on_fixed and not any(r.outcome.failed for r in on_fixed)
+    assert_reproducers_fail_on_their_bug_and_pass_on([corpus])
 
 
 def test_the_correct_kernel_survives_a_campaign(tmp_path):
-    config = CampaignConfig("moe_align_block_size", "triton", duration_s=30, corpus=tmp_path, seed=2)
-    status = run_campaign(config)
-    assert status.execs >= 50
-    assert status.findings == [] and status.known == 0
+    assert_correct_kernel_survives("moe_align_block_size", tmp_path, duration_s=30, min_execs=50, seed=2)

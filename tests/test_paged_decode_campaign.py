@@ -10,6 +10,7 @@ import pytest
 from moefuzz.campaign import CampaignConfig, run_campaign
 from moefuzz.corpus import load_finding
 from moefuzz.replay import replay_findings
+from tests.campaign_checks import assert_correct_kernel_survives
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +85,4 @@ def test_saved_reproducers_fail_on_the_bug_models_and_pass_on_the_correct_kernel
 
 
 def test_the_correct_kernel_survives_a_campaign(tmp_path):
-    status = run_campaign(CampaignConfig("paged_decode", "triton", duration_s=12, corpus=tmp_path, seed=2))
-    assert status.execs >= 8
-    assert status.findings == [] and status.known == 0
+    assert_correct_kernel_survives("paged_decode", tmp_path, duration_s=12, min_execs=8, seed=2)

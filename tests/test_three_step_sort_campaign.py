@@ -13,6 +13,7 @@ from moefuzz.campaign import CampaignConfig, run_campaign
 from moefuzz.corpus import load_finding
 from moefuzz.replay import replay_findings
 from moefuzz.shrinking.routing import later_duplicates
+from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -55,17 +56,11 @@ def test_the_seed_bug_shrinks_to_just_past_256_tokens_with_one_repeated_expert(b
 
 def test_the_saved_reproducer_fails_on_the_bug_model_and_passes_on_the_correct_kernel(bug_campaign):
     corpus, _ = bug_campaign
-    on_bug = replay_findings([corpus], kernel=None, device="auto")
-    assert on_bug and all(r.outcome.failed for r in on_bug)
-    on_fixed = replay_findings([corpus], kernel="triton", device="auto")
-    assert on_fixed and not any(r.outcome.failed for r in on_fixed)
+    assert_reproducers_fail_on_their_bug_and_pass_on([corpus])
 
 
 def test_the_correct_kernel_survives_a_campaign(tmp_path):
-    config = CampaignConfig("three_step_sort", "triton", duration_s=45, corpus=tmp_path, seed=2)
-    status = run_campaign(config)
-    assert status.execs >= 10
-    assert status.findings == [] and status.known == 0
+    assert_correct_kernel_survives("three_step_sort", tmp_path, duration_s=45, min_execs=10, seed=2)
 
 
 def test_committed_reproducers_pass_on_the_correct_kernel():
