@@ -14,12 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from moefuzz.case import Scalar
-
-#: Poison for integer buffers: a large positive int32 (the value the LightLLM report saw read
-#: back as a stale start offset), far outside every valid index, and negative if read as int16.
-INT_POISON = 0x7FFFFFFF - 0x2A
-#: Poison for float buffers.
-FLOAT_POISON = float("nan")
+from moefuzz.poison import FLOAT_POISON, INT_POISON
 
 
 def poison_value(dtype: torch.dtype, pattern: str = "default") -> int | float:

@@ -164,3 +164,10 @@ def test_exporting_a_finding_of_a_target_file_warns_of_its_moefuzz_imports_and_u
     assert exported.unimportable == ["moefuzz_user_targets_fake_targets"]
     assert exported.kernel.entry.startswith("moefuzz_user_targets_fake_targets:")
     assert {f.name for f in exported.moefuzz_imports} >= {"moefuzz.launch", "moefuzz.target"}
+
+
+def test_the_script_runtime_restates_moefuzz_int_poison():
+    from moefuzz.export import runtime
+    from moefuzz.poison import INT_POISON
+
+    assert runtime.INT_POISON == INT_POISON

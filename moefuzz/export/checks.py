@@ -26,13 +26,12 @@ import numpy as np
 
 from moefuzz.case import Case
 from moefuzz.compare import Mismatch
+from moefuzz.poison import INT_POISON
 
 Compare = Callable[[Case, Mapping[str, np.ndarray], Mapping[str, np.ndarray]], "Mismatch | None"]
 
 #: Outputs with more entries than this are not probed for specified entries: all are checked.
 MAX_PROBED_ENTRIES = 1 << 14
-#: Same as moefuzz/launch.py's integer poison.
-INT_POISON = 0x7FFFFFFF - 0x2A
 
 
 @dataclass(frozen=True)

@@ -61,16 +61,15 @@ import numpy as np
 from moefuzz.case import Case
 from moefuzz.compare import Mismatch, compare_exact
 from moefuzz.errors import CaseError
+from moefuzz.poison import INT_POISON
 from moefuzz.target import OutputSpec
 from moefuzz.validation import require_array, require_int_param
 
 #: Page id filling the tail of ``free_pages`` past ``num_free``: a slot on this page was built
 #: from an entry past the free list. Far above every real page id, and a round number to read.
 POISON_PAGE = 999_999_999
-#: What the engine fills output buffers with (``moefuzz.launch.INT_POISON``, restated here because
-#: ``moefuzz.launch`` imports torch and explanations run in the campaign's parent): an entry that
-#: still holds it was never written.
-UNWRITTEN = 0x7FFFFFFF - 0x2A
+#: What the engine fills output buffers with: an entry that still holds it was never written.
+UNWRITTEN = INT_POISON
 #: Bounds the contract covers (slots of POISON_PAGE must fit an int64 with room to spare).
 MAX_PAGE_SIZE = 4096
 MAX_PAGES = 1 << 24

@@ -21,6 +21,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from moefuzz.case import Case
+from moefuzz.poison import INT_POISON
 from moefuzz.shrinking.routing import RoutingLayout
 from moefuzz.strategies._expert_parallel import hidden_sizes, recv_topk_tables, scatter_layout, token_rows
 from moefuzz.target import Limits
@@ -33,8 +34,6 @@ UNWRITTEN_INDEX = ("minus_one", "stale", "poison")
 SKIPPED_WEIGHTS = ("zero", "router")
 #: What the padding rows of input_tensor hold.
 PADDING_ROWS = ("nan", "zero", "values")
-#: moefuzz's int poison (``moefuzz.launch.INT_POISON``, not imported: it imports torch).
-INT_POISON = 0x7FFFFFFF - 0x2A
 
 
 def make_case(
