@@ -5,33 +5,58 @@ contract's preconditions, run the case in the executor's worker. A failing
 outcome becomes a :class:`~moefuzz.corpus.Finding`, saved to the corpus at once (before any
 shrinking, so it cannot be lost), then minimized and saved again. A failure whose finding id the
 corpus already holds is counted, not saved twice. The campaign never stops at a finding.
+
+The default engine (:meth:`Campaign.fuzz`) does not draw cases in the parent: it hands each worker
+the bytes of its next cases (:func:`moefuzz.generate.byte_stream`), two ahead, and the worker
+draws, checks and runs them, on several workers at once (``workers``, spread over ``devices``).
+The parent holds every buffer until its reply came and draws the same case from it when a
+failure needs it, so a crash loses nothing; a failing case comes back with its outcome.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from pathlib import Path
 
 from moefuzz.case import Case
 from moefuzz.corpus import Finding, save_finding
 from moefuzz.errors import CaseError, MoefuzzError, UsageError
-from moefuzz.generate import CaseSource
-from moefuzz.isolation import Executor
+from moefuzz.generate import CaseSource, byte_stream
+from moefuzz.isolation import Executor, Request
 from moefuzz.minimize import minimize_finding
 from moefuzz.outcome import Outcome
 from moefuzz.perturb import Perturbation, plan_perturbations
 from moefuzz.registry import get_target
 from moefuzz.shrinking import Shrinker
-from moefuzz.target import INTERPRETER_LIMITS, Limits
+from moefuzz.target import Limits, default_limits
 
 #: A case that hangs is run again with this many times the case timeout before it is saved.
 HANG_CONFIRM_FACTOR = 4
 
 #: Engines that choose a campaign's cases.
 ENGINES = ("hypothesis", "atheris")
+
+#: Requests each worker holds ahead: with two, the next case is in its pipe when it replies.
+PIPELINE_DEPTH = 2
+
+#: Most workers ``workers=None`` starts on a GPU (each draws its own cases: one CPU core each,
+#: plus a warm spare mostly idle).
+MAX_AUTO_WORKERS = 8
+
+
+def auto_workers(device: str, devices: tuple[int, ...] = (), cpus: int | None = None) -> int:
+    """Workers of a campaign that does not say: on a GPU, half the CPU cores (the other half for
+    the spares and the parent), at most :data:`MAX_AUTO_WORKERS`, at least one per device; in
+    the interpreter, one (it is CPU-bound and a case takes seconds)."""
+    if device != "cuda":
+        return 1
+    cpus = cpus or os.cpu_count() or 2
+    return max(len(devices), 1, min(MAX_AUTO_WORKERS, cpus // 2))
 
 
 @dataclass(frozen=True)
@@ -57,6 +82,10 @@ class CampaignConfig:
             every buffer is a fresh allocation (stale reads see what the driver leaves).
         engine: what chooses the cases: ``hypothesis`` (seeded random bytes through the target's
             strategy) or ``atheris`` (libFuzzer's coverage-guided mutations of those bytes).
+        workers: worker processes running cases at once (``None``: :func:`auto_workers`); the
+            atheris engine uses one.
+        devices: CUDA device indices to spread the workers over, round robin (each worker sees
+            its one as ``cuda:0`` through ``CUDA_VISIBLE_DEVICES``); empty: the default device.
     """
 
     target: str
@@ -71,6 +100,8 @@ class CampaignConfig:
     perturb_runs: int = 1
     caching_allocator: bool = True
     engine: str = "hypothesis"
+    workers: int | None = None
+    devices: tuple[int, ...] = ()
 
 
 @dataclass
@@ -90,6 +121,9 @@ class CampaignStatus:
         shrinking: id of the finding being shrunk, else ``None``; ``shrink_pass``,
             ``shrink_candidates`` and ``shrink_accepted`` say where that shrink stands.
         worker_restarts: workers replaced after a crash or a hang.
+        recovery_seconds: for each replacement, seconds from the failure's report to the end of
+            the next case the new worker ran.
+        workers: workers running cases (``0`` until the first is ready).
         unconfirmed_hangs: cases that hung once but finished when run again with a longer timeout
             (counted, not saved: a slow first compile, not a hang).
         engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
@@ -115,6 +149,8 @@ class CampaignStatus:
     shrink_candidates: int = 0
     shrink_accepted: int = 0
     worker_restarts: int = 0
+    recovery_seconds: list[float] = field(default_factory=list)
+    workers: int = 0
     engine_stats: str = ""
     unconfirmed_hangs: int = 0
 
@@ -171,33 +207,62 @@ class Campaign:
         if started is not None:
             self.status.started = started
         self._notify = on_status or (lambda _: None)
-        env = {} if config.caching_allocator else {"PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}
-        self.executor = Executor(
-            self.target.name, self.kernel.name, config.device, case_timeout_s=config.case_timeout_s or 120.0, env=env
-        )
+        if config.workers is not None and config.workers < 1:
+            raise UsageError(f"workers={config.workers!r} must be at least 1")
+        self.executor = self._executor(0)
+        self.executors = [self.executor]
+        self._starting: list[Executor] = []
+        self._source: CaseSource | None = None
+        self.limits = config.limits
         self.environment: dict[str, str] = {}
         self.deadline = float("inf")
         self._shrink_budget = config.shrink_budget_s or min(600.0, max(60.0, config.duration_s / 4))
         self._known_ids: set[str] = set()
 
+    def _executor(self, number: int) -> Executor:
+        """The executor of worker ``number``: its environment pins it to its device."""
+        config = self.config
+        env = {} if config.caching_allocator else {"PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}
+        if config.devices:
+            env["CUDA_VISIBLE_DEVICES"] = str(config.devices[number % len(config.devices)])
+        return Executor(
+            self.target.name,
+            self.kernel.name,
+            config.device,
+            case_timeout_s=config.case_timeout_s or 120.0,
+            env=env,
+            limits=config.limits,
+        )
+
     def start(self) -> Limits:
-        """Start the workers and the clock; return the size limits for the device.
+        """Start the first worker and the clock; return the size limits for the device. The
+        other workers start in the background and join :meth:`fuzz` once ready.
 
         Raises:
             WorkerError: no worker could start.
         """
         config = self.config
         self.environment = self.executor.start()
+        device = self.executor.device
         self.status.device = self.environment.get("device_name", self.environment.get("device", "?"))
-        self.status.device_kind = self.executor.device
+        self.status.device_kind = device
         self.status.environment = dict(self.environment)
         if config.case_timeout_s is None:
-            self.executor.case_timeout_s = 30.0 if self.executor.device == "cuda" else 120.0
+            self.executor.case_timeout_s = 30.0 if device == "cuda" else 120.0
+        self.limits = config.limits or default_limits(device)
+        count = 1 if config.engine != "hypothesis" else config.workers or auto_workers(device, config.devices)
+        for number in range(1, count):
+            executor = self._executor(number)
+            executor.device = device
+            executor.case_timeout_s = self.executor.case_timeout_s
+            executor.launch()
+            self._starting.append(executor)
+        self.status.workers = 1
         self._known_ids = {p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir()}
         self.status.corpus_size = len(self._known_ids)
         self.status.fuzzing_since = time.monotonic()
         self.deadline = self.status.fuzzing_since + config.duration_s
-        return config.limits or (Limits() if self.executor.device == "cuda" else INTERPRETER_LIMITS)
+        return self.limits
 
     @property
     def expired(self) -> bool:
@@ -210,73 +275,168 @@ class Campaign:
         Raises:
             MoefuzzError: the strategy produced a case the contract rejects (a target bug).
         """
-        target, status = self.target, self.status
         try:
-            target.check(case)
+            self.target.check(case)
         except CaseError as exc:
-            raise MoefuzzError(f"target {target.name!r} generated a case its contract rejects: {exc}") from None
-        plan_seed = self.config.seed * 1_000_003 + status.execs
-        plan = plan_perturbations(target.launch_knobs, self.config.perturb_runs, plan_seed)
+            raise self._invalid(str(exc)) from None
+        plan_seed = self._plan_seed(self.status.execs)
+        plan = plan_perturbations(self.target.launch_knobs, self.config.perturb_runs, plan_seed)
         outcome = self.executor.run(case, plan=plan)
-        if outcome.kind == "hang":
-            outcome = self._confirm_hang(case, plan, outcome)
+        self._count(outcome)
+        self._settle(case, plan, plan_seed, outcome, self.status.elapsed)
+        self._notify(self.status)
+
+    def fuzz(self) -> None:
+        """The default engine: until :attr:`expired`, keep every worker :data:`PIPELINE_DEPTH`
+        buffers of :func:`~moefuzz.generate.byte_stream` ahead, count what comes back, and save
+        and shrink each new failure (after the cases in flight have come back).
+
+        Raises:
+            MoefuzzError: the strategy produced a case the contract rejects (a target bug).
+            WorkerError: a worker could not start.
+        """
+        buffers = byte_stream(self.config.seed)
+        index = 0
+        while not self.expired:
+            self._join_started()
+            for executor in self.executors:
+                while executor.in_flight < PIPELINE_DEPTH:
+                    plan_seed = self._plan_seed(index)
+                    plan = plan_perturbations(self.target.launch_knobs, self.config.perturb_runs, plan_seed)
+                    executor.submit(Request(plan, buffer=next(buffers), index=index))
+                    index += 1
+            now = time.perf_counter()
+            until = min([now + self.deadline - time.monotonic(), now + 1.0] + [e.deadline for e in self.executors])
+            wait([e.connection for e in self.executors], timeout=max(0.0, until - now))
+            failures = self._collect()
+            if failures:
+                failures += self._drain()
+                for request, outcome, elapsed in failures:
+                    self._settle_request(request, outcome, elapsed)
+            self._notify(self.status)
+        for request, outcome, elapsed in self._drain():
+            self._settle_request(request, outcome, elapsed)
+
+    # -- the default engine's bookkeeping ---------------------------------------------------
+    def _plan_seed(self, index: int) -> int:
+        return self.config.seed * 1_000_003 + index
+
+    def _invalid(self, message: str) -> MoefuzzError:
+        return MoefuzzError(f"target {self.target.name!r} generated a case its contract rejects: {message}")
+
+    def _join_started(self) -> None:
+        """Move the workers that became ready since into the fuzzing set."""
+        for executor in list(self._starting):
+            if executor.poll_ready():
+                self._starting.remove(executor)
+                self.executors.append(executor)
+                self.status.workers = len(self.executors)
+
+    def _collect(self) -> list[tuple[Request, Outcome, float]]:
+        """Count the outcomes that have arrived (and hangs past their deadline); return the
+        failures among them, each with the campaign's elapsed seconds when it came."""
+        failures = []
+        for executor in self.executors:
+            for request, outcome in executor.collect() + executor.expire():
+                if outcome.kind == "rejected":
+                    continue
+                if outcome.kind == "invalid":
+                    raise self._invalid(outcome.message)
+                self._count(outcome)
+                if outcome.failed:
+                    failures.append((request, outcome, round(self.status.elapsed, 3)))
+        return failures
+
+    def _drain(self) -> list[tuple[Request, Outcome, float]]:
+        """Wait for every case in flight; return the failures among them."""
+        failures = []
+        while any(e.in_flight for e in self.executors):
+            busy = [e for e in self.executors if e.in_flight]
+            until = min(e.deadline for e in busy)
+            wait([e.connection for e in busy], timeout=max(0.0, until - time.perf_counter()))
+            failures += self._collect()
+        return failures
+
+    def _count(self, outcome: Outcome) -> None:
+        status = self.status
         status.execs += 1
         status.launches += outcome.runs
         status.exec_seconds += outcome.seconds
-        status.worker_restarts = self.executor.replacements
-        if outcome.failed:
-            finding = Finding(
-                target=target.name,
-                kernel=self.kernel.name,
-                kind=outcome.kind,
-                detail=outcome.detail,
-                message=outcome.message,
-                case=case,
-                original_case=case,
-                mismatch=outcome.mismatch,
-                environment=self.environment,
-                found={
-                    "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                    "seed": self.config.seed,
-                    "elapsed_s": round(status.elapsed, 3),
-                    "execs": status.execs,
-                    "runs": outcome.runs,
-                    "failures": outcome.rate.failures,
-                    "plan_seed": plan_seed,
-                    "perturbation": outcome.perturbation,
-                    "nondeterministic": outcome.nondeterministic,
-                },
-                shrink={"original_size": list(target.size(case))},
-            )
-            if finding.finding_id in self._known_ids:
-                status.known += 1
-                status.matched[finding.finding_id] = status.matched.get(finding.finding_id, 0) + 1
-            else:
-                self._known_ids.add(finding.finding_id)
-                path = save_finding(self.config.corpus, finding)
-                status.findings.append((path, finding))
-                status.corpus_size = len(self._known_ids)
-                status.shrinking = finding.finding_id
-                self._notify(status)
+        if outcome.ends_worker or outcome.kind == "hang" or status.worker_restarts:
+            self._sync_restarts()
 
-                def on_shrink_progress(shrinker: Shrinker) -> None:
-                    status.shrink_pass = shrinker.current_pass
-                    status.shrink_candidates = shrinker.candidates
-                    status.shrink_accepted = shrinker.accepted
-                    self._notify(status)
+    def _sync_restarts(self) -> None:
+        self.status.worker_restarts = sum(e.replacements for e in self.executors)
+        self.status.recovery_seconds = [s for e in self.executors for s in e.recovery_seconds]
 
-                minimize_finding(
-                    finding,
-                    target,
-                    self.executor,
-                    self._shrink_budget,
-                    corpus=self.config.corpus,
-                    on_progress=on_shrink_progress,
-                )
-                status.shrinking, status.shrink_pass = None, ""
-                status.shrink_candidates = status.shrink_accepted = 0
-                status.worker_restarts = self.executor.replacements
+    def _case_of(self, request: Request) -> Case:
+        """The case a request's bytes encode, drawn here as the worker drew it."""
+        if request.case is not None:
+            return request.case
+        if self._source is None:
+            self._source = CaseSource(self.target.strategy(self.limits or default_limits(self.executor.device)), 0)
+        case = self._source.from_bytes(request.buffer or b"")
+        if case is None:  # the worker drew a case from these bytes: the strategy is not deterministic
+            raise MoefuzzError(f"target {self.target.name!r}: the strategy rejects bytes a worker drew a case from")
+        return case
+
+    def _settle_request(self, request: Request, outcome: Outcome, elapsed: float) -> None:
+        case = outcome.case if outcome.case is not None else self._case_of(request)
+        self._settle(case, request.plan, self._plan_seed(request.index), outcome, elapsed)
+
+    def _settle(self, case: Case, plan: list[Perturbation], plan_seed: int, outcome: Outcome, elapsed: float) -> None:
+        """Save, shrink and save again a new failure of ``case``; count a known one. A hang is
+        confirmed first (:meth:`_confirm_hang`)."""
+        if outcome.kind == "hang":
+            outcome = self._confirm_hang(case, plan, outcome)
+        if not outcome.failed:
+            return
+        target, status = self.target, self.status
+        finding = Finding(
+            target=target.name,
+            kernel=self.kernel.name,
+            kind=outcome.kind,
+            detail=outcome.detail,
+            message=outcome.message,
+            case=case,
+            original_case=case,
+            mismatch=outcome.mismatch,
+            environment=self.environment,
+            found={
+                "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "seed": self.config.seed,
+                "elapsed_s": elapsed,
+                "execs": status.execs,
+                "runs": outcome.runs,
+                "failures": outcome.rate.failures,
+                "plan_seed": plan_seed,
+                "perturbation": outcome.perturbation,
+                "nondeterministic": outcome.nondeterministic,
+            },
+            shrink={"original_size": list(target.size(case))},
+        )
+        if finding.finding_id in self._known_ids:
+            status.known += 1
+            status.matched[finding.finding_id] = status.matched.get(finding.finding_id, 0) + 1
+            return
+        self._known_ids.add(finding.finding_id)
+        path = save_finding(self.config.corpus, finding)
+        status.findings.append((path, finding))
+        status.corpus_size = len(self._known_ids)
+        status.shrinking = finding.finding_id
         self._notify(status)
+
+        def on_shrink_progress(shrinker: Shrinker) -> None:
+            status.shrink_pass = shrinker.current_pass
+            status.shrink_candidates = shrinker.candidates
+            status.shrink_accepted = shrinker.accepted
+            self._notify(status)
+
+        budget, corpus = self._shrink_budget, self.config.corpus
+        minimize_finding(finding, target, self.executor, budget, corpus=corpus, on_progress=on_shrink_progress)
+        status.shrinking, status.shrink_pass = None, ""
+        status.shrink_candidates = status.shrink_accepted = 0
+        self._sync_restarts()
 
     def _confirm_hang(self, case: Case, plan: list[Perturbation], first: Outcome) -> Outcome:
         """Run a case that hung once more with :data:`HANG_CONFIRM_FACTOR` times the timeout
@@ -294,7 +454,8 @@ class Campaign:
 
     def close(self) -> None:
         """Stop the workers."""
-        self.executor.close()
+        for executor in self.executors + self._starting:
+            executor.close()
 
 
 def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], None] | None = None) -> CampaignStatus:
@@ -319,10 +480,8 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
         return run_atheris_campaign(config, on_status)
     campaign = Campaign(config, on_status)
     try:
-        limits = campaign.start()
-        source = CaseSource(campaign.target.strategy(limits), config.seed)
-        while not campaign.expired:
-            campaign.run_case(source.draw())
+        campaign.start()
+        campaign.fuzz()
     finally:
         campaign.close()
     return campaign.status

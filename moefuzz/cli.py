@@ -95,6 +95,20 @@ def _report_options(command: F) -> F:
     return junit(as_json(wrapper))  # type: ignore[return-value]
 
 
+def parse_devices(text: str) -> tuple[int, ...]:
+    """CUDA device indices from ``--devices`` (``0,1``).
+
+    Raises:
+        UsageError: not a comma-separated list of distinct non-negative integers.
+    """
+    from moefuzz.errors import UsageError
+
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() for part in parts) or len(set(parts)) != len(parts):
+        raise UsageError(f"devices={text!r} is not a list of distinct device indices such as 0,1")
+    return tuple(int(part) for part in parts)
+
+
 @click.group()
 @click.version_option(package_name="moefuzz")
 def main() -> None:
@@ -130,6 +144,18 @@ def main() -> None:
     type=click.Choice(["hypothesis", "atheris"]),
     help="What chooses the cases: seeded random bytes, or libFuzzer's coverage-guided mutations (atheris).",
 )
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(1, 256),
+    help="Workers running cases at once (default: on a GPU half the CPU cores, at most 8; in the interpreter 1).",
+)
+@click.option(
+    "--devices",
+    "device_list",
+    default=None,
+    help="CUDA device indices to spread the workers over, e.g. 0,1 (default: the first GPU).",
+)
 @_report_options
 @_one_line_errors
 def run(
@@ -146,11 +172,13 @@ def run(
     no_caching_allocator: bool,
     reports: _Reports,
     engine: str,
+    workers: int | None,
+    device_list: str | None,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
     from moefuzz.registry import get_target
-
+    devices = parse_devices(device_list) if device_list is not None else ()
     seconds = parse_duration(duration)
     shrink_seconds = parse_duration(shrink_time) if shrink_time else None
     get_target(target_name).kernel(kernel)  # unknown names fail here, before any worker starts
@@ -170,6 +198,8 @@ def run(
         perturb_runs=perturb_runs,
         caching_allocator=not no_caching_allocator,
         engine=engine,
+        workers=workers,
+        devices=devices,
     )
     with StatusDisplay() as display:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import NonInteractiveExampleWarning
@@ -22,6 +22,14 @@ from moefuzz.case import Case
 DRAW_BYTES = 1024
 
 
+def byte_stream(seed: int) -> Iterator[bytes]:
+    """The default engine's bytes: buffer ``i`` of a campaign of ``seed`` is the ``i``-th
+    ``randbytes(DRAW_BYTES)`` of ``random.Random(seed)``, wherever it is turned into a case."""
+    rng = random.Random(seed)
+    while True:
+        yield rng.randbytes(DRAW_BYTES)
+
+
 class CaseSource:
     """Turns byte strings into cases of one strategy.
 
@@ -31,7 +39,7 @@ class CaseSource:
     """
 
     def __init__(self, strategy: SearchStrategy[Case], seed: int) -> None:
-        self._random = random.Random(seed)
+        self._bytes = byte_stream(seed)
         self._drawn: list[Case] = []
 
         @settings(database=None, deadline=None, suppress_health_check=list(HealthCheck))
@@ -52,6 +60,6 @@ class CaseSource:
     def draw(self) -> Case:
         """The next case from the seeded random byte source."""
         while True:
-            case = self.from_bytes(self._random.randbytes(DRAW_BYTES))
+            case = self.from_bytes(next(self._bytes))
             if case is not None:
                 return case

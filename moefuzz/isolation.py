@@ -7,19 +7,27 @@ in the background and reports the outcome; the caller, which still holds the cas
 An out-of-bounds access that the interpreter's checker (:mod:`moefuzz.oob`) refused before it
 happened is a crash too, but it left the worker intact: that worker is kept.
 
+Cases can be fed ahead (:meth:`Executor.submit`, :meth:`Executor.collect`): the worker finds the
+next request in its pipe the moment it replies, so it never waits for the parent. A request is
+either a case or the bytes a worker draws its case from (:class:`Request`); the parent keeps every
+request until its reply came, so a crash or a hang never loses the input: the request at the head
+of the queue is the one that ran, and those behind it go to the next worker.
+
 Shutdown escalates: ask (``None`` on the pipe), then terminate, then kill, each with a deadline.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
 import tempfile
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -28,6 +36,7 @@ from moefuzz.case import Case
 from moefuzz.errors import WorkerError
 from moefuzz.outcome import Outcome, classify_crash_text
 from moefuzz.perturb import Perturbation
+from moefuzz.target import Limits
 from moefuzz.worker import worker_main
 
 #: Seconds a new worker may take to import torch and triton and report ready.
@@ -55,6 +64,33 @@ def _worker_context() -> Any:
 
 
 @dataclass
+class Request:
+    """One case for a worker: the case itself, or the bytes the worker draws it from.
+
+    Attributes:
+        plan: the perturbations to run it under (one plain launch by default).
+        case: the case, for replays and shrink candidates.
+        buffer: bytes the worker turns into a case through the target's strategy
+            (:meth:`moefuzz.generate.CaseSource.from_bytes`), for campaigns: drawing in the
+            worker keeps the parent's share of a case to microseconds. The parent draws the same
+            case from the same bytes whenever it needs it.
+        index: the position of ``buffer`` in the campaign's byte stream.
+    """
+
+    plan: list[Perturbation] = field(default_factory=lambda: [Perturbation({})])
+    case: Case | None = None
+    buffer: bytes | None = None
+    index: int = -1
+
+    def message(self) -> tuple[Any, ...]:
+        """What travels over the pipe (:func:`moefuzz.worker.worker_main` reads it)."""
+        plan = [p.to_json() for p in self.plan]
+        if self.case is not None:
+            return ("case", dict(self.case.arrays), dict(self.case.params), plan)
+        return ("bytes", self.buffer, plan)
+
+
+@dataclass
 class _Worker:
     process: BaseProcess
     conn: Connection
@@ -78,7 +114,14 @@ class Executor:
         case_timeout_s: seconds one case may run before it is called a hang.
         spare: keep a warm spare worker (off for one-shot replays, to save a process).
         env: environment variables set in the workers on top of the parent's (for example
-            ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` to turn PyTorch's caching allocator off).
+            ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` to turn PyTorch's caching allocator off, or
+            ``CUDA_VISIBLE_DEVICES`` to pin them to one GPU).
+        limits: size limits of the cases workers draw from bytes (default: the device's).
+
+    Attributes:
+        replacements: workers replaced after a crash or a hang.
+        recovery_seconds: for each replacement, seconds from the failure's report to the end of
+            the next case the new worker ran (what a crash costs the campaign).
 
     Raises:
         WorkerError: from :meth:`start` when a worker cannot start at all (not a finding).
@@ -92,6 +135,7 @@ class Executor:
         case_timeout_s: float = 60.0,
         spare: bool = True,
         env: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.target = target
         self.kernel = kernel
@@ -104,20 +148,63 @@ class Executor:
         self._serial = 0
         self._active: _Worker | None = None
         self._spare: _Worker | None = None
+        self.limits = limits
         self.environment: dict[str, str] = {}
         self.replacements = 0
-        self.replacement_seconds: list[float] = []
+        self.recovery_seconds: list[float] = []
+        self._in_flight: deque[Request] = deque()
+        self._head_since = 0.0  # when the request at the head of the queue started running
+        self._failed_at: float | None = None  # when the last replacement's failure was reported
+        self._warm_spares = True
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict[str, str]:
         """Start the first worker (resolving ``auto`` to a device) and a spare; return the
-        worker's environment (versions, device)."""
-        self._active = self._ready(self._spawn())
+        worker's environment (versions, device).
+
+        Raises:
+            WorkerError: the worker could not start.
+        """
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Spawn the first worker without waiting for it (several executors start at once)."""
+        if self._active is None:
+            self._active = self._spawn()
+
+    def wait_ready(self) -> dict[str, str]:
+        """Wait for the worker :meth:`launch` spawned, then spawn the spare; return the
+        worker's environment.
+
+        Raises:
+            WorkerError: the worker could not start.
+        """
+        if self._active is None:
+            self.launch()
+        assert self._active is not None
+        self._active = self._ready_or_cold(self._active)
         self.environment = dict(self._active.environment or {})
         self.device = self.environment.get("device", self.device)
-        if self.use_spare:
+        if self.use_spare and self._spare is None:
             self._spare = self._spawn()
         return self.environment
+
+    def poll_ready(self) -> bool:
+        """Whether the worker :meth:`launch` spawned is ready, without waiting (it finishes the
+        start, spare and all, the moment the worker has reported).
+
+        Raises:
+            WorkerError: the worker could not start.
+        """
+        worker = self._active
+        if worker is None:
+            return False
+        if worker.environment is None:
+            if not worker.conn.poll():
+                return False
+            self.wait_ready()
+        return True
 
     def close(self) -> None:
         """Stop every worker: ask, then terminate, then kill."""
@@ -125,6 +212,7 @@ class Executor:
             if worker is not None:
                 _stop(worker)
         self._active = self._spare = None
+        self._in_flight.clear()
 
     def __enter__(self) -> Executor:
         self.start()
@@ -145,37 +233,128 @@ class Executor:
             config: launch knobs of a single plain run (ignored when ``plan`` is given).
             plan: perturbations to run the case under (see :mod:`moefuzz.perturb`); the hang
                 timeout grows with the number of runs.
+
+        Raises:
+            WorkerError: cases submitted ahead are still in flight, or no worker could start.
         """
+        plan = list(plan) if plan else [Perturbation(dict(config or {}))]
+        return self.run_request(Request(plan, case=case))
+
+    def run_request(self, request: Request) -> Outcome:
+        """Run one request and wait for its outcome (see :meth:`run`)."""
+        if self._in_flight:
+            raise WorkerError(f"run() with {len(self._in_flight)} cases in flight: collect them first")
+        self.submit(request)
+        while True:
+            done = self.collect() or self.expire()
+            if done:
+                return done[0][1]
+            wait([self.connection], timeout=max(0.0, self.deadline - time.perf_counter()))
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._in_flight)
+
+    @property
+    def connection(self) -> Connection:
+        """The active worker's end of the pipe: readable when a reply (or its death) is there."""
+        if self._active is None:
+            raise WorkerError("executor is not started")
+        return self._active.conn
+
+    @property
+    def deadline(self) -> float:
+        """``time.perf_counter()`` past which the request at the head of the queue is a hang
+        (infinity when none is in flight)."""
+        if not self._in_flight:
+            return float("inf")
+        return self._head_since + self.case_timeout_s * len(self._in_flight[0].plan)
+
+    def submit(self, request: Request) -> None:
+        """Send ``request`` to the active worker without waiting; its outcome comes from
+        :meth:`collect` (or :meth:`expire`), in the order of submission."""
         worker = self._active
         if worker is None:
             raise WorkerError("executor is not started")
-        plan = list(plan) if plan else [Perturbation(dict(config or {}))]
-        started = time.perf_counter()
+        if not self._in_flight:
+            self._head_since = time.perf_counter()
+        self._in_flight.append(request)
         try:
-            worker.conn.send((dict(case.arrays), dict(case.params), [p.to_json() for p in plan]))
-            if worker.conn.poll(self.case_timeout_s * len(plan)):
+            worker.conn.send(request.message())
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass  # the worker is gone: collect() reads its death off the pipe
+
+    def collect(self) -> list[tuple[Request, Outcome]]:
+        """The outcomes that have arrived, without waiting, each with its request. A worker that
+        died is a ``crash`` of the request at the head of its queue; a crash ends the worker,
+        and the requests queued behind it go to the one that replaces it."""
+        done: list[tuple[Request, Outcome]] = []
+        while self._in_flight:
+            worker = self._active
+            assert worker is not None
+            try:
+                if not worker.conn.poll():
+                    break
                 outcome: Outcome = worker.conn.recv()
-                if outcome.ends_worker:
-                    self._replace(kill=False)
-                return outcome
-        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
-            return self._died(worker, time.perf_counter() - started)
+            except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+                request = self._in_flight.popleft()
+                done.append((request, self._died(worker, time.perf_counter() - self._head_since)))
+                self._resend()
+                break
+            now = time.perf_counter()
+            request = self._in_flight.popleft()
+            self._head_since = now
+            done.append((request, outcome))
+            if self._failed_at is not None:
+                self.recovery_seconds.append(now - self._failed_at)
+                self._failed_at = None
+            if outcome.ends_worker:
+                self._replace(kill=False)
+                self._resend()
+                break
+        return done
+
+    def expire(self) -> list[tuple[Request, Outcome]]:
+        """A ``hang`` outcome for the request at the head of the queue if it ran past
+        :attr:`deadline` (its worker is killed; those behind it go to the next worker); else
+        nothing."""
+        now = time.perf_counter()
+        if not self._in_flight or now < self.deadline:
+            return []
+        request = self._in_flight.popleft()
+        timeout = self.case_timeout_s * len(request.plan)
+        message = f"no answer within {timeout:g} s; worker killed"
+        outcome = Outcome("hang", message=message, seconds=now - self._head_since)
         self._replace(kill=True)
-        return Outcome(
-            "hang",
-            message=f"no answer within {self.case_timeout_s * len(plan):g} s; worker killed",
-            seconds=time.perf_counter() - started,
-        )
+        self._resend()
+        return [(request, outcome)]
+
+    def _resend(self) -> None:
+        """Send the requests still queued (lost with a retired worker) to the active one."""
+        pending = list(self._in_flight)
+        self._in_flight.clear()
+        for request in pending:
+            self.submit(request)
 
     # -- internals --------------------------------------------------------------------------
-    def _spawn(self) -> _Worker:
+    def _spawn(self, warmup: bool = True) -> _Worker:
         self._serial += 1
         log_path = self._log_dir / f"worker-{self._serial}.log"
         parent_conn, child_conn = self._context.Pipe()
         device = self.environment.get("device", self.device)
         process = self._context.Process(
             target=worker_main,
-            args=(child_conn, self.target, self.kernel, device, str(log_path), {**os.environ, **self.env}),
+            args=(
+                child_conn,
+                self.target,
+                self.kernel,
+                device,
+                str(log_path),
+                {**os.environ, **self.env},
+                _limits_json(self.limits),
+                warmup and self._warm_spares,
+            ),
             daemon=True,
             name=f"moefuzz-worker-{self._serial}",
         )
@@ -201,16 +380,26 @@ class Executor:
         worker.environment = payload
         return worker
 
+    def _ready_or_cold(self, worker: _Worker) -> _Worker:
+        """``worker`` once ready; if its warm-up case crashed it (a bug model can crash on the
+        simplest case), a new worker that skips the warm-up, as every later spare will."""
+        try:
+            return self._ready(worker)
+        except WorkerError as exc:
+            if "warm-up" not in str(exc):
+                raise
+        self._warm_spares = False
+        return self._ready(self._spawn(warmup=False))
+
     def _replace(self, kill: bool) -> None:
         """Retire the active worker and promote the spare (or a new one)."""
-        started = time.perf_counter()
+        self._failed_at = time.perf_counter()
         old = self._active
         if old is not None:
             _stop(old, kill_now=kill)
-        self._active = self._ready(self._spare if self._spare is not None else self._spawn())
+        self._active = self._ready_or_cold(self._spare if self._spare is not None else self._spawn())
         self._spare = self._spawn() if self.use_spare else None
         self.replacements += 1
-        self.replacement_seconds.append(time.perf_counter() - started)
 
     def _died(self, worker: _Worker, seconds: float) -> Outcome:
         worker.process.join(timeout=10)
@@ -227,6 +416,10 @@ class Executor:
             message += f": {last[-1][:300]}"
         self._replace(kill=True)
         return Outcome("crash", detail, message, seconds=seconds, log_tail=tail)
+
+
+def _limits_json(limits: Limits | None) -> dict[str, int] | None:
+    return None if limits is None else dataclasses.asdict(limits)
 
 
 def _stop(worker: _Worker, kill_now: bool = False) -> None:

@@ -12,6 +12,11 @@ Kinds:
 - ``error``: the kernel raised a Python exception on a valid input (a compile error, a launcher
   check that rejects a legal shape).
 - ``oracle-error``: the oracle raised: a bug of the target, never blamed on the kernel.
+
+Two more kinds answer a request to draw a case from bytes (:class:`moefuzz.isolation.Request`)
+and are not failures of the kernel: ``rejected`` (the strategy rejected the bytes: nothing ran)
+and ``invalid`` (the drawn case broke the contract's preconditions: a bug of the target's
+strategy; nothing ran).
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from moefuzz.case import Case
 from moefuzz.compare import Mismatch
 from moefuzz.perturb import Rate
 
-KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error")
+KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error", "rejected", "invalid")
+
+#: Kinds that say nothing about the kernel: no case ran.
+NOT_RUN = frozenset({"rejected", "invalid"})
 
 #: Crash classes of accesses :mod:`moefuzz.oob` refused before they happened, keyed by the start
 #: of :class:`~moefuzz.oob.OutOfBoundsAccess`'s message. Nothing was read or written, so the
@@ -77,6 +86,7 @@ class Outcome:
         perturbation: the first failing launch's :class:`~moefuzz.perturb.Perturbation`, as JSON.
         nondeterministic: launches of the same input disagreed (some passed, or failed with
             different values or signatures): the kernel's result depends on the schedule.
+        case: the case a worker drew from bytes, sent back when it failed (or was invalid).
     """
 
     kind: str
@@ -89,6 +99,7 @@ class Outcome:
     failures: int = 0
     perturbation: dict[str, Any] | None = None
     nondeterministic: bool = False
+    case: Case | None = field(default=None, compare=False, repr=False)
 
     @property
     def rate(self) -> Rate:
@@ -99,7 +110,8 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        return self.kind != "pass"
+        """A failure of the kernel or the oracle (``pass`` and the :data:`NOT_RUN` kinds are not)."""
+        return self.kind != "pass" and self.kind not in NOT_RUN
 
     @property
     def ends_worker(self) -> bool:

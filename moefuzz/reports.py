@@ -17,7 +17,9 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
     target, kernel, seed     what was fuzzed
     budget_s                 the fuzzing budget
     execs, execs_per_s       cases run, and per second of fuzzing
+    workers                  workers that ran cases at once
     worker_restarts          workers replaced after a crash or a hang
+    worker_recovery_s        seconds from each crash or hang to the next case done: {p50, p95, n}
     corpus                   the corpus directory
     findings                 new findings: [{id, kind, signature, message, path, size,
                              original_size, shrink_complete, shrink_s, found_after_s, report}]
@@ -41,6 +43,7 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
+import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,6 +57,16 @@ from moefuzz.report import render_finding
 
 FORMAT = "moefuzz-report"
 FORMAT_VERSION = 1
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
+    """``{"p50", "p95", "n"}`` of ``values`` (nearest rank; ``None`` for none)."""
+    ordered = sorted(values)
+
+    def rank(q: float) -> float | None:
+        return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 4) if ordered else None
+
+    return {"p50": rank(0.5), "p95": rank(0.95), "n": len(ordered)}
 
 
 def run_document(
@@ -94,7 +107,9 @@ def run_document(
             "budget_s": config.duration_s,
             "execs": status.execs,
             "execs_per_s": round(status.execs_per_s, 3),
+            "workers": status.workers,
             "worker_restarts": status.worker_restarts,
+            "worker_recovery_s": percentiles(status.recovery_seconds),
             "corpus": str(config.corpus),
             "findings": findings,
             "known": known,

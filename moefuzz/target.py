@@ -61,6 +61,12 @@ class Limits:
 INTERPRETER_LIMITS = Limits(max_tokens=2048, max_topk=8, max_experts=512)
 
 
+def default_limits(device: str) -> Limits:
+    """The size limits of a campaign on ``device`` (``cuda``: full sizes; else the
+    interpreter's)."""
+    return Limits() if device == "cuda" else INTERPRETER_LIMITS
+
+
 @dataclass(frozen=True)
 class KernelSpec:
     """One implementation of a target's contract.

@@ -176,15 +176,24 @@ def worker_main(
     device: str,
     log_path: str,
     environ: dict[str, str] | None = None,
+    limits: Mapping[str, int] | None = None,
+    warmup: bool = False,
 ) -> None:
     """Entry point of a worker process (forked from the fork server, or spawned).
 
     ``environ`` is the parent's environment when it asked for this worker: the fork server's own
     is a snapshot from when it started, which would miss a ``MOEFUZZ_TARGETS`` set since.
+    ``limits`` (a :class:`~moefuzz.target.Limits` as a dict, ``None`` for the device's default)
+    bounds the cases drawn from bytes. With ``warmup`` on a GPU the worker creates its CUDA
+    context and runs the strategy's simplest case before it reports ready, so that a spare
+    promoted after a crash starts on warm kernels; if that case crashes, it reports
+    ``("failed", "warm-up ...")`` and exits.
 
     Protocol: sends ``("ready", environment)`` or ``("failed", text)``; then for each request
-    ``(case_arrays, case_params, plan)`` (``plan``: perturbations as JSON) replies one
-    :class:`Outcome`; ``None`` ends it.
+    (:meth:`moefuzz.isolation.Request.message`: ``("case", arrays, params, plan)`` or
+    ``("bytes", buffer, plan)``, ``plan`` as JSON perturbations) replies one
+    :class:`Outcome`; ``None`` ends it. A case drawn from bytes that fails comes back in the
+    outcome's ``case``.
     """
     if environ is not None:
         for name in set(os.environ) - set(environ):
@@ -195,6 +204,12 @@ def worker_main(
     try:
         device = choose_device(device)
         runner = CaseRunner(target_name, kernel_name, device)
+        source = _LazySource(runner.target, limits, device)
+        if warmup and device == "cuda":
+            crashed = _warm_up(runner, source)
+            if crashed is not None:
+                conn.send(("failed", f"warm-up case crashed the worker: {crashed}"))
+                os._exit(3)
         conn.send(("ready", describe_environment(device)))
     except Exception as exc:
         conn.send(("failed", _one_line(exc)))
@@ -203,10 +218,64 @@ def worker_main(
         request = conn.recv()
         if request is None:
             return
-        arrays, params, plan = request
-        outcome = runner.run_plan(Case(arrays, params), [Perturbation.from_json(p) for p in plan])
+        outcome = _answer(runner, source, request)
         conn.send(outcome)
         if outcome.ends_worker:
             # A CUDA error is sticky: this context can run nothing more. (An out-of-bounds access
             # refused under the interpreter never happened: this process goes on.)
             os._exit(3)
+
+
+class _LazySource:
+    """The target's strategy within the worker's limits, built at the first draw from bytes."""
+
+    def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str) -> None:
+        self.target, self.limits, self.device = target, limits, device
+        self._source: Any = None
+
+    def from_bytes(self, buffer: bytes) -> Case | None:
+        if self._source is None:
+            from moefuzz.generate import CaseSource
+            from moefuzz.target import Limits, default_limits
+
+            limits = Limits(**self.limits) if self.limits is not None else default_limits(self.device)
+            self._source = CaseSource(self.target.strategy(limits), seed=0)
+        case: Case | None = self._source.from_bytes(buffer)
+        return case
+
+
+def _answer(runner: CaseRunner, source: _LazySource, request: tuple[Any, ...]) -> Outcome:
+    """The outcome of one request (see :func:`worker_main`)."""
+    from moefuzz.errors import CaseError
+
+    plan = [Perturbation.from_json(p) for p in request[-1]]
+    if request[0] == "case":
+        return runner.run_plan(Case(request[1], request[2]), plan)
+    case = source.from_bytes(request[1])
+    if case is None:
+        return Outcome("rejected", message="the strategy rejected these bytes")
+    try:
+        runner.target.check(case)
+    except CaseError as exc:
+        return Outcome("invalid", message=_one_line(exc), case=case)
+    outcome = runner.run_plan(case, plan)
+    return replace(outcome, case=case) if outcome.failed else outcome
+
+
+def _warm_up(runner: CaseRunner, source: _LazySource) -> str | None:
+    """Create the CUDA context and run the strategy's simplest case (all-zero bytes), so that
+    its kernels are loaded; return the crash message if that case ended the worker."""
+    import torch
+
+    from moefuzz.generate import DRAW_BYTES
+
+    torch.zeros(1, device="cuda")
+    case = source.from_bytes(bytes(DRAW_BYTES))
+    if case is None:
+        return None
+    try:
+        runner.target.check(case)
+    except Exception:
+        return None
+    outcome = runner.run(case)
+    return outcome.message if outcome.ends_worker else None
