@@ -86,6 +86,8 @@ class CampaignConfig:
             atheris engine uses one.
         devices: CUDA device indices to spread the workers over, round robin (each worker sees
             its one as ``cuda:0`` through ``CUDA_VISIBLE_DEVICES``); empty: the default device.
+        max_findings: end the campaign once this many new findings are saved and shrunk
+            (``None``: run the whole budget; benchmarks of time to bug take 1).
     """
 
     target: str
@@ -102,6 +104,7 @@ class CampaignConfig:
     engine: str = "hypothesis"
     workers: int | None = None
     devices: tuple[int, ...] = ()
+    max_findings: int | None = None
 
 
 @dataclass
@@ -266,8 +269,9 @@ class Campaign:
 
     @property
     def expired(self) -> bool:
-        """True once the fuzzing budget is spent."""
-        return time.monotonic() >= self.deadline
+        """True once the fuzzing budget is spent, or ``max_findings`` new findings are in."""
+        limit = self.config.max_findings
+        return time.monotonic() >= self.deadline or (limit is not None and len(self.status.findings) >= limit)
 
     def run_case(self, case: Case) -> None:
         """Check ``case``, run it in a worker; save, shrink and save again a new failure.
@@ -382,11 +386,20 @@ class Campaign:
 
     def _settle_request(self, request: Request, outcome: Outcome, elapsed: float) -> None:
         case = outcome.case if outcome.case is not None else self._case_of(request)
-        self._settle(case, request.plan, self._plan_seed(request.index), outcome, elapsed)
+        self._settle(case, request.plan, self._plan_seed(request.index), outcome, elapsed, request.index)
 
-    def _settle(self, case: Case, plan: list[Perturbation], plan_seed: int, outcome: Outcome, elapsed: float) -> None:
+    def _settle(
+        self,
+        case: Case,
+        plan: list[Perturbation],
+        plan_seed: int,
+        outcome: Outcome,
+        elapsed: float,
+        index: int | None = None,
+    ) -> None:
         """Save, shrink and save again a new failure of ``case``; count a known one. A hang is
-        confirmed first (:meth:`_confirm_hang`)."""
+        confirmed first (:meth:`_confirm_hang`). ``index``: the case's buffer in the campaign's
+        :func:`~moefuzz.generate.byte_stream`, when it was drawn from one."""
         if outcome.kind == "hang":
             outcome = self._confirm_hang(case, plan, outcome)
         if not outcome.failed:
@@ -412,6 +425,7 @@ class Campaign:
                 "plan_seed": plan_seed,
                 "perturbation": outcome.perturbation,
                 "nondeterministic": outcome.nondeterministic,
+                **({"stream_index": index} if index is not None else {}),
             },
             shrink={"original_size": list(target.size(case))},
         )

@@ -156,6 +156,12 @@ def main() -> None:
     default=None,
     help="CUDA device indices to spread the workers over, e.g. 0,1 (default: the first GPU).",
 )
+@click.option(
+    "--max-findings",
+    default=None,
+    type=click.IntRange(1),
+    help="End once this many new findings are saved and shrunk (default: run the whole budget).",
+)
 @_report_options
 @_one_line_errors
 def run(
@@ -174,6 +180,7 @@ def run(
     engine: str,
     workers: int | None,
     device_list: str | None,
+    max_findings: int | None,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
@@ -200,6 +207,7 @@ def run(
         engine=engine,
         workers=workers,
         devices=devices,
+        max_findings=max_findings,
     )
     with StatusDisplay() as display:
         try:

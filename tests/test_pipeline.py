@@ -148,3 +148,12 @@ def test_the_run_report_says_how_many_workers_ran_and_how_fast_they_recovered(fa
     assert document["workers"] == 2
     assert document["worker_recovery_s"] == {"p50": None, "p95": None, "n": 0}
     assert np.isfinite(document["execs_per_s"]) and document["execs"] > 0
+
+
+def test_a_campaign_with_max_findings_ends_once_its_first_finding_is_shrunk(fake_targets, tmp_path):
+    config = CampaignConfig(
+        "fake_sort", "miscount-duplicates", 120, tmp_path, seed=3, device="cpu", workers=1, max_findings=1
+    )
+    status = run_campaign(config)
+    assert len(status.findings) == 1
+    assert status.elapsed < 60
