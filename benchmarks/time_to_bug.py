@@ -1,8 +1,14 @@
 """Time to first finding and shrink time of a bug model, over several seeds, from empty corpora.
 
 Runs ``moefuzz run`` once per seed (``--jobs`` at a time, each with its own corpus), then reads every
-saved finding.json. Times count from the campaign's start, worker start-up and Triton compiles
-included. Prints one JSON object.
+saved finding.json and the run's JSON report. Times count from the campaign's start, worker
+start-up and Triton compiles included. Prints one JSON object.
+
+Magma's levels for moefuzz: the campaign's cases are the seed's byte stream drawn through the
+target's strategy (:func:`moefuzz.generate.byte_stream`), so they are drawn again here, on the CPU,
+and :mod:`benchmarks.bug_models` says which buffer first reached the bug's path and first
+triggered it (``reached_index``, ``triggered_index``; the first finding's ``stream_index`` is the
+buffer it came from). The shrunk size is compared with the bug model's hand-made minimum.
 
     python benchmarks/time_to_bug.py --target three_step_sort --kernel bug-duplicate-topk --runs 5
     python benchmarks/time_to_bug.py --engine atheris --jobs 1 ...   # one run at a time (few cores)
@@ -20,6 +26,51 @@ import time
 from pathlib import Path
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+#: Most buffers of a stream drawn again for the levels (a few ms each on the CPU).
+LEVEL_BUFFERS = 3000
+
+
+def levels(target: str, kernel: str, seed: int, first: dict | None, report: dict, args: argparse.Namespace) -> dict:
+    """Magma's reached / triggered for one campaign: the first buffer of its stream whose case
+    reaches or triggers the bug (``None`` if none within the buffers the campaign ran, at most
+    :data:`LEVEL_BUFFERS`); the known minimum size beside the shrunk one."""
+    from benchmarks.bug_models import bug_model
+    from moefuzz.generate import CaseSource, byte_stream
+    from moefuzz.registry import get_target
+    from moefuzz.target import Limits, default_limits
+
+    try:
+        bug = bug_model(target, kernel)
+    except KeyError:
+        return {}
+    device = (report.get("environment") or {}).get("device", "cuda")
+    limits = Limits(max_tokens=args.max_tokens) if args.max_tokens else default_limits(device)
+    spec = get_target(target)
+    source = CaseSource(spec.strategy(limits), 0)
+    ran = (first or {}).get("found", {}).get("stream_index")
+    count = min(LEVEL_BUFFERS, (ran + 1) if ran is not None else int(report.get("execs") or LEVEL_BUFFERS))
+    result: dict = {"reached_index": None, "triggered_index": None, "minimum_size": list(spec.size(bug.minimum_case))}
+    for index, buffer in zip(range(count), byte_stream(seed), strict=False):
+        case = source.from_bytes(buffer)
+        if case is None:
+            continue
+        for level in ("reached", "triggered"):
+            if result[f"{level}_index"] is None and getattr(bug, level)(case):
+                result[f"{level}_index"] = index
+        if result["triggered_index"] is not None:
+            break
+    shrunk = first["shrink"].get("size") if first else None
+    result["at_minimum"] = shrunk is not None and list(shrunk) <= result["minimum_size"]
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", default="three_step_sort")
@@ -33,6 +84,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="copy the corpora here")
     parser.add_argument("--engine", default="hypothesis", choices=["hypothesis", "atheris"])
     parser.add_argument("--jobs", type=int, default=0, help="campaigns at a time (default: all seeds at once)")
+    parser.add_argument("--workers", type=int, default=None, help="workers of each campaign (default: moefuzz's)")
+    parser.add_argument("--max-tokens", type=int, default=None, help="the campaigns' size limit, for the levels")
     args = parser.parse_args()
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ttb-"))
@@ -43,8 +96,10 @@ def main() -> None:
             sys.executable, "-m", "moefuzz.cli", "run", "--target", args.target, "--kernel", args.kernel,
             "--time", args.time, "--shrink-time", args.shrink_time, "--seed", str(seed),
             "--corpus", str(corpus), "--device", args.device, "--perturb", str(args.perturb),
-            "--engine", args.engine,
+            "--engine", args.engine, "--json", str(root / f"run-{seed}.json"), "--max-findings", "1",
         ]  # fmt: skip
+        if args.workers:
+            command += ["--workers", str(args.workers)]
         if args.jobs and len(procs) >= args.jobs:
             procs[-args.jobs][2].wait()
         procs.append((seed, corpus, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
@@ -54,6 +109,7 @@ def main() -> None:
         output = proc.communicate()[0].decode(errors="replace")
         findings = [json.loads(p.read_text()) for p in sorted(corpus.rglob("finding.json"))]
         first = min(findings, key=lambda f: f["found"]["elapsed_s"]) if findings else None
+        report = _read_json(root / f"run-{seed}.json")
         runs.append(
             {
                 "seed": seed,
@@ -69,9 +125,16 @@ def main() -> None:
                 "rate": f"{first['found'].get('failures', 1)}/{first['found'].get('runs', 1)}" if first else None,
                 "shrunk_rate": first["shrink"].get("rate") if first else None,
                 "explanation": (first.get("explanation") or "").splitlines()[:2] if first else None,
+                "stream_index": first["found"].get("stream_index") if first else None,
+                "execs": report.get("execs"),
+                "execs_per_s": report.get("execs_per_s"),
+                "workers": report.get("workers"),
+                "worker_restarts": report.get("worker_restarts"),
+                "worker_recovery_s": report.get("worker_recovery_s"),
                 "tail": output.strip().splitlines()[-3:],
             }
         )
+        runs[-1].update(levels(args.target, args.kernel, seed, first, report, args))
     times = [r["time_to_first_s"] for r in runs if r["found"]]
     shrinks = [r["shrink_s"] for r in runs if r["found"] and r["shrink_s"] is not None]
     summary = {
@@ -82,6 +145,9 @@ def main() -> None:
         "median_time_to_first_s": statistics.median(times) if times else None,
         "max_time_to_first_s": max(times) if times else None,
         "median_shrink_s": statistics.median(shrinks) if shrinks else None,
+        "reached": sum(r.get("reached_index") is not None for r in runs),
+        "triggered": sum(r.get("triggered_index") is not None for r in runs),
+        "at_minimum": sum(bool(r.get("at_minimum")) for r in runs),
         "runs": runs,
     }
     print(json.dumps(summary))

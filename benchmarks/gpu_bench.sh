@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The benchmarks of docs/benchmarks.md in one GPU session, in two calls of the device tool:
+#
+#   OUT=/tmp/out bash benchmarks/gpu_bench.sh start     # background: survivors, bug hunts, baselines
+#   OUT=/tmp/out bash benchmarks/gpu_bench.sh collect   # waits for them, then throughput and
+#                                                       # worker replacement alone on the GPU
+#   python3 benchmarks/report.py RESULTS_DIR >docs/benchmarks.md
+#
+# start launches, each in its own process session so that it outlives the call:
+#   - the 10-minute survival of every correct kernel in SURVIVE (default: paged_decode);
+#   - time to bug, moefuzz: TRIALS campaigns (default 10) of every bug model of benchmarks/bug_models,
+#     from empty corpora, each ending at its first shrunk finding (--max-findings 1), JOBS at a time;
+#     race models with their --perturb;
+#   - time to bug, baselines: the plain @given test and the engines-style grid of every bug model,
+#     TRIALS trials each (benchmarks/baselines).
+# collect waits (at most WAIT seconds) for all of it, then measures throughput of every target and
+# worker replacement with nothing else running, and copies every result under $OUT. Results are
+# JSON lines in $WORK (default /tmp/moefuzz-bench): survive-*.log, hunts.jsonl, baselines.jsonl,
+# throughput.jsonl, replacement.json. Needs the repository root as the working directory.
+set -uo pipefail
+export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+WORK=${WORK:-/tmp/moefuzz-bench}
+TRIALS=${TRIALS:-10}
+JOBS=${JOBS:-10}  # campaigns of one bug model at a time, each with HUNT_WORKERS workers (default 1)
+mkdir -p "$WORK" "$OUT"
+
+bug_models() {  # target kernel perturb, one line a model
+  python3 -c 'from benchmarks.bug_models import all_bug_models
+for m in all_bug_models().values(): print(m.target, m.kernel, m.perturb)'
+}
+
+hunts() {
+  bug_models | while read -r target kernel perturb; do
+    python3 benchmarks/time_to_bug.py --target "$target" --kernel "$kernel" --runs "$TRIALS" --jobs "$JOBS" \
+      --workers "${HUNT_WORKERS:-1}" --time "${HUNT_TIME:-60s}" --shrink-time "${SHRINK_TIME:-60s}" \
+      --perturb "$perturb" --keep "$WORK/hunt-$target-$kernel" >>"$WORK/hunts.jsonl" 2>>"$WORK/hunts.err"
+  done
+}
+
+baselines() {
+  local pids=()
+  while read -r target kernel _; do
+    for baseline in given grid; do
+      python3 -m benchmarks.baselines --target "$target" --kernel "$kernel" --baseline "$baseline" \
+        --trials "$TRIALS" --seconds "${BASELINE_TIME:-30}" >"$WORK/baseline-$baseline-$target-$kernel.jsonl" \
+        2>>"$WORK/baselines.err" &
+      pids+=($!)
+      if [ "${#pids[@]}" -ge "${BASELINE_JOBS:-4}" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+    done
+  done < <(bug_models)
+  wait
+  cat "$WORK"/baseline-*.jsonl >"$WORK/baselines.jsonl"
+}
+
+case "${1:-start}" in
+start)
+  rm -f "$WORK"/*.jsonl "$WORK"/*.pids
+  for target in ${SURVIVE:-paged_decode}; do
+    setsid python3 -m moefuzz.cli run --target "$target" --time "${SURVIVE_TIME:-10m}" --seed 100 \
+      --workers "${SURVIVE_WORKERS:-2}" --corpus "$WORK/survive-$target" --json "$WORK/survive-$target.json" \
+      >"$WORK/survive-$target.log" 2>&1 </dev/null &
+    echo $! >>"$WORK/background.pids"
+  done
+  setsid bash "$0" hunts </dev/null >"$WORK/hunts.log" 2>&1 &
+  echo $! >>"$WORK/background.pids"
+  setsid bash "$0" baselines </dev/null >"$WORK/baselines.log" 2>&1 &
+  echo $! >>"$WORK/background.pids"
+  echo "started: $(cat "$WORK/background.pids" | tr '\n' ' ')"
+  ;;
+hunts) hunts ;;
+baselines) baselines ;;
+wait)
+  deadline=$((SECONDS + ${WAIT:-540}))
+  for pid in $(cat "$WORK/background.pids" 2>/dev/null); do
+    while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 5; done
+  done
+  ;;
+collect)
+  bash "$0" wait
+  if [ -z "${SKIP_ALONE:-}" ]; then
+    python3 benchmarks/throughput.py --targets three_step_sort --max-tokens 1024 --seconds "${TP_TIME:-20}" \
+      >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
+    python3 benchmarks/worker_replacement.py --rounds "${ROUNDS:-30}" --pause 2 >"$WORK/replacement.json" \
+      2>"$WORK/replacement.err"
+    python3 benchmarks/throughput.py --targets "${TP_TARGETS:-all}" --seconds "${TP_OTHERS_TIME:-6}" \
+      >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
+  fi
+  # at most 8 files come back: one archive (originals of findings left out: large), and the summaries
+  tar czf "$OUT/work.tgz" -C "$WORK" --exclude='original-*.npz' . 2>/dev/null
+  cat "$WORK"/*.jsonl "$WORK/replacement.json" >"$OUT/results.jsonl" 2>/dev/null
+  ;;
+esac

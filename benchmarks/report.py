@@ -1,0 +1,227 @@
+"""The tables of docs/benchmarks.md from one GPU session's results (``benchmarks/gpu_bench.sh``).
+
+Reads, from the results folder: ``throughput.jsonl`` (benchmarks/throughput.py), ``hunts.jsonl``
+(benchmarks/time_to_bug.py, one line a bug model), ``baselines.jsonl`` (benchmarks/baselines, one
+line a trial), ``replacement.json`` (benchmarks/worker_replacement.py) and ``survive-*.json``
+(``moefuzz run --json`` of the survivors). Prints Markdown; whatever is missing is said, not
+invented.
+
+    python3 benchmarks/report.py /tmp/results >docs/benchmarks-tables.md
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+#: The speed goals of the benchmarks issue, for three_step_sort at T <= 1024 on a GPU.
+GOAL_EXECS_PER_S = 2000
+GOAL_FLOOR_RATIO = 0.6
+GOAL_RECOVERY_P50_S = 0.5
+GOAL_MEDIAN_TIME_TO_BUG_S = 10.0
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue
+    return rows
+
+
+def fmt(value: float | None, digits: int = 1, unit: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.1f} s ({min(values):.1f}-{max(values):.1f})"
+
+
+def throughput_table(rows: list[dict[str, Any]]) -> list[str]:
+    out = [
+        "| target | max T | floor | moefuzz, 1 worker | moefuzz, N workers | plain `@given` | 1 worker / floor"
+        " | N workers / floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        given = row.get("given") or {}
+        n = row["campaign_n"]
+        out.append(
+            f"| {row['target']} | {row['max_tokens']} | {row['floor']['execs_per_s']:,.0f} "
+            f"| {row['campaign_1']['execs_per_s']:,.0f} | {n['execs_per_s']:,.0f} ({n['workers']}) "
+            f"| {fmt(given.get('execs_per_s'), 0)} | {row['ratio_1']:.2f} | {row['ratio_n']:.2f} |"
+        )
+    return out
+
+
+def hunt_rows(hunts: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(h["target"], h["kernel"]): h for h in hunts}
+
+
+def level_counts(runs: list[dict[str, Any]], tool: str) -> tuple[int, int, int]:
+    if tool == "moefuzz":
+        return (
+            sum(r.get("reached_index") is not None for r in runs),
+            sum(r.get("triggered_index") is not None for r in runs),
+            sum(bool(r.get("found")) for r in runs),
+        )
+    return (
+        sum(bool(r.get("reached")) for r in runs),
+        sum(bool(r.get("triggered")) for r in runs),
+        sum(bool(r.get("detected")) for r in runs),
+    )
+
+
+def time_to_bug_table(hunts: list[dict[str, Any]], baselines: list[dict[str, Any]]) -> list[str]:
+    by_trial: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in baselines:
+        by_trial[(row["target"], row["kernel"], row["baseline"])].append(row)
+    out = [
+        "| bug model | tool | trials | reached | triggered | detected | time to first: median (min-max) "
+        "| median shrink | shrunk size (known minimum) |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|",
+    ]
+    keys = sorted({(h["target"], h["kernel"]) for h in hunts} | {k[:2] for k in by_trial})
+    hunts_by_key = hunt_rows(hunts)
+    for target, kernel in keys:
+        name = f"{target} `{kernel}`"
+        hunt = hunts_by_key.get((target, kernel))
+        if hunt:
+            runs = hunt["runs"]
+            reached, triggered, detected = level_counts(runs, "moefuzz")
+            times = [r["time_to_first_s"] for r in runs if r.get("found")]
+            shrinks = [r["shrink_s"] for r in runs if r.get("found") and r.get("shrink_s") is not None]
+            sizes = [tuple(r["shrunk_size"]) for r in runs if r.get("shrunk_size")]
+            minimum = next((r.get("minimum_size") for r in runs if r.get("minimum_size")), None)
+            at_min = sum(bool(r.get("at_minimum")) for r in runs)
+            size = f"{min(sizes)} at best, {at_min}/{len(sizes)} at the minimum" if sizes else "-"
+            if minimum:
+                size += f" ({tuple(minimum)})"
+            out.append(
+                f"| {name} | moefuzz | {len(runs)} | {reached} | {triggered} | {detected} | {spread(times)} "
+                f"| {fmt(statistics.median(shrinks) if shrinks else None, 1, ' s')} | {size} |"
+            )
+        for baseline in ("given", "grid"):
+            trials = by_trial.get((target, kernel, baseline), [])
+            if not trials:
+                continue
+            reached, triggered, detected = level_counts(trials, baseline)
+            times = [t["detected_s"] for t in trials if t.get("detected")]
+            shrinks = [t["shrink_s"] for t in trials if t.get("shrink_s") is not None]
+            sizes = [tuple(t["shrunk_size"]) for t in trials if t.get("shrunk_size")]
+            label = "plain `@given`" if baseline == "given" else "engines' grid"
+            out.append(
+                f"| {name} | {label} | {len(trials)} | {reached} | {triggered} | {detected} | {spread(times)} "
+                f"| {fmt(statistics.median(shrinks) if shrinks else None, 1, ' s')} "
+                f"| {(str(min(sizes)) + ' at best') if sizes else '-'} |"
+            )
+    return out
+
+
+def recovery_lines(replacement: dict[str, Any] | None, hunts: list[dict[str, Any]]) -> list[str]:
+    out = ["| source | crashes | p50 | p95 |", "|---|---:|---:|---:|"]
+    if replacement:
+        r = replacement["recovery_s"]
+        out.append(
+            f"| worker_replacement.py ({replacement['rounds']} illegal memory accesses, "
+            f"{replacement['pause_s']:g} s apart) | {r['n']} | {fmt(r['p50'], 3, ' s')} | {fmt(r['p95'], 3, ' s')} |"
+        )
+    for hunt in hunts:
+        recoveries = [r["worker_recovery_s"] for r in hunt["runs"] if (r.get("worker_recovery_s") or {}).get("n")]
+        if recoveries:
+            n = sum(r["n"] for r in recoveries)
+            p50 = statistics.median(r["p50"] for r in recoveries)
+            p95 = max(r["p95"] for r in recoveries)
+            out.append(
+                f"| campaigns of {hunt['target']} `{hunt['kernel']}` (median of p50s, max of p95s) "
+                f"| {n} | {p50:.3f} s | {p95:.3f} s |"
+            )
+    return out
+
+
+def survival_lines(folder: Path) -> list[str]:
+    out = ["| target | seconds | executions | execs/s | workers | findings |", "|---|---:|---:|---:|---:|---|"]
+    for path in sorted(folder.glob("survive-*.json")):
+        report = json.loads(path.read_text())
+        findings = [f["signature"] for f in report.get("findings", [])] + [k["id"] for k in report.get("known", [])]
+        out.append(
+            f"| {report['target']} | {report['duration_s']:.0f} | {report['execs']:,} | {report['execs_per_s']:.1f} "
+            f"| {report.get('workers', 1)} | {', '.join(findings) or '0'} |"
+        )
+    return out
+
+
+def goals(
+    throughput: list[dict[str, Any]], replacement: dict[str, Any] | None, hunts: list[dict[str, Any]]
+) -> list[str]:
+    out = ["| goal | measured | met |", "|---|---|---|"]
+    sort = next((row for row in throughput if row["target"] == "three_step_sort" and row["max_tokens"] <= 1024), None)
+    if sort:
+        best = max(sort["campaign_1"]["execs_per_s"], sort["campaign_n"]["execs_per_s"])
+        out.append(
+            f"| three_step_sort T <= 1024: >= {GOAL_EXECS_PER_S:,} execs/s | {best:,.0f} | "
+            f"{'yes' if best >= GOAL_EXECS_PER_S else 'no'} |"
+        )
+        out.append(
+            f"| ... and >= {GOAL_FLOOR_RATIO:.0%} of the in-process floor | {sort['ratio_n']:.2f} of "
+            f"{sort['floor']['execs_per_s']:,.0f} (1 worker: {sort['ratio_1']:.2f}) | "
+            f"{'yes' if sort['ratio_n'] >= GOAL_FLOOR_RATIO else 'no'} |"
+        )
+    if replacement and replacement["recovery_s"]["p50"] is not None:
+        p50 = replacement["recovery_s"]["p50"]
+        out.append(
+            f"| worker replacement p50 <= {GOAL_RECOVERY_P50_S} s | {p50:.3f} s | "
+            f"{'yes' if p50 <= GOAL_RECOVERY_P50_S else 'no'} |"
+        )
+    from benchmarks.bug_models import all_bug_models
+
+    models = all_bug_models()
+    for hunt in hunts:
+        model = models.get(f"{hunt['target']}:{hunt['kernel']}")
+        if model is None or model.race:
+            continue
+        runs = hunt["runs"]
+        times = [r["time_to_first_s"] for r in runs if r.get("found")]
+        median = statistics.median(times) if times else None
+        met = len(times) == len(runs) >= 10 and median is not None and median <= GOAL_MEDIAN_TIME_TO_BUG_S
+        out.append(
+            f"| {hunt['target']} `{hunt['kernel']}`: found 10/10, median <= {GOAL_MEDIAN_TIME_TO_BUG_S:g} s "
+            f"| {len(times)}/{len(runs)}, median {fmt(median, 1, ' s')} | {'yes' if met else 'no'} |"
+        )
+    return out
+
+
+def main() -> None:
+    folder = Path(sys.argv[1])
+    throughput = read_lines(folder / "throughput.jsonl")
+    hunts = read_lines(folder / "hunts.jsonl")
+    baselines = read_lines(folder / "baselines.jsonl")
+    replacement_rows = read_lines(folder / "replacement.json")
+    replacement = replacement_rows[0] if replacement_rows else None
+    sections = [
+        ("Goals", goals(throughput, replacement, hunts)),
+        ("Throughput (correct kernels, execs/s)", throughput_table(throughput)),
+        ("Time to bug (Magma levels, from empty corpora)", time_to_bug_table(hunts, baselines)),
+        ("Worker replacement: crash to the next executed case", recovery_lines(replacement, hunts)),
+        ("Correct kernels survive", survival_lines(folder)),
+    ]
+    for title, lines in sections:
+        print(f"### {title}\n")
+        print("\n".join(lines) if len(lines) > 2 else "(not measured in this session)")
+        print()
+
+
+if __name__ == "__main__":
+    main()
