@@ -32,7 +32,7 @@ for m in all_bug_models().values(): print(m.target, m.kernel, m.perturb)'
 hunts() {
   bug_models | while read -r target kernel perturb; do
     python3 benchmarks/time_to_bug.py --target "$target" --kernel "$kernel" --runs "$TRIALS" --jobs "$JOBS" \
-      --workers "${HUNT_WORKERS:-1}" --time "${HUNT_TIME:-60s}" --shrink-time "${SHRINK_TIME:-60s}" \
+      --workers "${HUNT_WORKERS:-1}" --time "${HUNT_TIME:-45s}" --shrink-time "${SHRINK_TIME:-30s}" \
       --perturb "$perturb" --keep "$WORK/hunt-$target-$kernel" >>"$WORK/hunts.jsonl" 2>>"$WORK/hunts.err"
   done
 }
@@ -42,10 +42,10 @@ baselines() {
   while read -r target kernel _; do
     for baseline in given grid; do
       python3 -m benchmarks.baselines --target "$target" --kernel "$kernel" --baseline "$baseline" \
-        --trials "$TRIALS" --seconds "${BASELINE_TIME:-30}" >"$WORK/baseline-$baseline-$target-$kernel.jsonl" \
+        --trials "$TRIALS" --seconds "${BASELINE_TIME:-15}" >"$WORK/baseline-$baseline-$target-$kernel.jsonl" \
         2>>"$WORK/baselines.err" &
       pids+=($!)
-      if [ "${#pids[@]}" -ge "${BASELINE_JOBS:-4}" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
+      if [ "${#pids[@]}" -ge "${BASELINE_JOBS:-8}" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
     done
   done < <(bug_models)
   wait
@@ -67,6 +67,11 @@ start)
   echo $! >>"$WORK/background.pids"
   echo "started: $(cat "$WORK/background.pids" | tr '\n' ' ')"
   ;;
+progress)  # one line: what has come in so far
+  echo "hunts $(wc -l <"$WORK/hunts.jsonl" 2>/dev/null || echo 0) models; baseline files $(ls "$WORK"/baseline-*.jsonl 2>/dev/null | wc -l)," \
+    "trials $(cat "$WORK"/baseline-*.jsonl 2>/dev/null | wc -l); load $(cut -d' ' -f1 /proc/loadavg)"
+  for log in "$WORK"/survive-*.log; do [ -f "$log" ] && tr '\r' '\n' <"$log" | grep -E '^\[' | tail -n 1; done
+  ;;
 hunts) hunts ;;
 baselines) baselines ;;
 wait)
@@ -77,16 +82,18 @@ wait)
   ;;
 collect)
   bash "$0" wait
-  if [ -z "${SKIP_ALONE:-}" ]; then
+  if [ -z "${SKIP_SORT:-}" ]; then
     python3 benchmarks/throughput.py --targets three_step_sort --max-tokens 1024 --seconds "${TP_TIME:-20}" \
       >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
     python3 benchmarks/worker_replacement.py --rounds "${ROUNDS:-30}" --pause 2 >"$WORK/replacement.json" \
       2>"$WORK/replacement.err"
-    python3 benchmarks/throughput.py --targets "${TP_TARGETS:-all}" --seconds "${TP_OTHERS_TIME:-6}" \
+  fi
+  if [ -n "${TP_TARGETS:-}" ]; then  # the other targets' throughput, e.g. TP_TARGETS=all
+    python3 benchmarks/throughput.py --targets "$TP_TARGETS" --seconds "${TP_OTHERS_TIME:-5}" \
       >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
   fi
   # at most 8 files come back: one archive (originals of findings left out: large), and the summaries
   tar czf "$OUT/work.tgz" -C "$WORK" --exclude='original-*.npz' . 2>/dev/null
-  cat "$WORK"/*.jsonl "$WORK/replacement.json" >"$OUT/results.jsonl" 2>/dev/null
+  cat "$WORK/throughput.jsonl" "$WORK/replacement.json" "$WORK/hunts.jsonl" >"$OUT/summary.jsonl" 2>/dev/null
   ;;
 esac

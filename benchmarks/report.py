@@ -135,7 +135,7 @@ def recovery_lines(replacement: dict[str, Any] | None, hunts: list[dict[str, Any
     if replacement:
         r = replacement["recovery_s"]
         out.append(
-            f"| worker_replacement.py ({replacement['rounds']} illegal memory accesses, "
+            f"| worker_replacement.py ({replacement['rounds']} x {', '.join(replacement['crash_signatures'])}, "
             f"{replacement['pause_s']:g} s apart) | {r['n']} | {fmt(r['p50'], 3, ' s')} | {fmt(r['p95'], 3, ' s')} |"
         )
     for hunt in hunts:

@@ -80,7 +80,7 @@ def given(runner, target: str, seconds: float, seed: int, max_tokens: int | None
     if baselines is None:
         return None
     sizes = {"max_tokens": max_tokens} if max_tokens and target in TOKEN_TARGETS else {}
-    run_given(baselines, runner, None, min(5.0, seconds), seed, **sizes)  # warm-up
+    run_given(baselines, runner, None, min(2.0, seconds), seed, **sizes)  # warm-up
     result = run_given(baselines, runner, None, seconds, seed + 1, **sizes)
     if result["detected"]:
         raise SystemExit(f"given: correct kernel failed: {result.get('signature')}")
