@@ -84,10 +84,27 @@ def level_counts(runs: list[dict[str, Any]], tool: str) -> tuple[int, int, int]:
     )
 
 
-def time_to_bug_table(hunts: list[dict[str, Any]], baselines: list[dict[str, Any]]) -> list[str]:
+def valid_trials(baselines: list[dict[str, Any]]) -> tuple[dict[tuple[str, str, str], list[dict[str, Any]]], int]:
+    """Baseline trials by (target, kernel, baseline), less those void: run on a GPU in a process
+    that an earlier trial's crash had left without a device context (rows without ``pid`` came
+    from one process a baseline); returns them and how many were left out."""
     by_trial: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for row in baselines:
-        by_trial[(row["target"], row["kernel"], row["baseline"])].append(row)
+    crashed: set[tuple[Any, ...]] = set()
+    void = 0
+    for row in sorted(baselines, key=lambda r: (r["target"], r["kernel"], r["baseline"], r["seed"])):
+        key = (row["target"], row["kernel"], row["baseline"])
+        process = (*key, row.get("pid"))
+        if process in crashed:
+            void += 1
+            continue
+        if row.get("stopped") == "crash" and row.get("device") == "cuda":
+            crashed.add(process)
+        by_trial[key].append(row)
+    return by_trial, void
+
+
+def time_to_bug_table(hunts: list[dict[str, Any]], baselines: list[dict[str, Any]]) -> list[str]:
+    by_trial, _ = valid_trials(baselines)
     out = [
         "| bug model | tool | trials | reached | triggered | detected | time to first: median (min-max) "
         "| median shrink | shrunk size (known minimum) |",
@@ -221,6 +238,9 @@ def main() -> None:
         print(f"### {title}\n")
         print("\n".join(lines) if len(lines) > 2 else "(not measured in this session)")
         print()
+    _, void = valid_trials(baselines)
+    if void:
+        print(f"{void} baseline trials left out: they ran after a CUDA crash in the same process.\n")
 
 
 if __name__ == "__main__":

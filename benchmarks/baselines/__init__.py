@@ -12,7 +12,10 @@
 
 Each target's two baselines live in :mod:`benchmarks.baselines.routing` or
 :mod:`benchmarks.baselines.paging`; this module runs them. Both run in this process: a crash
-ends a baseline, as it would end a test run. For every trial the driver records Magma's levels
+ends a baseline, as it would end a test run. A CUDA crash also breaks this process's device
+context for good, so the trials after it continue in a new process (the CLI re-executes itself);
+every row carries its process id, and a trial run in a process an earlier trial crashed would be
+void (``benchmarks/report.py`` leaves such rows out). For every trial the driver records Magma's levels
 from :mod:`benchmarks.bug_models`: reached (a case took the bug's path), triggered (a case met
 the bug's condition), detected (a failure was reported), each with the seconds to it.
 
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -109,9 +114,7 @@ def _run(runner: Any, bug: Any, case: Case, index: int) -> Any:
     return runner.run_plan(case, plan_perturbations(runner.target.launch_knobs, perturb, index))
 
 
-def run_given(
-    baselines: Baselines, runner: Any, bug: Any, seconds: float, seed: int, **sizes: int
-) -> dict[str, Any]:
+def run_given(baselines: Baselines, runner: Any, bug: Any, seconds: float, seed: int, **sizes: int) -> dict[str, Any]:
     """One trial of the plain ``@given`` baseline: until its first failure is shrunk, a crash,
     or ``seconds``. Returns the trial's levels (see the module doc; none for ``bug=None``),
     shrink time and sizes. ``sizes`` go to the strategy factory (``max_tokens=1024``)."""
@@ -195,10 +198,14 @@ def main() -> None:
     baselines = all_baselines()[args.target]
     runner = CaseRunner(args.target, args.kernel, device)
     run = run_given if args.baseline == "given" else run_grid
-    for seed in range(args.first_seed, args.first_seed + args.trials):
+    last = args.first_seed + args.trials
+    for seed in range(args.first_seed, last):
         result = run(baselines, runner, bug, args.seconds, seed)
         row = {"baseline": args.baseline, "target": args.target, "kernel": args.kernel, "device": device}
-        print(json.dumps({**row, "seed": seed, **result}), flush=True)
+        print(json.dumps({**row, "seed": seed, "pid": os.getpid(), **result}), flush=True)
+        if result.get("stopped") == "crash" and device == "cuda" and seed + 1 < last:
+            argv = [*sys.argv[1:], "--first-seed", str(seed + 1), "--trials", str(last - seed - 1)]
+            os.execv(sys.executable, [sys.executable, "-m", "benchmarks.baselines", *argv])
 
 
 if __name__ == "__main__":
