@@ -7,6 +7,8 @@ For each target, on its correct kernel:
 - ``campaign_1``: ``run_campaign`` with one worker: generation in the worker, isolation, the pipe,
   everything, with the same size limits.
 - ``campaign_n``: the same with ``--workers`` workers (default: moefuzz's own choice).
+- ``campaign_d``: one worker fed by ``--drawers`` CPU-only drawer processes (default 4;
+  ``--drawers 0`` skips it): the draw leaves the worker's critical path.
 - ``given``: the target's plain ``@given`` baseline (:mod:`benchmarks.baselines`: sizes as
   integers, arrays element by element) running the same runner in this process; its size mix is
   its own.
@@ -58,17 +60,22 @@ def floor(runner, target: str, limits, seconds: float, seed: int) -> dict:
     return {"execs": execs, "seconds": round(elapsed, 2), "execs_per_s": round(execs / elapsed, 1)}
 
 
-def campaign(target: str, device: str, limits, seconds: float, seed: int, workers: int | None) -> dict:
+def campaign(
+    target: str, device: str, limits, seconds: float, seed: int, workers: int | None, drawers: int = 0
+) -> dict:
     from moefuzz.campaign import CampaignConfig, run_campaign
 
     with tempfile.TemporaryDirectory() as corpus:
-        config = CampaignConfig(target, None, seconds, Path(corpus), seed, device, limits=limits, workers=workers)
+        config = CampaignConfig(
+            target, None, seconds, Path(corpus), seed, device, limits=limits, workers=workers, drawers=drawers
+        )
         status = run_campaign(config)
     return {
         "execs": status.execs,
         "seconds": round(seconds, 2),
         "execs_per_s": round(status.execs_per_s, 1),
         "workers": status.workers,
+        "drawers": status.drawers,
         "findings": len(status.findings) + status.known,
     }
 
@@ -95,6 +102,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tokens", type=int, default=None, help="token limit of routing targets' cases")
     parser.add_argument("--workers", type=int, default=None, help="workers of campaign_n (default: moefuzz's)")
+    parser.add_argument("--drawers", type=int, default=4, help="drawers of campaign_d (0: skip it)")
     args = parser.parse_args()
     from moefuzz.worker import CaseRunner, choose_device
 
@@ -118,9 +126,13 @@ def main() -> None:
             "floor": floor(runner, target, limits, args.seconds, args.seed),
             "campaign_1": campaign(target, device, limits, args.seconds, args.seed, 1),
             "campaign_n": campaign(target, device, limits, args.seconds, args.seed, args.workers),
+            "campaign_d": campaign(target, device, limits, args.seconds, args.seed, 1, args.drawers)
+            if args.drawers
+            else None,
             "given": given(runner, target, args.seconds, args.seed, args.max_tokens),
         }
-        best = max(result["campaign_1"]["execs_per_s"], result["campaign_n"]["execs_per_s"])
+        rates = [result[k]["execs_per_s"] for k in ("campaign_1", "campaign_n", "campaign_d") if result[k]]
+        best = max(rates)
         result["ratio_1"] = round(result["campaign_1"]["execs_per_s"] / max(result["floor"]["execs_per_s"], 1e-9), 3)
         result["ratio_n"] = round(best / max(result["floor"]["execs_per_s"], 1e-9), 3)
         print(json.dumps(result), flush=True)

@@ -6,11 +6,13 @@ outcome becomes a :class:`~moefuzz.corpus.Finding`, saved to the corpus at once 
 shrinking, so it cannot be lost), then minimized and saved again. A failure whose finding id the
 corpus already holds is counted, not saved twice. The campaign never stops at a finding.
 
-The default engine (:meth:`Campaign.fuzz`) does not draw cases in the parent: it hands each worker
-the bytes of its next cases (:func:`moefuzz.generate.byte_stream`), two ahead, and the worker
-draws, checks and runs them, on several workers at once (``workers``, spread over ``devices``).
-The parent holds every buffer until its reply came and draws the same case from it when a
-failure needs it, so a crash loses nothing; a failing case comes back with its outcome.
+The default engine (:meth:`Campaign.fuzz`) does not draw cases in the parent. It hands the bytes
+of the next cases (:func:`moefuzz.generate.byte_stream`) to drawer processes that never touch the
+device (:mod:`moefuzz.drawers`) and passes what they draw to the workers, two cases ahead of each
+(``workers``, spread over ``devices``); without drawers (the interpreter's default) each worker
+draws its own cases from the bytes. The parent holds every request until its reply came (and can
+draw the same case from the same bytes), so a crash loses nothing; a failing case comes back
+with its outcome.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import datetime
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -25,9 +28,10 @@ from pathlib import Path
 
 from moefuzz.case import Case
 from moefuzz.corpus import Finding, save_finding
+from moefuzz.drawers import DRAW_AHEAD, DrawerPool
 from moefuzz.errors import CaseError, MoefuzzError, UsageError
 from moefuzz.generate import CaseSource, byte_stream
-from moefuzz.isolation import Executor, Request
+from moefuzz.isolation import Executor, Request, worker_context
 from moefuzz.minimize import minimize_finding
 from moefuzz.outcome import Outcome
 from moefuzz.perturb import Perturbation, plan_perturbations
@@ -44,17 +48,22 @@ ENGINES = ("hypothesis", "atheris")
 #: Requests each worker holds ahead: with two, the next case is in its pipe when it replies.
 PIPELINE_DEPTH = 2
 
-#: Most workers ``workers=None`` starts on a GPU (each draws its own cases: one CPU core each,
-#: plus a warm spare mostly idle).
+#: Most workers a GPU campaign without drawers starts: each draws its own cases (one CPU core
+#: each, plus a warm spare mostly idle).
 MAX_AUTO_WORKERS = 8
 
 
-def auto_workers(device: str, devices: tuple[int, ...] = (), cpus: int | None = None) -> int:
-    """Workers of a campaign that does not say: on a GPU, half the CPU cores (the other half for
-    the spares and the parent), at most :data:`MAX_AUTO_WORKERS`, at least one per device; in
-    the interpreter, one (it is CPU-bound and a case takes seconds)."""
+def auto_workers(device: str, devices: tuple[int, ...] = (), drawers: int = 0, cpus: int | None = None) -> int:
+    """Workers of a campaign that does not say. In the interpreter, one (it is CPU-bound). On a
+    GPU with drawers, one per GPU: several processes on one GPU are time-sliced between their
+    CUDA contexts, so a second worker adds little once the first no longer draws. On a GPU
+    without drawers, half the CPU cores, at most :data:`MAX_AUTO_WORKERS`, at least one per GPU:
+    on an H200, 8 workers of three_step_sort (T <= 1024) ran ~520 cases/s together, one ~300/s
+    (docs/benchmarks.md)."""
     if device != "cuda":
         return 1
+    if drawers:
+        return max(1, len(devices))
     cpus = cpus or os.cpu_count() or 2
     return max(len(devices), 1, min(MAX_AUTO_WORKERS, cpus // 2))
 
@@ -88,6 +97,8 @@ class CampaignConfig:
             its one as ``cuda:0`` through ``CUDA_VISIBLE_DEVICES``); empty: the default device.
         max_findings: end the campaign once this many new findings are saved and shrunk
             (``None``: run the whole budget; benchmarks of time to bug take 1).
+        drawers: CPU-only processes drawing cases for the workers (``0``: each worker draws
+            its own); the atheris engine draws in its own process.
     """
 
     target: str
@@ -105,6 +116,7 @@ class CampaignConfig:
     workers: int | None = None
     devices: tuple[int, ...] = ()
     max_findings: int | None = None
+    drawers: int = 0
 
 
 @dataclass
@@ -127,6 +139,7 @@ class CampaignStatus:
         recovery_seconds: for each replacement, seconds from the failure's report to the end of
             the next case the new worker ran.
         workers: workers running cases (``0`` until the first is ready).
+        drawers: processes drawing cases for them (``0``: the workers draw their own).
         unconfirmed_hangs: cases that hung once but finished when run again with a longer timeout
             (counted, not saved: a slow first compile, not a hang).
         engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
@@ -154,6 +167,7 @@ class CampaignStatus:
     worker_restarts: int = 0
     recovery_seconds: list[float] = field(default_factory=list)
     workers: int = 0
+    drawers: int = 0
     engine_stats: str = ""
     unconfirmed_hangs: int = 0
 
@@ -212,6 +226,9 @@ class Campaign:
         self._notify = on_status or (lambda _: None)
         if config.workers is not None and config.workers < 1:
             raise UsageError(f"workers={config.workers!r} must be at least 1")
+        if config.drawers < 0:
+            raise UsageError(f"drawers={config.drawers!r} must not be negative")
+        self._drawers: DrawerPool | None = None
         self.executor = self._executor(0)
         self.executors = [self.executor]
         self._starting: list[Executor] = []
@@ -253,7 +270,8 @@ class Campaign:
         if config.case_timeout_s is None:
             self.executor.case_timeout_s = 30.0 if device == "cuda" else 120.0
         self.limits = config.limits or default_limits(device)
-        count = 1 if config.engine != "hypothesis" else config.workers or auto_workers(device, config.devices)
+        drawers = config.drawers if config.engine == "hypothesis" else 0
+        count = 1 if config.engine != "hypothesis" else config.workers or auto_workers(device, config.devices, drawers)
         for number in range(1, count):
             executor = self._executor(number)
             executor.device = device
@@ -261,6 +279,9 @@ class Campaign:
             executor.launch()
             self._starting.append(executor)
         self.status.workers = 1
+        if drawers:
+            self._drawers = DrawerPool(worker_context(), self.target.name, self.limits, drawers)
+            self.status.drawers = drawers
         self._known_ids = {p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir()}
         self.status.corpus_size = len(self._known_ids)
         self.status.fuzzing_since = time.monotonic()
@@ -292,26 +313,45 @@ class Campaign:
 
     def fuzz(self) -> None:
         """The default engine: until :attr:`expired`, keep every worker :data:`PIPELINE_DEPTH`
-        buffers of :func:`~moefuzz.generate.byte_stream` ahead, count what comes back, and save
-        and shrink each new failure (after the cases in flight have come back).
+        cases ahead (drawn by the drawers from :func:`~moefuzz.generate.byte_stream`, or bytes
+        the worker draws from itself), count what comes back, and save and shrink each new
+        failure (after the cases in flight have come back).
 
         Raises:
             MoefuzzError: the strategy produced a case the contract rejects (a target bug).
-            WorkerError: a worker could not start.
+            WorkerError: a worker or a drawer could not start, or a drawer died.
         """
         buffers = byte_stream(self.config.seed)
         index = 0
+        drawn: deque[Request] = deque()
+        drawers = self._drawers
         while not self.expired:
             self._join_started()
+            if drawers is not None:
+                for drawer in drawers.hungry():
+                    while len(drawer.pending) < DRAW_AHEAD:
+                        drawers.submit(drawer, index, next(buffers))
+                        index += 1
+                for result in drawers.collect():
+                    if result.error:
+                        raise self._invalid(result.error)
+                    if result.case is not None:
+                        plan = self._plan(result.index)
+                        drawn.append(Request(plan, case=result.case, buffer=result.buffer, index=result.index))
             for executor in self.executors:
                 while executor.in_flight < PIPELINE_DEPTH:
-                    plan_seed = self._plan_seed(index)
-                    plan = plan_perturbations(self.target.launch_knobs, self.config.perturb_runs, plan_seed)
-                    executor.submit(Request(plan, buffer=next(buffers), index=index))
-                    index += 1
+                    if drawers is None:
+                        request = Request(self._plan(index), buffer=next(buffers), index=index)
+                        index += 1
+                    elif drawn:
+                        request = drawn.popleft()
+                    else:
+                        break
+                    executor.submit(request)
             now = time.perf_counter()
             until = min([now + self.deadline - time.monotonic(), now + 1.0] + [e.deadline for e in self.executors])
-            wait([e.connection for e in self.executors], timeout=max(0.0, until - now))
+            ready = [e.connection for e in self.executors] + (drawers.connections if drawers else [])
+            wait(ready, timeout=max(0.0, until - now))
             failures = self._collect()
             if failures:
                 failures += self._drain()
@@ -324,6 +364,9 @@ class Campaign:
     # -- the default engine's bookkeeping ---------------------------------------------------
     def _plan_seed(self, index: int) -> int:
         return self.config.seed * 1_000_003 + index
+
+    def _plan(self, index: int) -> list[Perturbation]:
+        return plan_perturbations(self.target.launch_knobs, self.config.perturb_runs, self._plan_seed(index))
 
     def _invalid(self, message: str) -> MoefuzzError:
         return MoefuzzError(f"target {self.target.name!r} generated a case its contract rejects: {message}")
@@ -467,9 +510,12 @@ class Campaign:
         return second if second.kind != "hang" else first
 
     def close(self) -> None:
-        """Stop the workers."""
+        """Stop the workers and the drawers."""
         for executor in self.executors + self._starting:
             executor.close()
+        if self._drawers is not None:
+            self._drawers.close()
+            self._drawers = None
 
 
 def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], None] | None = None) -> CampaignStatus:

@@ -148,7 +148,15 @@ def main() -> None:
     "--workers",
     default=None,
     type=click.IntRange(1, 256),
-    help="Workers running cases at once (default: on a GPU half the CPU cores, at most 8; in the interpreter 1).",
+    help="Workers running cases at once (default: in the interpreter 1; on a GPU one per GPU with --drawers, "
+    "else half the CPU cores, at most 8).",
+)
+@click.option(
+    "--drawers",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 256),
+    help="CPU-only processes drawing cases for the workers (0: each worker draws its own).",
 )
 @click.option(
     "--devices",
@@ -181,6 +189,7 @@ def run(
     workers: int | None,
     device_list: str | None,
     max_findings: int | None,
+    drawers: int,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
@@ -208,6 +217,7 @@ def run(
         workers=workers,
         devices=devices,
         max_findings=max_findings,
+        drawers=drawers,
     )
     with StatusDisplay() as display:
         try:

@@ -50,7 +50,7 @@ STARTUP_TIMEOUT_S = 180.0
 PRELOAD = ("torch", "numpy", "moefuzz.worker", "moefuzz.launch")
 
 
-def _worker_context() -> Any:
+def worker_context() -> Any:
     """A ``forkserver`` context with :data:`PRELOAD` where the platform has one, else ``spawn``.
 
     Never plain ``fork``: a parent that has touched CUDA cannot fork, and the fork server is a
@@ -143,7 +143,7 @@ class Executor:
         self.case_timeout_s = case_timeout_s
         self.use_spare = spare
         self.env = dict(env or {})
-        self._context = _worker_context()
+        self._context = worker_context()
         self._log_dir = Path(tempfile.mkdtemp(prefix="moefuzz-workers-"))
         self._serial = 0
         self._active: _Worker | None = None

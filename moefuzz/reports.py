@@ -18,6 +18,7 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
     budget_s                 the fuzzing budget
     execs, execs_per_s       cases run, and per second of fuzzing
     workers                  workers that ran cases at once
+    drawers                  CPU-only processes that drew cases for them (0: the workers drew)
     worker_restarts          workers replaced after a crash or a hang
     worker_recovery_s        seconds from each crash or hang to the next case done: {p50, p95, n}
     corpus                   the corpus directory
@@ -108,6 +109,7 @@ def run_document(
             "execs": status.execs,
             "execs_per_s": round(status.execs_per_s, 3),
             "workers": status.workers,
+            "drawers": status.drawers,
             "worker_restarts": status.worker_restarts,
             "worker_recovery_s": percentiles(status.recovery_seconds),
             "corpus": str(config.corpus),

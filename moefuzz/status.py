@@ -45,12 +45,16 @@ def shrink_text(status: CampaignStatus) -> str:
     return f"{status.shrinking}: {where}, {status.shrink_accepted} accepted of {status.shrink_candidates} candidates"
 
 
+def _drawers(status: CampaignStatus) -> str:
+    return f" + {status.drawers} drawers" if status.drawers else ""
+
+
 def status_line(status: CampaignStatus) -> str:
     """One line: ``[target/kernel on device] 12.3s  execs 456  37.1/s  findings ...  corpus 3 ...``."""
     line = (
         f"[{status.target}/{status.kernel} on {device_label(status)}] {status.elapsed:7.1f}s  "
         f"execs {status.execs}  {status.execs_per_s:.1f}/s  findings {findings_text(status)}  "
-        f"corpus {status.corpus_size}  workers {status.workers}  restarts {status.worker_restarts}"
+        f"corpus {status.corpus_size}  workers {status.workers}{_drawers(status)}  restarts {status.worker_restarts}"
     )
     if status.shrinking:
         line += f"  shrinking {shrink_text(status)}"
@@ -66,7 +70,7 @@ def status_panel(status: CampaignStatus) -> RenderableType:
     grid.add_row(
         "execs",
         f"{status.execs} in {status.elapsed:.1f} s, {status.execs_per_s:.1f}/s, "
-        f"{status.workers} workers, {status.worker_restarts} restarts",
+        f"{status.workers} workers{_drawers(status)}, {status.worker_restarts} restarts",
     )
     grid.add_row("findings", Text(findings_text(status), style="red" if status.findings else ""))
     grid.add_row("corpus", f"{status.corpus_size} reproducers of {status.target}")

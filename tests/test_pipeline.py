@@ -119,8 +119,11 @@ def test_a_campaign_whose_kernel_crashes_records_how_long_each_recovery_took(fak
     assert len(status.recovery_seconds) >= 1 and all(s > 0 for s in status.recovery_seconds)
 
 
-def test_auto_workers_take_half_the_cores_on_a_gpu_and_one_in_the_interpreter():
+def test_auto_workers_are_one_in_the_interpreter_one_per_gpu_with_drawers_else_half_the_cores():
     assert auto_workers("cpu", cpus=16) == 1
+    assert auto_workers("cpu", devices=(0, 1), drawers=4, cpus=16) == 1
+    assert auto_workers("cuda", drawers=4, cpus=16) == 1
+    assert auto_workers("cuda", devices=(0, 1), drawers=4, cpus=16) == 2
     assert auto_workers("cuda", cpus=16) == 8
     assert auto_workers("cuda", cpus=64) == 8
     assert auto_workers("cuda", cpus=2) == 1
@@ -157,3 +160,45 @@ def test_a_campaign_with_max_findings_ends_once_its_first_finding_is_shrunk(fake
     status = run_campaign(config)
     assert len(status.findings) == 1
     assert status.elapsed < 60
+
+
+def test_drawers_draw_in_their_own_processes_the_cases_the_parent_draws_from_the_same_bytes():
+    from moefuzz.drawers import DrawerPool
+    from moefuzz.isolation import worker_context
+
+    limits = Limits(max_tokens=512)
+    source = CaseSource(get_target("three_step_sort").strategy(limits), seed=0)
+    pool = DrawerPool(worker_context(), "three_step_sort", limits, 2)
+    try:
+        buffers = dict(zip(range(12), byte_stream(5), strict=False))
+        drawn, started = [], time.perf_counter()
+        while len(drawn) < len(buffers) and time.perf_counter() - started < 120:
+            for drawer in pool.hungry():
+                for index in [i for i in buffers if i not in {d.index for d in drawn}][:1]:
+                    if all(index not in other.pending for other in pool._drawers):
+                        pool.submit(drawer, index, buffers[index])
+            drawn += pool.collect()
+            time.sleep(0.01)
+    finally:
+        pool.close()
+    assert sorted(d.index for d in drawn) == list(range(12))
+    for result in drawn:
+        expected = source.from_bytes(buffers[result.index])
+        assert result.error == ""
+        assert (result.case is None) == (expected is None)
+        assert result.case is None or result.case.digest() == expected.digest()
+
+
+def test_a_campaign_fed_by_drawers_finds_the_bug_and_saves_the_case_a_crash_killed_its_worker_on(
+    fake_targets, tmp_path
+):
+    config = CampaignConfig(
+        "fake_sort", "abort-on-duplicate", 8, tmp_path, seed=3, device="cpu", drawers=2, shrink_budget_s=5
+    )
+    status = run_campaign(config)
+    assert status.drawers == 2
+    assert [finding.signature for _, finding in status.findings] == ["crash:SIGABRT"]
+    _, finding = status.findings[0]
+    ids = finding.original_case.arrays["token_selected_experts"]
+    assert ids.shape[0] >= 3  # the test double aborts only on T >= 3 with a repeated local expert
+    assert status.execs > status.known + 1  # it went on fuzzing after the crash

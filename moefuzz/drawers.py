@@ -1,0 +1,184 @@
+"""Drawing cases from bytes in CPU-only processes, ahead of the workers that run them.
+
+On a GPU one worker process is the fastest way to run cases (several processes on one GPU are
+time-sliced between their CUDA contexts: docs/benchmarks.md), but drawing a case through
+Hypothesis costs a worker more than running it (~2 ms against ~0.7 ms for a three_step_sort case
+of T <= 1024). So the campaign hands the bytes of the next cases to a few drawer processes, which
+never touch the device: each turns bytes into a case through the target's strategy
+(:meth:`moefuzz.generate.CaseSource.from_bytes`), checks it against the contract and sends it
+back; the parent passes the case to a worker. The parent keeps every drawn case until its
+worker's reply, so nothing is lost if the worker dies.
+
+Protocol: the parent sends ``(index, buffer)``; the drawer replies
+``(index, arrays, params, error)``: ``arrays`` is ``None`` when the strategy rejected the bytes
+(``error`` empty) or the drawn case broke the contract's preconditions (``error`` says how).
+``None`` ends a drawer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from moefuzz.case import Case
+from moefuzz.errors import WorkerError
+
+#: Buffers each drawer holds ahead: enough that it is never idle between two replies.
+DRAW_AHEAD = 4
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A drawer's answer for the buffer at ``index`` of the campaign's byte stream.
+
+    Attributes:
+        index, buffer: which bytes.
+        case: the case they encode, ``None`` when rejected or invalid.
+        error: why the drawn case broke the contract (empty: fine, or rejected).
+    """
+
+    index: int
+    buffer: bytes
+    case: Case | None
+    error: str = ""
+
+
+def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int], environ: dict[str, str]) -> None:
+    """Entry point of a drawer process: ``("ready", None)`` once the strategy is built, then one
+    reply per request (see the module doc)."""
+    for name in set(os.environ) - set(environ):
+        del os.environ[name]
+    os.environ.update(environ)
+    try:
+        from moefuzz.errors import CaseError
+        from moefuzz.generate import CaseSource
+        from moefuzz.registry import get_target
+        from moefuzz.target import Limits
+
+        target = get_target(target_name)
+        source = CaseSource(target.strategy(Limits(**limits)), seed=0)
+        conn.send(("ready", None))
+    except Exception as exc:
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        request = conn.recv()
+        if request is None:
+            return
+        index, buffer = request
+        case = source.from_bytes(buffer)
+        if case is None:
+            conn.send((index, None, None, ""))
+            continue
+        try:
+            target.check(case)
+        except CaseError as exc:
+            conn.send((index, None, None, str(exc) or type(exc).__name__))
+            continue
+        conn.send((index, dict(case.arrays), dict(case.params), ""))
+
+
+class _Drawer:
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process, self.conn = process, conn
+        self.pending: dict[int, bytes] = {}
+        self.ready = False
+
+
+class DrawerPool:
+    """``count`` drawer processes of one target within ``limits``.
+
+    Args:
+        context: the multiprocessing context workers are started from (a fork server with
+            torch loaded; drawers never touch the device).
+        target: the target's name (drawers look it up in the registry, plugins included through
+            ``MOEFUZZ_TARGETS``).
+        limits: the size limits of the campaign's cases (as :class:`moefuzz.target.Limits`).
+        count: drawer processes (at least one).
+        env: the environment drawers run with (the parent's, by default).
+
+    Raises:
+        WorkerError: from :meth:`collect`, when a drawer could not start or died.
+    """
+
+    def __init__(
+        self, context: Any, target: str, limits: Any, count: int, env: Mapping[str, str] | None = None
+    ) -> None:
+        import dataclasses
+
+        self._drawers: list[_Drawer] = []
+        environ = dict(env if env is not None else os.environ)
+        for number in range(max(1, count)):
+            parent_conn, child_conn = context.Pipe()
+            process = context.Process(
+                target=drawer_main,
+                args=(child_conn, target, dataclasses.asdict(limits), environ),
+                daemon=True,
+                name=f"moefuzz-drawer-{number + 1}",
+            )
+            process.start()
+            child_conn.close()
+            self._drawers.append(_Drawer(process, parent_conn))
+
+    @property
+    def connections(self) -> list[Connection]:
+        """Ends of the pipes a reply (or a start) can be read from."""
+        return [drawer.conn for drawer in self._drawers]
+
+    @property
+    def outstanding(self) -> int:
+        """Buffers sent and not yet answered."""
+        return sum(len(drawer.pending) for drawer in self._drawers)
+
+    def hungry(self) -> list[Any]:
+        """Handles of the started drawers holding fewer than :data:`DRAW_AHEAD` buffers."""
+        return [drawer for drawer in self._drawers if drawer.ready and len(drawer.pending) < DRAW_AHEAD]
+
+    def submit(self, drawer: Any, index: int, buffer: bytes) -> None:
+        """Send the buffer at ``index`` to ``drawer`` (one of :meth:`hungry`)."""
+        drawer.pending[index] = buffer
+        drawer.conn.send((index, buffer))
+
+    def collect(self) -> list[Drawn]:
+        """The cases drawn since the last call, without waiting.
+
+        Raises:
+            WorkerError: a drawer failed to start or died (a bug of the target's strategy, or
+                the machine: either way no case can be trusted to it).
+        """
+        drawn: list[Drawn] = []
+        for drawer in self._drawers:
+            try:
+                while drawer.conn.poll():
+                    message = drawer.conn.recv()
+                    if not drawer.ready:
+                        status, payload = message
+                        if status != "ready":
+                            raise WorkerError(f"drawer failed to start: {payload}")
+                        drawer.ready = True
+                        continue
+                    index, arrays, params, error = message
+                    buffer = drawer.pending.pop(index)
+                    drawn.append(Drawn(index, buffer, None if arrays is None else Case(arrays, params), error))
+            except (EOFError, OSError):
+                raise WorkerError(f"drawer {drawer.process.name} died (exit {drawer.process.exitcode})") from None
+        return drawn
+
+    def close(self) -> None:
+        """Stop every drawer: ask, then terminate."""
+        for drawer in self._drawers:
+            try:
+                drawer.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        for drawer in self._drawers:
+            drawer.process.join(timeout=2)
+            if drawer.process.is_alive():
+                drawer.process.terminate()
+                drawer.process.join(timeout=2)
+            drawer.conn.close()
+        self._drawers = []
