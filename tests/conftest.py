@@ -30,3 +30,22 @@ def fake_targets(monkeypatch):
     """Make the ``fake_sort`` test-double target visible to the registry and to workers."""
     monkeypatch.setenv("MOEFUZZ_TARGETS", FAKE_TARGETS)
     return FAKE_TARGETS
+
+
+@pytest.fixture
+def executor_of(fake_targets):
+    """``executor_of(kernel, **kwargs)``: a started Executor of a ``fake_sort`` test double on the
+    CPU, closed after the test."""
+    from moefuzz.isolation import Executor
+
+    executors = []
+
+    def make(kernel, **kwargs):
+        executor = Executor("fake_sort", kernel, "cpu", **kwargs)
+        executor.start()
+        executors.append(executor)
+        return executor
+
+    yield make
+    for executor in executors:
+        executor.close()

@@ -16,21 +16,6 @@ PLAIN = Case(
 )
 
 
-@pytest.fixture
-def executor_of(fake_targets):
-    executors = []
-
-    def make(kernel, **kwargs):
-        executor = Executor("fake_sort", kernel, "cpu", **kwargs)
-        executor.start()
-        executors.append(executor)
-        return executor
-
-    yield make
-    for executor in executors:
-        executor.close()
-
-
 @pytest.mark.parametrize(
     ("kernel", "signature"),
     [("abort-on-duplicate", "crash:SIGABRT"), ("segfault-on-duplicate", "crash:SIGSEGV")],

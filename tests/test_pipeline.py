@@ -16,26 +16,11 @@ from click.testing import CliRunner
 from moefuzz.campaign import CampaignConfig, auto_workers, run_campaign
 from moefuzz.cli import main
 from moefuzz.generate import CaseSource, byte_stream
-from moefuzz.isolation import Executor, Request
+from moefuzz.isolation import Request
 from moefuzz.registry import get_target
 from moefuzz.reports import percentiles
 from moefuzz.target import Limits, default_limits
 from tests.test_isolation import DUPLICATE, PLAIN
-
-
-@pytest.fixture
-def executor_of(fake_targets):
-    executors = []
-
-    def make(kernel, **kwargs):
-        executor = Executor("fake_sort", kernel, "cpu", **kwargs)
-        executor.start()
-        executors.append(executor)
-        return executor
-
-    yield make
-    for executor in executors:
-        executor.close()
 
 
 def collect_all(executor, count, timeout=60.0):
