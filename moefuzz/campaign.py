@@ -21,7 +21,7 @@ import datetime
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -304,11 +304,11 @@ class Campaign:
             self.target.check(case)
         except CaseError as exc:
             raise self._invalid(str(exc)) from None
-        plan_seed = self._plan_seed(self.status.execs)
-        plan = plan_perturbations(self.target.launch_knobs, self.config.perturb_runs, plan_seed)
+        index = self.status.execs
+        plan = self._plan(index)
         outcome = self.executor.run(case, plan=plan)
         self._count(outcome)
-        self._settle(case, plan, plan_seed, outcome, self.status.elapsed)
+        self._settle(case, plan, self._plan_seed(index), outcome, self.status.elapsed)
         self._notify(self.status)
 
     def fuzz(self) -> None:
@@ -321,32 +321,15 @@ class Campaign:
             MoefuzzError: the strategy produced a case the contract rejects (a target bug).
             WorkerError: a worker or a drawer could not start, or a drawer died.
         """
-        buffers = byte_stream(self.config.seed)
-        index = 0
-        drawn: deque[Request] = deque()
+        feed = _Feed(byte_stream(self.config.seed), self._drawers, self._plan)
         drawers = self._drawers
         while not self.expired:
             self._join_started()
-            if drawers is not None:
-                for drawer in drawers.hungry():
-                    while len(drawer.pending) < DRAW_AHEAD:
-                        drawers.submit(drawer, index, next(buffers))
-                        index += 1
-                for result in drawers.collect():
-                    if result.error:
-                        raise self._invalid(result.error)
-                    if result.case is not None:
-                        plan = self._plan(result.index)
-                        drawn.append(Request(plan, case=result.case, buffer=result.buffer, index=result.index))
+            invalid = feed.draw()
+            if invalid:
+                raise self._invalid(invalid)
             for executor in self.executors:
-                while executor.in_flight < PIPELINE_DEPTH:
-                    if drawers is None:
-                        request = Request(self._plan(index), buffer=next(buffers), index=index)
-                        index += 1
-                    elif drawn:
-                        request = drawn.popleft()
-                    else:
-                        break
+                while executor.in_flight < PIPELINE_DEPTH and (request := feed.next_request()) is not None:
                     executor.submit(request)
             now = time.perf_counter()
             until = min([now + self.deadline - time.monotonic(), now + 1.0] + [e.deadline for e in self.executors])
@@ -409,8 +392,8 @@ class Campaign:
         status.execs += 1
         status.launches += outcome.runs
         status.exec_seconds += outcome.seconds
-        if outcome.ends_worker or outcome.kind == "hang" or status.worker_restarts:
-            self._sync_restarts()
+        if outcome.ends_worker or outcome.kind == "hang" or len(status.recovery_seconds) < status.worker_restarts:
+            self._sync_restarts()  # until the replacement's recovery is in
 
     def _sync_restarts(self) -> None:
         self.status.worker_restarts = sum(e.replacements for e in self.executors)
@@ -516,6 +499,47 @@ class Campaign:
         if self._drawers is not None:
             self._drawers.close()
             self._drawers = None
+
+
+class _Feed:
+    """Where the default engine's next request comes from: the drawers' cases, in the order
+    they were drawn, or (without drawers) the next bytes of the stream for a worker to draw."""
+
+    def __init__(
+        self,
+        buffers: Iterator[bytes],
+        drawers: DrawerPool | None,
+        plan: Callable[[int], list[Perturbation]],
+    ) -> None:
+        self._buffers, self._drawers, self._plan = buffers, drawers, plan
+        self._index = 0
+        self._drawn: deque[Request] = deque()
+
+    def draw(self) -> str:
+        """Keep every drawer :data:`~moefuzz.drawers.DRAW_AHEAD` buffers ahead and take what
+        they drew; return the first invalid case's error (a target bug), else ``""``."""
+        drawers = self._drawers
+        if drawers is None:
+            return ""
+        for drawer in drawers.hungry():
+            while len(drawer.pending) < DRAW_AHEAD:
+                drawers.submit(drawer, self._index, next(self._buffers))
+                self._index += 1
+        for result in drawers.collect():
+            if result.error:
+                return result.error
+            if result.case is not None:
+                plan = self._plan(result.index)
+                self._drawn.append(Request(plan, case=result.case, buffer=result.buffer, index=result.index))
+        return ""
+
+    def next_request(self) -> Request | None:
+        """The next request for a worker, or ``None`` while the drawers are behind."""
+        if self._drawers is not None:
+            return self._drawn.popleft() if self._drawn else None
+        request = Request(self._plan(self._index), buffer=next(self._buffers), index=self._index)
+        self._index += 1
+        return request
 
 
 def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], None] | None = None) -> CampaignStatus:
