@@ -308,7 +308,7 @@ class Campaign:
         plan = self._plan(index)
         outcome = self.executor.run(case, plan=plan)
         self._count(outcome)
-        self._settle(case, plan, self._plan_seed(index), outcome, self.status.elapsed)
+        self._settle(case, plan, self._plan_seed(index), outcome, (self.status.elapsed, self.status.execs))
         self._notify(self.status)
 
     def fuzz(self) -> None:
@@ -338,11 +338,11 @@ class Campaign:
             failures = self._collect()
             if failures:
                 failures += self._drain()
-                for request, outcome, elapsed in failures:
-                    self._settle_request(request, outcome, elapsed)
+                for request, outcome, when in failures:
+                    self._settle_request(request, outcome, when)
             self._notify(self.status)
-        for request, outcome, elapsed in self._drain():
-            self._settle_request(request, outcome, elapsed)
+        for request, outcome, when in self._drain():
+            self._settle_request(request, outcome, when)
 
     # -- the default engine's bookkeeping ---------------------------------------------------
     def _plan_seed(self, index: int) -> int:
@@ -362,9 +362,10 @@ class Campaign:
                 self.executors.append(executor)
                 self.status.workers = len(self.executors)
 
-    def _collect(self) -> list[tuple[Request, Outcome, float]]:
+    def _collect(self) -> list[tuple[Request, Outcome, tuple[float, int]]]:
         """Count the outcomes that have arrived (and hangs past their deadline); return the
-        failures among them, each with the campaign's elapsed seconds when it came."""
+        failures among them, each with when it came: the campaign's elapsed seconds and the
+        executions counted by then (itself included)."""
         failures = []
         for executor in self.executors:
             for request, outcome in executor.collect() + executor.expire():
@@ -374,10 +375,10 @@ class Campaign:
                     raise self._invalid(outcome.message)
                 self._count(outcome)
                 if outcome.failed:
-                    failures.append((request, outcome, round(self.status.elapsed, 3)))
+                    failures.append((request, outcome, (round(self.status.elapsed, 3), self.status.execs)))
         return failures
 
-    def _drain(self) -> list[tuple[Request, Outcome, float]]:
+    def _drain(self) -> list[tuple[Request, Outcome, tuple[float, int]]]:
         """Wait for every case in flight; return the failures among them."""
         failures = []
         while any(e.in_flight for e in self.executors):
@@ -410,9 +411,9 @@ class Campaign:
             raise MoefuzzError(f"target {self.target.name!r}: the strategy rejects bytes a worker drew a case from")
         return case
 
-    def _settle_request(self, request: Request, outcome: Outcome, elapsed: float) -> None:
+    def _settle_request(self, request: Request, outcome: Outcome, when: tuple[float, int]) -> None:
         case = outcome.case if outcome.case is not None else self._case_of(request)
-        self._settle(case, request.plan, self._plan_seed(request.index), outcome, elapsed, request.index)
+        self._settle(case, request.plan, self._plan_seed(request.index), outcome, when, request.index)
 
     def _settle(
         self,
@@ -420,11 +421,12 @@ class Campaign:
         plan: list[Perturbation],
         plan_seed: int,
         outcome: Outcome,
-        elapsed: float,
+        when: tuple[float, int],
         index: int | None = None,
     ) -> None:
         """Save, shrink and save again a new failure of ``case``; count a known one. A hang is
-        confirmed first (:meth:`_confirm_hang`). ``index``: the case's buffer in the campaign's
+        confirmed first (:meth:`_confirm_hang`). ``when``: the campaign's elapsed seconds and
+        executions when the failure came back; ``index``: the case's buffer in the campaign's
         :func:`~moefuzz.generate.byte_stream`, when it was drawn from one."""
         if outcome.kind == "hang":
             outcome = self._confirm_hang(case, plan, outcome)
@@ -444,8 +446,8 @@ class Campaign:
             found={
                 "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "seed": self.config.seed,
-                "elapsed_s": elapsed,
-                "execs": status.execs,
+                "elapsed_s": when[0],
+                "execs": when[1],
                 "runs": outcome.runs,
                 "failures": outcome.rate.failures,
                 "plan_seed": plan_seed,
