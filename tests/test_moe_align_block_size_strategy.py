@@ -95,6 +95,21 @@ def test_compact_experts_keeps_a_one_expert_map_when_nothing_is_routed():
     assert shrunk.arrays["expert_map"].tolist() == [-1]
 
 
+def test_retiring_experts_writes_the_minus_one_sentinel_and_carries_the_expert_map_along():
+    # experts 2, 5, 7 in use; the failure needs a local item of expert 7 (map entry 0)
+    case = map_case([[5, 7], [2, 7], [7, 2]], expert_map=[-1, 1, 3, -1, -1, -1, 2, 0, -1])
+    retire = next(p.run for p in TARGET.shrink_passes if p.name == "retire_experts")
+
+    def local_seven(candidate: Case) -> bool:
+        ids, expert_map = candidate.arrays["topk_ids"], candidate.arrays["expert_map"]
+        return bool(((ids >= 0) & (expert_map[np.clip(ids, 0, ids.max(initial=0))] == 0)).any())
+
+    shrunk = run_pass(retire, case, local_seven)
+    assert shrunk.params["num_experts"] == 1
+    assert shrunk.arrays["topk_ids"].tolist() == [[-1, 0], [-1, 0], [0, -1]]
+    assert shrunk.arrays["expert_map"].tolist() == [0]
+
+
 def test_parameter_passes_drop_the_map_lower_the_block_and_the_padding():
     case = map_case([[0]], expert_map=[0], block_size=100)
     assert "expert_map" not in run_pass(shrink.drop_expert_map, case).arrays

@@ -89,10 +89,12 @@ def run_shrinker(condition) -> Case:
     return result.case
 
 
-def test_passes_shrink_a_window_failure_to_one_head_two_positions_and_w_1():
+def test_passes_shrink_a_window_failure_to_one_head_two_positions_on_two_pages_and_w_1():
     case = run_shrinker(window_bug_condition)
-    assert shrink.size(case) == (1, 1, 1, 2, 1, 1, 3, 2, 1, 1, 0)
+    # the bug model's hand minimum: relayout's poison page 0 is dropped once nothing names it
+    assert shrink.size(case) == (1, 1, 1, 2, 1, 1, 2, 2, 1, 1, 0)
     assert case.arrays["cache_seqlens"].tolist() == [2] and case.params["sliding_window"] == 1
+    assert case.arrays["page_table"].tolist() == [[0, 1]]
 
 
 def test_passes_shrink_a_garbage_failure_to_one_position_and_one_wild_entry():
@@ -100,5 +102,27 @@ def test_passes_shrink_a_garbage_failure_to_one_position_and_one_wild_entry():
     # one request with one position on a page of size 1, the window dropped, one garbage column
     assert shrink.size(case)[:6] == (1, 1, 1, 1, 1, 1)
     assert case.params["sliding_window"] == 0
-    assert case.arrays["page_table"].shape == (1, 2) and case.arrays["page_table"][0, 0] == 1
+    # the one page of a one-page cache, one garbage column outside it: the trailing-pages minimum
+    assert shrink.size(case) == (1, 1, 1, 1, 1, 1, 1, 2, 0, 0, 1)
+    assert case.arrays["page_table"].shape == (1, 2) and case.arrays["page_table"][0, 0] == 0
     assert not 0 <= case.arrays["page_table"][0, 1] < case.arrays["k_cache"].shape[0]
+
+
+def test_dropping_unnamed_pages_renumbers_every_entry_and_keeps_every_requests_output():
+    # L = 9, 0, 4, 11 on page_size 4 over an 11-page cache; pages 0 and 9 are named by no entry
+    table = [[8, 7, 10, -1, 99], [1, 7, 2**31 - 1, 1, 3], [2, 6, 1, 1, 1], [4, 3, 5, 6, 6]]
+    case = CASE.replace({"page_table": np.array(table, np.int32)})
+    contract.check(case)
+    assert shrink._unnamed_pages(case).tolist() == [0, 9]
+    dropped = shrink._without_pages(case, shrink._unnamed_pages(case))
+    contract.check(dropped)
+    assert dropped.arrays["k_cache"].shape[0] == 9
+    # pages 1..8 -> 0..7, page 10 -> 8; ids past the cache keep their distance past it (99 - 2)
+    assert dropped.arrays["page_table"].tolist() == [
+        [7, 6, 8, -1, 97],
+        [0, 6, 2**31 - 1 - 2, 0, 2],
+        [1, 5, 0, 0, 0],
+        [3, 2, 4, 5, 5],
+    ]
+    np.testing.assert_array_equal(ref_o(dropped), ref_o(case))
+    np.testing.assert_array_equal(dropped.arrays["v_cache"][8], case.arrays["v_cache"][10])

@@ -1,13 +1,19 @@
 """The shrink driver and routing passes reach small reproducers (pure predicates, no workers)."""
 
+import dataclasses
+
 import numpy as np
 
+from benchmarks.bug_models import bug_model
 from moefuzz.case import Case
 from moefuzz.shrinking import Shrinker
-from moefuzz.shrinking.routing import later_duplicates
+from moefuzz.shrinking.routing import SENTINEL_PASSES, later_duplicates, routing_passes
 from moefuzz.strategies import build_routing_table
 from targets.three_step_sort import TARGET
-from targets.three_step_sort.strategy import to_case
+from targets.three_step_sort.strategy import LAYOUT, to_case
+
+#: (T, K, E, duplicates, distinct rows, E_local, sum |ids|) of one [0, 0] and 256 rows [0, -1].
+DUPLICATE_TOPK_MINIMUM = TARGET.size(bug_model("three_step_sort", "bug-duplicate-topk").minimum_case)
 
 
 def seed_like_case(num_tokens=1500, duplicates="many", seed=5, ep_size=4, ep_rank=1):
@@ -32,21 +38,23 @@ def local_duplicates(case: Case) -> np.ndarray:
     return later_duplicates(ids) & (ids >= start) & (ids < end)
 
 
+def three_step_path_with_local_duplicate(case: Case) -> bool:
+    return case.arrays["token_selected_experts"].shape[0] > 256 and bool(local_duplicates(case).any())
+
+
 def shrink(case, predicate, budget_s=60.0):
     assert predicate(case)
     return Shrinker(case, predicate, TARGET.shrink_passes, TARGET.size, TARGET.check, budget_s).shrink()
 
 
 def test_seed_bug_predicate_shrinks_to_257_tokens_with_one_duplicated_expert():
-    def three_step_path_with_local_duplicate(case):
-        return case.arrays["token_selected_experts"].shape[0] > 256 and bool(local_duplicates(case).any())
-
     result = shrink(seed_like_case(), three_step_path_with_local_duplicate)
     ids = result.case.arrays["token_selected_experts"]
     assert ids.shape == (257, 2)
     assert local_duplicates(result.case).sum() == 1
     assert len(np.unique(ids, axis=0)) == 2  # one plain row repeated, one row with the repeat
-    assert result.case.params["num_experts"] <= 2
+    assert result.case.params["num_experts"] == 1
+    assert result.size == DUPLICATE_TOPK_MINIMUM
     assert result.complete
 
 
@@ -85,3 +93,44 @@ def test_every_accepted_candidate_is_reported_in_order_of_shrinking_size():
     Shrinker(case, lambda c: True, TARGET.shrink_passes, TARGET.size, TARGET.check, 30.0, seen.append).shrink()
     sizes = [TARGET.size(c) for c in seen]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+
+
+def table_case(rows: list[tuple[list[int], int]], num_experts: int, start: int, end: int) -> Case:
+    """A three_step_sort case of ``count`` copies of each ``row``, in order."""
+    ids = np.array([row for row, count in rows for _ in range(count)], dtype=np.int32)
+    return Case({"token_selected_experts": ids}, {"num_experts": num_experts, "start_expert": start, "end_expert": end})
+
+
+def test_a_sentinel_replaces_duplicates_where_no_other_expert_exists():
+    every_row_repeats = table_case([([0, 0], 257)], num_experts=1, start=0, end=1)
+    without_sentinel = dataclasses.replace(LAYOUT, sentinel=None)
+    stuck = Shrinker(
+        every_row_repeats,
+        three_step_path_with_local_duplicate,
+        routing_passes(without_sentinel),
+        TARGET.size,
+        TARGET.check,
+        30.0,
+    ).shrink()
+    assert stuck.complete and stuck.size == (257, 2, 1, 257, 1, 1, 0)  # E = 1: no expert to swap in
+
+    result = shrink(every_row_repeats, three_step_path_with_local_duplicate)
+    assert result.complete and result.size == DUPLICATE_TOPK_MINIMUM
+    ids = result.case.arrays["token_selected_experts"]
+    assert sorted(map(tuple, np.unique(ids, axis=0).tolist())) == [(0, -1), (0, 0)]
+
+
+def test_retiring_experts_lowers_e_when_every_expert_is_in_use():
+    # the fuzzer's GPU reproducer shape: 256 rows over a non-local and a local expert, one repeat
+    two_experts_in_use = table_case([([0, 2], 256), ([1, 1], 1)], num_experts=3, start=1, end=3)
+    result = shrink(two_experts_in_use, three_step_path_with_local_duplicate)
+    assert result.complete and result.size == DUPLICATE_TOPK_MINIMUM
+    assert result.passes["retire_experts"][1] >= 1
+
+
+def test_only_a_layout_with_a_sentinel_gets_the_passes_that_write_it():
+    names = [p.name for p in routing_passes(LAYOUT)]
+    assert set(SENTINEL_PASSES) <= set(names)
+    plain = [p.name for p in routing_passes(dataclasses.replace(LAYOUT, sentinel=None))]
+    assert not set(SENTINEL_PASSES) & set(plain)
+    assert plain == [name for name in names if name not in SENTINEL_PASSES]

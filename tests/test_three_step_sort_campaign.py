@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.bug_models import bug_model
 from moefuzz.campaign import CampaignConfig, run_campaign
 from moefuzz.corpus import load_finding
 from moefuzz.replay import replay_findings
 from moefuzz.shrinking.routing import later_duplicates
+from targets.three_step_sort import TARGET
 from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +54,9 @@ def test_the_seed_bug_shrinks_to_just_past_256_tokens_with_one_repeated_expert(b
     assert local_repeats.sum() == 1
     assert finding.case.params["num_experts"] <= 4
     assert "token" in finding.explanation
+    # the bug model's hand minimum: one [0, 0] and 256 rows of expert 0 beside the -1 sentinel
+    minimum = bug_model("three_step_sort", "bug-duplicate-topk").minimum_case
+    assert finding.shrink["size"] == list(TARGET.size(minimum)) == [257, 2, 1, 1, 2, 1, 256]
 
 
 def test_the_saved_reproducer_fails_on_the_bug_model_and_passes_on_the_correct_kernel(bug_campaign):

@@ -336,8 +336,8 @@ def trailing_pages_triggered(case: Case) -> bool:
 # one head, D = 1, L = 2 positions on pages 0 and 1 (page_size 1), W = 1: the contract attends
 # position 1 (o = v1 = 1), the bug positions 0 and 1 with equal weight (k = 0: o = 0.5).
 # Size (B, Hq, Hkv, sum L, D, page_size, num_pages, max_pages, window on, W, nonzero garbage)
-# = (1, 1, 1, 2, 1, 1, 2, 2, 1, 1, 0); the fuzzer shrank to the same but num_pages 3 (its
-# relayout keeps page 0 as a NaN page; docs/gpu-results.md).
+# = (1, 1, 1, 2, 1, 1, 2, 2, 1, 1, 0). On the H200 (2026-12-01) the fuzzer shrank to the same
+# but num_pages 3 (relayout kept page 0 as a NaN page); drop_unnamed_pages now removes it.
 PAGED_DECODE_WINDOW_OFF_BY_ONE = BugModel(
     target="paged_decode",
     kernel="bug-window-off-by-one",

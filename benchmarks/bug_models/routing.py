@@ -71,7 +71,8 @@ def duplicate_topk_minimum() -> Case:
 
     T = 257 is the first three-step size, K = 2 the fewest slots a repeat needs, E = E_local = 1
     (expert 0, local); one token [0, 0] and 256 alike rows [0, -1] (the cheapest distinct pair:
-    sum |ids| = 1 each). The fuzzer's reproducer is (257, 2, 3, 1, 2, 1, 260)."""
+    sum |ids| = 1 each). The committed corpus reproducer is (257, 2, 3, 1, 2, 1, 260), shrunk before
+    the routing layouts had a sentinel; with it the shrinker reaches this minimum."""
     ids = np.zeros((THREE_STEP_MIN_TOKENS, 2), dtype=np.int32)
     ids[:, 1] = -1
     ids[-1] = (0, 0)

@@ -8,7 +8,10 @@ top-k slots, experts and duplicates, and :func:`routing_size` the order they red
     (T, K, E, duplicated slots, distinct rows, local experts, sum of |ids|)
 
 so a reproducer ends with as few tokens as still fail, then as few slots, experts and
-duplicates, then rows as alike as possible.
+duplicates, then rows as alike as possible. A target whose contract takes a "no expert" id in
+any slot (the -1 of one-sided dispatch padding, of another rank's expert) names it as the
+layout's ``sentinel``; only then do the passes write it (:func:`replace_duplicates_with_sentinel`,
+:func:`retire_experts`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class RoutingLayout:
         topk_arrays: other [T, K] arrays (columns dropped with ``ids``'s).
         num_experts: param holding E, or ``None``.
         start_expert, end_expert: params holding the local range, or ``None``.
+        sentinel: an id the target's contract accepts in any slot of ``ids`` as "no expert"
+            (skipped, never local), or ``None`` (the default) when it accepts none: set it only
+            where the contract says so, because passes then write it into cases (the
+            :data:`SENTINEL_PASSES`).
     """
 
     ids: str
@@ -41,6 +48,7 @@ class RoutingLayout:
     num_experts: str | None = "num_experts"
     start_expert: str | None = None
     end_expert: str | None = None
+    sentinel: int | None = None
 
 
 def later_duplicates(ids: np.ndarray) -> np.ndarray:
@@ -73,17 +81,26 @@ def routing_size(layout: RoutingLayout) -> Callable[[Case], tuple[int, ...]]:
     return size
 
 
+#: Passes that write the layout's sentinel into cases: offered only when it names one.
+SENTINEL_PASSES = ("replace_duplicates_with_sentinel", "retire_experts")
+
+
 def routing_passes(layout: RoutingLayout) -> list[ShrinkPass]:
-    """The routing passes for ``layout``: cheap bisections and big cuts first."""
-    return [
+    """The routing passes for ``layout``: cheap bisections and big cuts first; the
+    :data:`SENTINEL_PASSES` only when the layout names a ``sentinel``."""
+    passes = [
         ShrinkPass("truncate_tokens", lambda s: truncate_tokens(s, layout)),
         ShrinkPass("drop_topk_slots", lambda s: drop_topk_slots(s, layout)),
         ShrinkPass("compact_experts", lambda s: compact_experts(s, layout)),
         ShrinkPass("remove_duplicates", lambda s: remove_duplicates(s, layout)),
+        ShrinkPass("replace_duplicates_with_sentinel", lambda s: replace_duplicates_with_sentinel(s, layout)),
         ShrinkPass("unify_rows", lambda s: unify_rows(s, layout)),
+        # About 2 runs per expert in use when every one is needed: after the cheaper passes.
+        ShrinkPass("retire_experts", lambda s: retire_experts(s, layout)),
         # Last: about 2T runs when no single token can go (a failure that needs T > 256).
         ShrinkPass("drop_tokens", lambda s: drop_tokens(s, layout)),
     ]
+    return [p for p in passes if layout.sentinel is not None or p.name not in SENTINEL_PASSES]
 
 
 # -- passes ---------------------------------------------------------------------------------
@@ -128,28 +145,38 @@ def compact_experts(shrinker: Shrinker, layout: RoutingLayout) -> None:
     """Renumber the experts in use to 0, 1, 2... keeping their order and keeping each on its
     side of the local range; drop unused experts from E and from the local range. Ids outside
     [0, E) (sentinels) become -1 if negative, else the new E."""
-    case = shrinker.current
-    if layout.num_experts is None:
+    if layout.num_experts is not None:
+        shrinker.consider(compacted(shrinker.current, layout))
+
+
+def retire_experts(shrinker: Shrinker, layout: RoutingLayout, compact: Callable[[Case], Case] | None = None) -> None:
+    """Replace every slot of a run of the experts in use by the layout's sentinel and drop those
+    experts from E in the same candidate (``compact``, by default :func:`compacted`, renumbers
+    the rest): half of the experts in use first, down to one at a time.
+
+    The move that lowers E when every expert is in use: :func:`compact_experts` drops only
+    unused ones, and a row like ``[0, 2]`` beside the failure's ``[1, 1]`` keeps experts 0 and 2
+    in use. It keeps the failure's chance as dropping tokens does: the retired experts' items
+    go, every token and every other item stays; a failure that needs an expert keeps it, since
+    the candidates that retire it pass. Offered only with a ``sentinel``; the replaced slot may
+    make a row hold the sentinel twice (a duplicate), which the smaller E outweighs."""
+    sentinel = layout.sentinel
+    num_experts = layout.num_experts
+    if sentinel is None or num_experts is None:
         return
-    ids = case.arrays[layout.ids].astype(np.int64)
-    experts = int(case.params[layout.num_experts])
-    local = _local_range(case, layout) or (0, experts)
-    valid = (ids >= 0) & (ids < experts)
-    used = np.unique(ids[valid])
-    below = used[used < local[0]]
-    inside = used[(used >= local[0]) & (used < local[1])]
-    above = used[used >= local[1]]
-    order = np.concatenate([below, inside, above])
-    new_experts = max(1, int(order.size))
-    remap = np.full(experts, -1, dtype=np.int64)
-    remap[order] = np.arange(order.size)
-    new_ids = np.where(valid, remap[np.clip(ids, 0, experts - 1)], np.where(ids < 0, -1, new_experts))
-    params: dict[str, int] = {layout.num_experts: new_experts}
-    if layout.start_expert and layout.end_expert:
-        params[layout.start_expert] = int(below.size)
-        params[layout.end_expert] = int(below.size + inside.size)
-    candidate = case.replace({layout.ids: new_ids.astype(case.arrays[layout.ids].dtype)}, **params)
-    shrinker.consider(candidate)
+    compact = compact or (lambda case: compacted(case, layout))
+
+    def in_use(case: Case) -> np.ndarray:
+        ids = case.arrays[layout.ids]
+        experts = int(case.params[num_experts])
+        return np.unique(ids[(ids >= 0) & (ids < experts) & (ids != sentinel)])
+
+    def without(case: Case, keep: np.ndarray) -> Case:
+        ids = case.arrays[layout.ids]
+        retired = np.isin(ids, in_use(case)[~keep])
+        return compact(case.replace({layout.ids: np.where(retired, sentinel, ids).astype(ids.dtype)}))
+
+    delete_runs(shrinker, lambda case: int(in_use(case).size), without)
 
 
 def remove_duplicates(shrinker: Shrinker, layout: RoutingLayout) -> None:
@@ -157,18 +184,40 @@ def remove_duplicates(shrinker: Shrinker, layout: RoutingLayout) -> None:
     at once, then half of them, down to one at a time."""
     if layout.num_experts is None:
         return
-    positions = np.argwhere(later_duplicates(shrinker.current.arrays[layout.ids]))
-    chunk = max(1, len(positions))
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        positions = np.argwhere(later_duplicates(shrinker.current.arrays[layout.ids]))
-        while start < len(positions) and not shrinker.exhausted:
-            candidate = _replace_duplicates(shrinker.current, layout, positions[start : start + chunk])
-            if candidate is not None and shrinker.consider(candidate):
-                positions = np.argwhere(later_duplicates(shrinker.current.arrays[layout.ids]))
-            else:
-                start += chunk
-        chunk //= 2
+    _replace_in_runs(
+        shrinker,
+        lambda case: np.argwhere(later_duplicates(case.arrays[layout.ids])),
+        lambda case, positions: _replace_duplicates(case, layout, positions),
+    )
+
+
+def replace_duplicates_with_sentinel(shrinker: Shrinker, layout: RoutingLayout) -> None:
+    """Replace duplicated top-k entries by the layout's sentinel (the contract's "no expert"
+    id), all at once, then half of them, down to one at a time; at most one sentinel per row,
+    and none in a row that holds it already (a second one would be a duplicate again).
+
+    The move :func:`remove_duplicates` cannot make when a row holds every expert there is (E = 1:
+    ``[0, 0]`` becomes ``[0, -1]``). It keeps the failure's chance as removing the duplicate
+    does: the slot's item leaves every expert's count, the token and its other slots stay, and
+    the failure's own duplicate, if it needs one, is one the candidates that fail leave alone."""
+    sentinel = layout.sentinel
+    if sentinel is None:
+        return
+
+    def positions(case: Case) -> np.ndarray:
+        ids = case.arrays[layout.ids]
+        return np.argwhere(later_duplicates(ids) & ~(ids == sentinel).any(axis=1, keepdims=True))
+
+    def replace(case: Case, positions: np.ndarray) -> Case | None:
+        new_ids = case.arrays[layout.ids].copy()
+        changed = False
+        for token, slot in positions:
+            if not (new_ids[token] == sentinel).any():
+                new_ids[token, slot] = sentinel
+                changed = True
+        return case.replace({layout.ids: new_ids}) if changed else None
+
+    _replace_in_runs(shrinker, positions, replace)
 
 
 def unify_rows(shrinker: Shrinker, layout: RoutingLayout) -> None:
@@ -193,6 +242,31 @@ def unify_rows(shrinker: Shrinker, layout: RoutingLayout) -> None:
         chunk //= 2
 
 
+def compacted(case: Case, layout: RoutingLayout) -> Case:
+    """``case`` with the experts in use renumbered 0, 1, 2... in order, each kept on its side of
+    the local range, and the unused ones dropped from E and from the local range (at least one
+    expert stays). Ids outside [0, E) become -1 if negative, else the new E."""
+    assert layout.num_experts is not None
+    ids = case.arrays[layout.ids].astype(np.int64)
+    experts = int(case.params[layout.num_experts])
+    local = _local_range(case, layout) or (0, experts)
+    valid = (ids >= 0) & (ids < experts)
+    used = np.unique(ids[valid])
+    below = used[used < local[0]]
+    inside = used[(used >= local[0]) & (used < local[1])]
+    above = used[used >= local[1]]
+    order = np.concatenate([below, inside, above])
+    new_experts = max(1, int(order.size))
+    remap = np.full(experts, -1, dtype=np.int64)
+    remap[order] = np.arange(order.size)
+    new_ids = np.where(valid, remap[np.clip(ids, 0, experts - 1)], np.where(ids < 0, -1, new_experts))
+    params: dict[str, int] = {layout.num_experts: new_experts}
+    if layout.start_expert and layout.end_expert:
+        params[layout.start_expert] = int(below.size)
+        params[layout.end_expert] = int(below.size + inside.size)
+    return case.replace({layout.ids: new_ids.astype(case.arrays[layout.ids].dtype)}, **params)
+
+
 # -- helpers --------------------------------------------------------------------------------
 def _tokens(case: Case, layout: RoutingLayout) -> int:
     return int(case.arrays[layout.ids].shape[0])
@@ -207,6 +281,26 @@ def _local_range(case: Case, layout: RoutingLayout) -> tuple[int, int] | None:
     if layout.start_expert and layout.end_expert:
         return int(case.params[layout.start_expert]), int(case.params[layout.end_expert])
     return None
+
+
+def _replace_in_runs(
+    shrinker: Shrinker,
+    positions: Callable[[Case], np.ndarray],
+    replace: Callable[[Case, np.ndarray], Case | None],
+) -> None:
+    """Propose ``replace(case, run)`` for runs of the [n, 2] (token, slot) ``positions(case)``:
+    all of them, then halves, down to one at a time (``None``: no candidate for that run)."""
+    chunk = max(1, len(positions(shrinker.current)))
+    while chunk >= 1 and not shrinker.exhausted:
+        start = 0
+        current = positions(shrinker.current)
+        while start < len(current) and not shrinker.exhausted:
+            candidate = replace(shrinker.current, current[start : start + chunk])
+            if candidate is not None and shrinker.consider(candidate):
+                current = positions(shrinker.current)
+            else:
+                start += chunk
+        chunk //= 2
 
 
 def _replace_duplicates(case: Case, layout: RoutingLayout, positions: np.ndarray) -> Case | None:

@@ -26,7 +26,10 @@ from moefuzz.shrinking.routing import RoutingLayout
 from moefuzz.strategies._expert_parallel import hidden_sizes, recv_topk_tables, scatter_layout, token_rows
 from moefuzz.target import Limits
 
-LAYOUT = RoutingLayout(ids="recv_topk", topk_arrays=("recv_topk_weight", "input_index"), num_experts="num_experts")
+#: The contract takes -1 in any slot (not on this rank; its weight and input_index: anything).
+LAYOUT = RoutingLayout(
+    ids="recv_topk", topk_arrays=("recv_topk_weight", "input_index"), num_experts="num_experts", sentinel=-1
+)
 
 #: What input_index holds where recv_topk is -1.
 UNWRITTEN_INDEX = ("minus_one", "stale", "poison")

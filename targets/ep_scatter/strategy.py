@@ -19,7 +19,8 @@ from moefuzz.strategies._expert_parallel import aligned_counts, hidden_sizes, re
 from moefuzz.target import Limits
 from targets.ep_scatter.contract import DTYPES, scale_columns
 
-LAYOUT = RoutingLayout(ids="recv_topk", token_arrays=("recv_x", "recv_x_scale"), num_experts="num_experts")
+#: The contract takes -1 in any slot (not on this rank: no item, output_index left untouched).
+LAYOUT = RoutingLayout(ids="recv_topk", token_arrays=("recv_x", "recv_x_scale"), num_experts="num_experts", sentinel=-1)
 
 
 def make_case(recv_topk: np.ndarray, num_experts: int, hidden: int, dtype: str, seed: int) -> Case:

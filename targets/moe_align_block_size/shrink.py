@@ -16,9 +16,10 @@ import numpy as np
 from moefuzz.case import Case
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.passes import ShrinkPass
-from moefuzz.shrinking.routing import RoutingLayout, routing_passes, routing_size
+from moefuzz.shrinking.routing import RoutingLayout, retire_experts, routing_passes, routing_size
 
-LAYOUT = RoutingLayout(ids="topk_ids", num_experts="num_experts")
+#: The contract takes ids >= -1 and skips the -1 sentinel.
+LAYOUT = RoutingLayout(ids="topk_ids", num_experts="num_experts", sentinel=-1)
 _routing_size = routing_size(LAYOUT)
 
 
@@ -59,9 +60,14 @@ def unpad_sorted_ids(shrinker: Shrinker) -> None:
 
 def compact_experts(shrinker: Shrinker) -> None:
     """Renumber the experts in use to 0, 1, 2... in order and drop the unused ones from E, the
-    expert map following along (its local ids renumbered 0..E_local-1 in their old order). Ids
-    >= E become the new E; -1 stays."""
-    case = shrinker.current
+    expert map following along (see :func:`compacted`)."""
+    shrinker.consider(compacted(shrinker.current))
+
+
+def compacted(case: Case) -> Case:
+    """``case`` with the experts in use renumbered 0, 1, 2... in order and the unused ones
+    dropped from E, the expert map following along (its local ids renumbered 0..E_local-1 in
+    their old order). Ids >= E become the new E; -1 stays."""
     ids = case.arrays["topk_ids"].astype(np.int64)
     num_experts = int(case.params["num_experts"])
     valid = (ids >= 0) & (ids < num_experts)
@@ -77,16 +83,18 @@ def compact_experts(shrinker: Shrinker) -> None:
         new_map = np.full(kept.size, -1, dtype=np.int32)
         new_map[local] = np.argsort(np.argsort(kept[local]))  # ranks: 0..E_local-1, old order kept
         arrays["expert_map"] = new_map
-    shrinker.consider(case.replace(arrays, num_experts=new_experts))
+    return case.replace(arrays, num_experts=new_experts)
 
 
 def _passes() -> list[ShrinkPass]:
-    """The engine's routing passes, its map-blind ``compact_experts`` replaced by the one above,
-    and this target's own after the cheap cuts."""
-    passes = [
-        ShrinkPass("compact_experts", compact_experts) if p.name == "compact_experts" else p
-        for p in routing_passes(LAYOUT)
-    ]
+    """The engine's routing passes, their map-blind compaction (``compact_experts``, and the
+    one inside ``retire_experts``) replaced by the one above, and this target's own after the
+    cheap cuts."""
+    own_versions = {
+        "compact_experts": ShrinkPass("compact_experts", compact_experts),
+        "retire_experts": ShrinkPass("retire_experts", lambda s: retire_experts(s, LAYOUT, compacted)),
+    }
+    passes = [own_versions.get(p.name, p) for p in routing_passes(LAYOUT)]
     own = [
         ShrinkPass("drop_expert_map", drop_expert_map),
         ShrinkPass("lower_block_size", lower_block_size),

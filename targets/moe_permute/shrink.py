@@ -51,6 +51,7 @@ def passes() -> list[ShrinkPass]:
     return [
         ShrinkPass("drop_ranks", drop_ranks),
         ShrinkPass("truncate_ranks", truncate_ranks),
+        ShrinkPass("keep_one_topk_slot", keep_one_topk_slot),
         ShrinkPass("drop_topk_slots", lambda s: drop_topk_slots(s, LAYOUT)),
         ShrinkPass("drop_unused_experts", drop_unused_experts),
         ShrinkPass("make_local_experts_remote", make_local_experts_remote),
@@ -68,16 +69,31 @@ def drop_ranks(shrinker: Shrinker) -> None:
 
 
 def truncate_ranks(shrinker: Shrinker) -> None:
-    """Lower M, by bisection: keep the first M' rows of every segment (real tokens past M' go),
-    then the last M' rows (the first real tokens go, the padding stays)."""
+    """Lower M, by bisection (M' = 1 first): keep the first M' rows of every segment (real tokens
+    past M' go), then the last M' rows (the first real tokens go, the padding stays). One row
+    first because every accepted candidate of a crash costs a worker on a GPU, and a failure of
+    one padded row, the sentinel's, needs no more: one accept where bisection takes log2(M)."""
     for from_end in (False, True):
         low, high = 0, _per_rank(shrinker.current)  # `high` rows fail; `low` not known to
         while high - low > 1 and not shrinker.exhausted:
-            mid = (low + high) // 2
+            mid = 1 if low == 0 else (low + high) // 2
             if shrinker.consider(_keep_rows(shrinker.current, mid, from_end)):
                 high = mid
             else:
                 low = mid
+
+
+def keep_one_topk_slot(shrinker: Shrinker) -> None:
+    """Keep a single top-k slot (one column of topk_ids), the first slot first; stop at the first
+    that fails. K = 1 in one accepted candidate, where ``drop_topk_slots`` takes K - 1 (each a
+    worker when the failure is a crash on a GPU); a padded row minus slots is still padding."""
+    top_k = shrinker.current.arrays["topk_ids"].shape[1]
+    for slot in range(top_k if top_k > 1 else 0):
+        if shrinker.exhausted:
+            return
+        ids = np.ascontiguousarray(shrinker.current.arrays["topk_ids"][:, slot : slot + 1])
+        if shrinker.consider(shrinker.current.replace({"topk_ids": ids})):
+            return
 
 
 def drop_real_tokens(shrinker: Shrinker) -> None:
@@ -96,7 +112,18 @@ def drop_real_tokens(shrinker: Shrinker) -> None:
 def drop_unused_experts(shrinker: Shrinker) -> None:
     """Delete global experts no real token routes to (and that are not the sentinel): all at
     once, then halves, down to one at a time. Local ids stay in order, renumbered from 0;
-    ids above the deleted experts move down, ids >= E keep their distance to E."""
+    ids above the deleted experts move down, ids >= E keep their distance to E.
+
+    When every expert is unused (only padding left) deleting all of them is no case (E >= 1),
+    so first one expert alone is kept: the last local one, else the last one. One accepted
+    candidate where halving takes log2(E), each a worker for a crash on a GPU."""
+    unused = _unused_experts(shrinker.current)
+    if unused.size == shrinker.current.arrays["expert_map"].shape[0]:
+        local = np.flatnonzero(shrinker.current.arrays["expert_map"] >= 0)
+        for kept in dict.fromkeys((*local[-1:].tolist(), int(unused[-1]))):
+            candidate = _drop_experts(shrinker.current, unused[unused != kept])
+            if shrinker.exhausted or (candidate is not None and shrinker.consider(candidate)):
+                break
     chunk = max(1, _unused_experts(shrinker.current).size)
     while chunk >= 1 and not shrinker.exhausted:
         start = 0

@@ -203,12 +203,21 @@ def compact_swa_pages(shrinker: Shrinker) -> None:
 # -- helpers --------------------------------------------------------------------------------
 def _lower(shrinker: Shrinker, value: int, lowest: int, candidate_of: Callable[[int], Case | None]) -> None:
     """Find a small value in [lowest, value) whose candidate still fails: ``lowest`` first, then
-    bisection (``value`` is known to fail)."""
+    ``lowest + 1`` (a failure that needs one more column, position or page than the least, as
+    one trailing garbage column does), then bisection (``value`` is known to fail). The two
+    probes find such a value in one accepted candidate where bisection takes log2(value), and
+    each accepted candidate of a crash costs a worker on a GPU."""
     low, high = lowest - 1, value  # `high` fails; `low` is not known to
-    first = True
+    for probe in (lowest, lowest + 1):
+        if probe >= high or shrinker.exhausted:
+            break
+        candidate = candidate_of(probe)
+        if candidate is not None and shrinker.consider(candidate):
+            high = probe
+            break
+        low = probe
     while high - low > 1 and not shrinker.exhausted:
-        mid = lowest if first else (low + high) // 2
-        first = False
+        mid = (low + high) // 2
         candidate = candidate_of(mid)
         if candidate is not None and shrinker.consider(candidate):
             high = mid

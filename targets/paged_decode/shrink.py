@@ -4,8 +4,9 @@ A case is B requests (rows of q, page_table and cache_seqlens), Hkv groups of G 
 paged cache and a window. The passes drop requests, shorten requests (keeping the prefix of
 their positions, and their garbage right after their pages), delete the page table's garbage
 columns, drop or narrow the window, drop kv heads and places in the group, narrow D, move the
-requests onto fresh pages of a smaller page size (1 first) numbered in order of use, and zero
-the garbage. Passes that cut requests and positions come first: a crashing case costs a worker
+requests onto fresh pages of a smaller page size (1 first) numbered in order of use, drop the
+pages no page_table entry names (the poison page 0 that relayout keeps, once no garbage names
+it), and zero the garbage. Passes that cut requests and positions come first: a crashing case costs a worker
 per accepted candidate, so the shrink of a crash gets the big cuts within its budget. The size order::
 
     (B, Hq, Hkv, sum L, D, page_size, num_pages, max_pages, window on, W, nonzero garbage)
@@ -63,6 +64,7 @@ def passes() -> list[ShrinkPass]:
         ShrinkPass("shrink_groups", shrink_groups),
         ShrinkPass("narrow_head_dim", narrow_head_dim),
         ShrinkPass("repage", repage),
+        ShrinkPass("drop_unnamed_pages", drop_unnamed_pages),
         ShrinkPass("zero_garbage", zero_garbage),
     ]
 
@@ -169,6 +171,26 @@ def repage(shrinker: Shrinker) -> None:
             return
 
 
+def drop_unnamed_pages(shrinker: Shrinker) -> None:
+    """Delete pages of the cache that no page_table entry names, neither a request's page nor
+    garbage: all of them at once, else halves, down to single pages. The pages left keep their
+    order and contents and are renumbered, so every entry still names the K/V it named;
+    garbage past the cache keeps its distance past it, negative garbage stays.
+
+    :func:`relayout` keeps page 0 as a poison page for the garbage it maps into the cache; once
+    that garbage has gone (or names other pages), page 0 is one page more than the failure
+    needs. No correct read touches an unnamed page, and a kernel that reads through a wild id
+    still reads past the cache or before it (those ids move with its end)."""
+    unnamed = _unnamed_pages(shrinker.current)
+    if unnamed.size == 0 or shrinker.consider(_without_pages(shrinker.current, unnamed)):
+        return
+    delete_runs(
+        shrinker,
+        lambda case: int(_unnamed_pages(case).size),
+        lambda case, keep: _without_pages(case, _unnamed_pages(case)[~keep]),
+    )
+
+
 def drop_garbage_columns(shrinker: Shrinker) -> None:
     """Delete page table columns past the longest request's pages (garbage in every row),
     halves first, down to single columns: a failure that needs one garbage entry keeps that
@@ -200,6 +222,40 @@ def zero_garbage(shrinker: Shrinker) -> None:
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _unnamed_pages(case: Case) -> np.ndarray:
+    """Pages of the cache that no entry of page_table names (pages and garbage alike)."""
+    num_pages = case.arrays["k_cache"].shape[0]
+    table = case.arrays["page_table"]
+    named = np.zeros(num_pages, dtype=bool)
+    named[table[(table >= 0) & (table < num_pages)]] = True
+    return np.flatnonzero(~named)
+
+
+def _without_pages(case: Case, pages: np.ndarray) -> Case:
+    """``case`` with the cache pages ``pages`` (named by no entry) deleted and the entries
+    renumbered; an entry past the cache keeps its distance past it (at least one page stays:
+    the contract wants num_pages >= 1, so the call for every page drops all but the last)."""
+    num_pages = case.arrays["k_cache"].shape[0]
+    keep = np.ones(num_pages, dtype=bool)
+    keep[pages] = False
+    if not keep.any():
+        keep[-1] = True
+    removed = num_pages - int(keep.sum())
+    new_index = np.cumsum(keep) - 1
+    table = case.arrays["page_table"].astype(np.int64)
+    inside = (table >= 0) & (table < num_pages)
+    moved = np.where(
+        inside, new_index[np.clip(table, 0, num_pages - 1)], np.where(table >= num_pages, table - removed, table)
+    )
+    return case.replace(
+        {
+            "k_cache": np.ascontiguousarray(case.arrays["k_cache"][keep]),
+            "v_cache": np.ascontiguousarray(case.arrays["v_cache"][keep]),
+            "page_table": moved.astype(np.int32),
+        }
+    )
+
+
 def _shorten(case: Case, i: int, seq_len: int, cut: bool) -> Case:
     """Request i with its first ``seq_len`` positions; with ``cut``, the columns of the pages
     it no longer needs are deleted from its row and 0 fills the row's end."""

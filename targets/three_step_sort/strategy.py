@@ -18,6 +18,7 @@ LAYOUT = RoutingLayout(
     num_experts="num_experts",
     start_expert="start_expert",
     end_expert="end_expert",
+    sentinel=-1,  # the contract takes any id; -1 is outside every local range [s, e)
 )
 
 
