@@ -20,10 +20,10 @@ from moefuzz.isolation import Executor
 from moefuzz.minimize import minimize_finding
 from moefuzz.registry import get_target
 from moefuzz.shrinking import ShrinkResult
-from moefuzz.strategies import build_paged_kv_state, build_routing_table
-from targets.paged_decode.strategy import decode_case
+from moefuzz.strategies import build_routing_table
 from targets.three_step_sort.strategy import to_case
 from tests.test_moe_permute_shrink import big_case
+from tests.test_paged_decode_shrink import CASE as PAGED_WINDOW_CASE
 
 pytestmark = pytest.mark.slow
 
@@ -69,21 +69,7 @@ def test_a_duplicate_topk_failure_shrinks_to_one_repeat_among_257_tokens_of_one_
 
 def test_a_window_off_by_one_failure_shrinks_to_two_positions_on_a_two_page_cache():
     model = bug_model("paged_decode", "bug-window-off-by-one")
-    state = build_paged_kv_state(
-        page_size=4,
-        prefix_lens=[5, 0, 3, 10],
-        seq_lens=[9, 0, 4, 11],
-        spare_pages=2,
-        other_pages=1,
-        pool_gaps=1,
-        extra_context=0,
-        free_order="shuffled",
-        garbage="wild",
-        window="none",
-        seed=5,
-    )
-    case = decode_case(state, num_kv_heads=2, group_size=2, head_dim=8, extra_columns=2, seed=6)
-    case = case.replace(sliding_window=3)
+    case = PAGED_WINDOW_CASE  # four requests, wild garbage, a window of 3
     assert model.triggered(case)
     result, finding = shrink_on_cpu(model.target, model.kernel, case)
     assert result.complete
