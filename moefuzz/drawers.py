@@ -54,8 +54,7 @@ def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int], e
         del os.environ[name]
     os.environ.update(environ)
     try:
-        from moefuzz.errors import CaseError
-        from moefuzz.generate import CaseSource
+        from moefuzz.generate import CaseSource, draw_checked
         from moefuzz.registry import get_target
         from moefuzz.target import Limits
 
@@ -70,16 +69,11 @@ def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int], e
         if request is None:
             return
         index, buffer = request
-        case = source.from_bytes(buffer)
-        if case is None:
-            conn.send((index, None, None, ""))
-            continue
-        try:
-            target.check(case)
-        except CaseError as exc:
-            conn.send((index, None, None, str(exc) or type(exc).__name__))
-            continue
-        conn.send((index, dict(case.arrays), dict(case.params), ""))
+        case, error = draw_checked(source, target.check, buffer)
+        if case is None or error:
+            conn.send((index, None, None, error))
+        else:
+            conn.send((index, dict(case.arrays), dict(case.params), ""))
 
 
 class _Drawer:

@@ -11,15 +11,32 @@ from __future__ import annotations
 import random
 import warnings
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import NonInteractiveExampleWarning
 from hypothesis.strategies import SearchStrategy
 
 from moefuzz.case import Case
+from moefuzz.errors import CaseError
 
 #: Bytes offered per draw; a routing case consumes about a hundred.
 DRAW_BYTES = 1024
+
+
+def draw_checked(source: CaseSource | Any, check: Callable[[Case], None], buffer: bytes) -> tuple[Case | None, str]:
+    """The case ``buffer`` encodes through ``source`` (anything with ``from_bytes``), checked by
+    the contract's ``check``: ``(case, "")``; ``(None, "")`` when the strategy rejects the bytes;
+    ``(case, error)`` when the drawn case breaks the contract's preconditions (a target bug).
+    The one place workers and drawers turn bytes into a case they may run."""
+    case = source.from_bytes(buffer)
+    if case is None:
+        return None, ""
+    try:
+        check(case)
+    except CaseError as exc:
+        return case, str(exc) or type(exc).__name__
+    return case, ""
 
 
 def byte_stream(seed: int) -> Iterator[bytes]:

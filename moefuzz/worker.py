@@ -246,18 +246,16 @@ class _LazySource:
 
 def _answer(runner: CaseRunner, source: _LazySource, request: tuple[Any, ...]) -> Outcome:
     """The outcome of one request (see :func:`worker_main`)."""
-    from moefuzz.errors import CaseError
+    from moefuzz.generate import draw_checked
 
     plan = [Perturbation.from_json(p) for p in request[-1]]
     if request[0] == "case":
         return runner.run_plan(Case(request[1], request[2]), plan)
-    case = source.from_bytes(request[1])
+    case, error = draw_checked(source, runner.target.check, request[1])
     if case is None:
         return Outcome("rejected", message="the strategy rejected these bytes")
-    try:
-        runner.target.check(case)
-    except CaseError as exc:
-        return Outcome("invalid", message=_one_line(exc), case=case)
+    if error:
+        return Outcome("invalid", message=error.splitlines()[0][:500], case=case)
     outcome = runner.run_plan(case, plan)
     return replace(outcome, case=case) if outcome.failed else outcome
 
@@ -267,15 +265,11 @@ def _warm_up(runner: CaseRunner, source: _LazySource) -> str | None:
     its kernels are loaded; return the crash message if that case ended the worker."""
     import torch
 
-    from moefuzz.generate import DRAW_BYTES
+    from moefuzz.generate import DRAW_BYTES, draw_checked
 
     torch.zeros(1, device="cuda")
-    case = source.from_bytes(bytes(DRAW_BYTES))
-    if case is None:
-        return None
-    try:
-        runner.target.check(case)
-    except Exception:
+    case, error = draw_checked(source, runner.target.check, bytes(DRAW_BYTES))
+    if case is None or error:
         return None
     outcome = runner.run(case)
     return outcome.message if outcome.ends_worker else None
