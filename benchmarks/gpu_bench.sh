@@ -17,6 +17,11 @@
 # worker replacement with nothing else running, and copies every result under $OUT. Results are
 # JSON lines in $WORK (default /tmp/moefuzz-bench): survive-*.log, hunts.jsonl, baselines.jsonl,
 # throughput.jsonl, replacement.json. Needs the repository root as the working directory.
+#
+# With nothing else on the GPU (the figures of 2026-12-01, second run), in two calls:
+#
+#   bash benchmarks/gpu_bench.sh throughput; bash benchmarks/gpu_bench.sh hunt-start
+#   WAIT=560 bash benchmarks/gpu_bench.sh wait; bash benchmarks/gpu_bench.sh pack
 set -uo pipefail
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 WORK=${WORK:-/tmp/moefuzz-bench}
@@ -32,7 +37,8 @@ for m in all_bug_models().values(): print(m.target, m.kernel, m.perturb)'
 hunts() {
   bug_models | while read -r target kernel perturb; do
     python3 benchmarks/time_to_bug.py --target "$target" --kernel "$kernel" --runs "$TRIALS" --jobs "$JOBS" \
-      --workers "${HUNT_WORKERS:-1}" --time "${HUNT_TIME:-45s}" --shrink-time "${SHRINK_TIME:-30s}" \
+      --workers "${HUNT_WORKERS:-1}" ${HUNT_DRAWERS:+--drawers "$HUNT_DRAWERS"} \
+      --time "${HUNT_TIME:-45s}" --shrink-time "${SHRINK_TIME:-30s}" \
       --perturb "$perturb" --keep "$WORK/hunt-$target-$kernel" >>"$WORK/hunts.jsonl" 2>>"$WORK/hunts.err"
   done
 }
@@ -73,6 +79,23 @@ progress)  # one line: what has come in so far
   for log in "$WORK"/survive-*.log; do [ -f "$log" ] && tr '\r' '\n' <"$log" | grep -E '^\[' | tail -n 1; done
   ;;
 hunts) hunts ;;
+throughput)  # alone on the GPU: three_step_sort at T <= 1024, every measurement; then TP_TARGETS
+  python3 benchmarks/throughput.py --targets three_step_sort --max-tokens 1024 --seconds "${TP_TIME:-15}" \
+    --drawers "${TP_DRAWERS:-4}" >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
+  if [ -n "${TP_TARGETS:-}" ]; then
+    python3 benchmarks/throughput.py --targets "$TP_TARGETS" --seconds "${TP_OTHERS_TIME:-5}" \
+      --modes "${TP_OTHERS_MODES:-floor,campaign,given}" >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
+  fi
+  ;;
+hunt-start)  # time to bug alone: the hunts in the background (then: wait, pack)
+  rm -f "$WORK/hunts.jsonl" "$WORK/background.pids"
+  setsid bash "$0" hunts </dev/null >"$WORK/hunts.log" 2>&1 &
+  echo $! >>"$WORK/background.pids"
+  ;;
+pack)  # what comes back: one archive and the summaries
+  tar czf "$OUT/work.tgz" -C "$WORK" --exclude='original-*.npz' . 2>/dev/null
+  cat "$WORK/throughput.jsonl" "$WORK/hunts.jsonl" >"$OUT/summary.jsonl" 2>/dev/null
+  ;;
 baselines) baselines ;;
 wait)
   deadline=$((SECONDS + ${WAIT:-540}))

@@ -49,20 +49,52 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} s ({min(values):.1f}-{max(values):.1f})"
 
 
+def _runs(row: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    """The measurements of ``mode`` in a throughput row (``campaign_d`` is a list of drawer
+    counts since 2026-12-01's second run, one dict before)."""
+    value = row.get(mode)
+    if not value:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _rate(row: dict[str, Any], mode: str, with_count: str = "") -> str:
+    runs = _runs(row, mode)
+    if not runs:
+        return "-"
+    return ", ".join(
+        f"{r['execs_per_s']:,.0f}" + (f" ({r[with_count]} {with_count})" if with_count and with_count in r else "")
+        for r in runs
+    )
+
+
+def best_campaign(row: dict[str, Any]) -> float | None:
+    """The fastest moefuzz campaign of a throughput row, execs/s."""
+    rates = [r["execs_per_s"] for mode in CAMPAIGN_MODES for r in _runs(row, mode)]
+    return max(rates) if rates else None
+
+
+#: The campaign measurements of benchmarks/throughput.py.
+CAMPAIGN_MODES = ("campaign", "campaign_1", "campaign_n", "campaign_d")
+
+
 def throughput_table(rows: list[dict[str, Any]]) -> list[str]:
     out = [
-        "| target | max T | floor | moefuzz, 1 worker | moefuzz, N workers | moefuzz, 1 worker + drawers "
-        "| plain `@given` | 1 worker / floor | best / floor |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | max T | floor | kernel + compare alone | moefuzz, defaults | 1 worker, no drawers "
+        "| N workers, no drawers | 1 worker + drawers | plain `@given` | defaults / floor |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        given = row.get("given") or {}
-        n, d = row["campaign_n"], row.get("campaign_d")
-        drawn = f"{d['execs_per_s']:,.0f} ({d['drawers']})" if d else "not measured"
+        floor = (row.get("floor") or {}).get("execs_per_s")
+        default = (row.get("campaign") or {}).get("execs_per_s")
+        ratio = f"{default / floor:.2f}" if floor and default else "-"
+        defaults = _rate(row, "campaign")
+        if row.get("campaign"):
+            defaults += f" ({row['campaign'].get('workers')} w, {row['campaign'].get('drawers')} d)"
         out.append(
-            f"| {row['target']} | {row['max_tokens']} | {row['floor']['execs_per_s']:,.0f} "
-            f"| {row['campaign_1']['execs_per_s']:,.0f} | {n['execs_per_s']:,.0f} ({n['workers']}) | {drawn} "
-            f"| {fmt(given.get('execs_per_s'), 0)} | {row['ratio_1']:.2f} | {row['ratio_n']:.2f} |"
+            f"| {row['target']} | {row['max_tokens']} | {_rate(row, 'floor')} | {_rate(row, 'floor_kernel')} "
+            f"| {defaults} | {_rate(row, 'campaign_1')} | {_rate(row, 'campaign_n', 'workers')} "
+            f"| {_rate(row, 'campaign_d', 'drawers')} | {_rate(row, 'given')} | {ratio} |"
         )
     return out
 
@@ -185,17 +217,20 @@ def goals(
     throughput: list[dict[str, Any]], replacement: dict[str, Any] | None, hunts: list[dict[str, Any]]
 ) -> list[str]:
     out = ["| goal | measured | met |", "|---|---|---|"]
-    sort = next((row for row in throughput if row["target"] == "three_step_sort" and row["max_tokens"] <= 1024), None)
+    sorts = [row for row in throughput if row["target"] == "three_step_sort" and row["max_tokens"] <= 1024]
+    sort = sorts[-1] if sorts else None
     if sort:
-        best = max(sort[k]["execs_per_s"] for k in ("campaign_1", "campaign_n", "campaign_d") if sort.get(k))
+        best = best_campaign(sort) or 0.0
+        floor = sort["floor"]["execs_per_s"]
+        default = (sort.get("campaign") or {}).get("execs_per_s")
+        measured = default if default is not None else best
         out.append(
-            f"| three_step_sort T <= 1024: >= {GOAL_EXECS_PER_S:,} execs/s | {best:,.0f} | "
-            f"{'yes' if best >= GOAL_EXECS_PER_S else 'no'} |"
+            f"| three_step_sort T <= 1024: >= {GOAL_EXECS_PER_S:,} execs/s | {measured:,.0f} "
+            f"{'(defaults)' if default is not None else '(best)'} | {'yes' if measured >= GOAL_EXECS_PER_S else 'no'} |"
         )
         out.append(
-            f"| ... and >= {GOAL_FLOOR_RATIO:.0%} of the in-process floor | {sort['ratio_n']:.2f} of "
-            f"{sort['floor']['execs_per_s']:,.0f} (1 worker: {sort['ratio_1']:.2f}) | "
-            f"{'yes' if sort['ratio_n'] >= GOAL_FLOOR_RATIO else 'no'} |"
+            f"| ... and >= {GOAL_FLOOR_RATIO:.0%} of the in-process floor | {measured / floor:.2f} of "
+            f"{floor:,.0f} | {'yes' if measured / floor >= GOAL_FLOOR_RATIO else 'no'} |"
         )
     if replacement and replacement["recovery_s"]["p50"] is not None:
         p50 = replacement["recovery_s"]["p50"]

@@ -4,11 +4,14 @@ For each target, on its correct kernel:
 
 - ``floor``: the same kernel, oracle and comparison (:class:`moefuzz.worker.CaseRunner`) called in
   a tight Python loop on cases drawn beforehand: no generation, no worker, no pipe.
-- ``campaign_1``: ``run_campaign`` with one worker: generation in the worker, isolation, the pipe,
-  everything, with the same size limits.
-- ``campaign_n``: the same with ``--workers`` workers (default: moefuzz's own choice).
-- ``campaign_d``: one worker fed by ``--drawers`` CPU-only drawer processes (default 4;
-  ``--drawers 0`` skips it): the draw leaves the worker's critical path.
+- ``floor_kernel``: the same loop with the oracle's outputs computed beforehand too: the kernel
+  and the comparison alone, which is what a worker fed by drawers does a case.
+- ``campaign``: ``run_campaign`` with moefuzz's defaults (on a GPU: one worker, drawers drawing
+  the cases and running the oracle) and the same size limits: isolation, the pipes, everything.
+- ``campaign_1``: one worker and no drawers: the worker draws, runs the oracle and the kernel.
+- ``campaign_n``: ``--workers`` workers (default: moefuzz's choice without drawers), no drawers.
+- ``campaign_d``: one worker fed by each drawer count of ``--drawers`` (default ``2,4``; ``0``
+  skips it).
 - ``given``: the target's plain ``@given`` baseline (:mod:`benchmarks.baselines`: sizes as
   integers, arrays element by element) running the same runner in this process; its size mix is
   its own.
@@ -60,8 +63,31 @@ def floor(runner, target: str, limits, seconds: float, seed: int) -> dict:
     return {"execs": execs, "seconds": round(elapsed, 2), "execs_per_s": round(execs / elapsed, 1)}
 
 
+def floor_kernel(runner, target: str, limits, seconds: float, seed: int) -> dict:
+    from moefuzz.execute import oracle_outputs
+    from moefuzz.generate import CaseSource
+    from moefuzz.perturb import Perturbation
+    from moefuzz.registry import get_target
+
+    source = CaseSource(get_target(target).strategy(limits), seed)
+    pool = [source.draw() for _ in range(500)]
+    expected = [oracle_outputs(runner.oracle, case) for case in pool]
+    plan = [Perturbation({})]
+    for case, ref in zip(pool[:100], expected[:100], strict=True):
+        runner.run_plan(case, plan, ref)
+    execs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        at = execs % len(pool)
+        outcome = runner.run_plan(pool[at], plan, expected[at])
+        if outcome.failed:
+            raise SystemExit(f"floor_kernel: correct kernel failed: {outcome.signature} {outcome.message}")
+        execs += 1
+    elapsed = time.perf_counter() - started
+    return {"execs": execs, "seconds": round(elapsed, 2), "execs_per_s": round(execs / elapsed, 1)}
+
+
 def campaign(
-    target: str, device: str, limits, seconds: float, seed: int, workers: int | None, drawers: int = 0
+    target: str, device: str, limits, seconds: float, seed: int, workers: int | None, drawers: int | None = 0
 ) -> dict:
     from moefuzz.campaign import CampaignConfig, run_campaign
 
@@ -94,6 +120,30 @@ def given(runner, target: str, seconds: float, seed: int, max_tokens: int | None
     return {"execs": result["cases"], "seconds": result["seconds"], "execs_per_s": round(result["cases"] / seconds, 1)}
 
 
+MODES = ("floor", "floor_kernel", "campaign", "campaign_1", "campaign_n", "campaign_d", "given")
+
+
+def measure(mode: str, runner, target: str, device: str, limits, args: argparse.Namespace):
+    """One of :data:`MODES` for ``target`` (see the module doc)."""
+    seconds, seed = args.seconds, args.seed
+    if mode == "floor":
+        return floor(runner, target, limits, seconds, seed)
+    if mode == "floor_kernel":
+        return floor_kernel(runner, target, limits, seconds, seed)
+    if mode == "campaign":
+        return campaign(target, device, limits, seconds, seed, None, None)
+    if mode == "campaign_1":
+        return campaign(target, device, limits, seconds, seed, 1)
+    if mode == "campaign_n":
+        return campaign(target, device, limits, seconds, seed, args.workers)
+    if mode == "campaign_d":
+        counts = [int(n) for n in str(args.drawers).split(",") if int(n) > 0]
+        return [campaign(target, device, limits, seconds, seed, 1, n) for n in counts] or None
+    if mode == "given":
+        return given(runner, target, seconds, seed, args.max_tokens)
+    raise SystemExit(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--targets", default="three_step_sort", help="comma-separated, or 'all'")
@@ -102,7 +152,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tokens", type=int, default=None, help="token limit of routing targets' cases")
     parser.add_argument("--workers", type=int, default=None, help="workers of campaign_n (default: moefuzz's)")
-    parser.add_argument("--drawers", type=int, default=4, help="drawers of campaign_d (0: skip it)")
+    parser.add_argument("--drawers", default="2,4", help="drawer counts of campaign_d, comma-separated (0: skip it)")
+    parser.add_argument("--modes", default="all", help="comma-separated subset of the measurements, or 'all'")
     args = parser.parse_args()
     from moefuzz.worker import CaseRunner, choose_device
 
@@ -116,25 +167,23 @@ def main() -> None:
     for target in names:
         limits = limits_of(target, args.max_tokens, device)
         runner = CaseRunner(target, None, device)
-        result = {
+        modes = list(MODES) if args.modes == "all" else args.modes.split(",")
+        result: dict = {
             "target": target,
             "max_tokens": limits.max_tokens,
             "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (Triton interpreter)",
             "torch": torch.__version__,
             "triton": triton.__version__,
             "python": sys.version.split()[0],
-            "floor": floor(runner, target, limits, args.seconds, args.seed),
-            "campaign_1": campaign(target, device, limits, args.seconds, args.seed, 1),
-            "campaign_n": campaign(target, device, limits, args.seconds, args.seed, args.workers),
-            "campaign_d": campaign(target, device, limits, args.seconds, args.seed, 1, args.drawers)
-            if args.drawers
-            else None,
-            "given": given(runner, target, args.seconds, args.seed, args.max_tokens),
+            "cpus": os.cpu_count(),
         }
-        rates = [result[k]["execs_per_s"] for k in ("campaign_1", "campaign_n", "campaign_d") if result[k]]
-        best = max(rates)
-        result["ratio_1"] = round(result["campaign_1"]["execs_per_s"] / max(result["floor"]["execs_per_s"], 1e-9), 3)
-        result["ratio_n"] = round(best / max(result["floor"]["execs_per_s"], 1e-9), 3)
+        for mode in modes:
+            result[mode] = measure(mode, runner, target, device, limits, args)
+        floor_rate = (result.get("floor") or {}).get("execs_per_s")
+        if floor_rate:
+            for mode in ("campaign", "campaign_1", "campaign_n"):
+                if result.get(mode):
+                    result[f"ratio_{mode}"] = round(result[mode]["execs_per_s"] / floor_rate, 3)
         print(json.dumps(result), flush=True)
 
 

@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--engine", default="hypothesis", choices=["hypothesis", "atheris"])
     parser.add_argument("--jobs", type=int, default=0, help="campaigns at a time (default: all seeds at once)")
     parser.add_argument("--workers", type=int, default=None, help="workers of each campaign (default: moefuzz's)")
+    parser.add_argument("--drawers", type=int, default=None, help="drawers of each campaign (default: moefuzz's)")
     parser.add_argument("--max-tokens", type=int, default=None, help="the campaigns' size limit, for the levels")
     args = parser.parse_args()
 
@@ -100,6 +101,8 @@ def main() -> None:
         ]  # fmt: skip
         if args.workers:
             command += ["--workers", str(args.workers)]
+        if args.drawers is not None:
+            command += ["--drawers", str(args.drawers)]
         if args.jobs and len(procs) >= args.jobs:
             procs[-args.jobs][2].wait()
         procs.append((seed, corpus, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
@@ -129,6 +132,8 @@ def main() -> None:
                 "execs": report.get("execs"),
                 "execs_per_s": report.get("execs_per_s"),
                 "workers": report.get("workers"),
+                "drawers": report.get("drawers"),
+                "startup_s": report.get("startup_s"),
                 "worker_restarts": report.get("worker_restarts"),
                 "worker_recovery_s": report.get("worker_recovery_s"),
                 "tail": output.strip().splitlines()[-3:],

@@ -48,6 +48,11 @@ ENGINES = ("hypothesis", "atheris")
 #: Requests each worker holds ahead: with two, the next case is in its pipe when it replies.
 PIPELINE_DEPTH = 2
 
+#: Most cases drawn ahead of the workers (waiting in the parent or being drawn): enough that a
+#: worker never waits for a drawer, few enough that drawers faster than the workers cost little
+#: memory (a three_step_sort case of T = 16384 with its oracle outputs is ~2.5 MB).
+MAX_DRAWN_AHEAD = 48
+
 #: Most workers a GPU campaign without drawers starts: each draws its own cases (one CPU core
 #: each, plus a warm spare mostly idle).
 MAX_AUTO_WORKERS = 8
@@ -66,6 +71,22 @@ def auto_workers(device: str, devices: tuple[int, ...] = (), drawers: int = 0, c
         return max(1, len(devices))
     cpus = cpus or os.cpu_count() or 2
     return max(len(devices), 1, min(MAX_AUTO_WORKERS, cpus // 2))
+
+
+#: Most drawers a GPU campaign starts by default: at ~350 cases/s each (draw 1.8-2.3 ms and the
+#: oracle 0.4 ms a three_step_sort case of T <= 1024), eight keep one worker busy.
+MAX_AUTO_DRAWERS = 8
+
+
+def auto_drawers(device: str, devices: tuple[int, ...] = (), cpus: int | None = None) -> int:
+    """Drawers of a campaign that does not say. In the interpreter none: the worker is the
+    bottleneck there (a kernel runs in numpy), and a drawer would take a core from it. On a GPU,
+    the cores left over by the parent and a worker and its spare per GPU, at least one, at most
+    :data:`MAX_AUTO_DRAWERS`."""
+    if device != "cuda":
+        return 0
+    cpus = cpus or os.cpu_count() or 2
+    return max(1, min(MAX_AUTO_DRAWERS, cpus - 1 - 2 * max(1, len(devices))))
 
 
 @dataclass(frozen=True)
@@ -97,8 +118,9 @@ class CampaignConfig:
             its one as ``cuda:0`` through ``CUDA_VISIBLE_DEVICES``); empty: the default device.
         max_findings: end the campaign once this many new findings are saved and shrunk
             (``None``: run the whole budget; benchmarks of time to bug take 1).
-        drawers: CPU-only processes drawing cases for the workers (``0``: each worker draws
-            its own); the atheris engine draws in its own process.
+        drawers: CPU-only processes drawing cases and running the oracle for the workers
+            (``0``: each worker draws its own; ``None``: :func:`auto_drawers`, none in the
+            interpreter); the atheris engine draws in its own process.
     """
 
     target: str
@@ -116,7 +138,7 @@ class CampaignConfig:
     workers: int | None = None
     devices: tuple[int, ...] = ()
     max_findings: int | None = None
-    drawers: int = 0
+    drawers: int | None = None
 
 
 @dataclass
@@ -226,7 +248,7 @@ class Campaign:
         self._notify = on_status or (lambda _: None)
         if config.workers is not None and config.workers < 1:
             raise UsageError(f"workers={config.workers!r} must be at least 1")
-        if config.drawers < 0:
+        if config.drawers is not None and config.drawers < 0:
             raise UsageError(f"drawers={config.drawers!r} must not be negative")
         self._drawers: DrawerPool | None = None
         self.executor = self._executor(0)
@@ -270,7 +292,8 @@ class Campaign:
         if config.case_timeout_s is None:
             self.executor.case_timeout_s = 30.0 if device == "cuda" else 120.0
         self.limits = config.limits or default_limits(device)
-        drawers = config.drawers if config.engine == "hypothesis" else 0
+        drawers = config.drawers if config.drawers is not None else auto_drawers(device, config.devices)
+        drawers = drawers if config.engine == "hypothesis" else 0
         count = 1 if config.engine != "hypothesis" else config.workers or auto_workers(device, config.devices, drawers)
         for number in range(1, count):
             executor = self._executor(number)
@@ -518,13 +541,15 @@ class _Feed:
         self._drawn: deque[Request] = deque()
 
     def draw(self) -> str:
-        """Keep every drawer :data:`~moefuzz.drawers.DRAW_AHEAD` buffers ahead and take what
-        they drew; return the first invalid case's error (a target bug), else ``""``."""
+        """Keep every drawer :data:`~moefuzz.drawers.DRAW_AHEAD` buffers ahead, while fewer than
+        :data:`MAX_DRAWN_AHEAD` cases are drawn or being drawn and not yet sent (drawers faster
+        than the workers would otherwise fill the parent's memory), and take what they drew;
+        return the first invalid case's error (a target bug), else ``""``."""
         drawers = self._drawers
         if drawers is None:
             return ""
         for drawer in drawers.hungry():
-            while len(drawer.pending) < DRAW_AHEAD:
+            while len(drawer.pending) < DRAW_AHEAD and len(self._drawn) + drawers.outstanding < MAX_DRAWN_AHEAD:
                 drawers.submit(drawer, self._index, next(self._buffers))
                 self._index += 1
         for result in drawers.collect():
@@ -532,7 +557,8 @@ class _Feed:
                 return result.error
             if result.case is not None:
                 plan = self._plan(result.index)
-                self._drawn.append(Request(plan, case=result.case, buffer=result.buffer, index=result.index))
+                request = Request(plan, result.case, result.buffer, result.index, result.expected)
+                self._drawn.append(request)
         return ""
 
     def next_request(self) -> Request | None:

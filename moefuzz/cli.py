@@ -148,15 +148,15 @@ def main() -> None:
     "--workers",
     default=None,
     type=click.IntRange(1, 256),
-    help="Workers running cases at once (default: in the interpreter 1; on a GPU one per GPU with --drawers, "
+    help="Workers running cases at once (default: in the interpreter 1; on a GPU one per GPU with drawers, "
     "else half the CPU cores, at most 8).",
 )
 @click.option(
     "--drawers",
-    default=0,
-    show_default=True,
+    default=None,
     type=click.IntRange(0, 256),
-    help="CPU-only processes drawing cases for the workers (0: each worker draws its own).",
+    help="CPU-only processes drawing cases and running the oracle for the workers (0: each worker draws "
+    "its own; default: none in the interpreter, on a GPU the spare cores, at most 8).",
 )
 @click.option(
     "--devices",
@@ -189,11 +189,12 @@ def run(
     workers: int | None,
     device_list: str | None,
     max_findings: int | None,
-    drawers: int,
+    drawers: int | None,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.duration import parse_duration
     from moefuzz.registry import get_target
+
     devices = parse_devices(device_list) if device_list is not None else ()
     seconds = parse_duration(duration)
     shrink_seconds = parse_duration(shrink_time) if shrink_time else None

@@ -32,6 +32,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from moefuzz.case import Case
 from moefuzz.errors import WorkerError
 from moefuzz.outcome import Outcome, classify_crash_text
@@ -75,18 +77,22 @@ class Request:
             worker keeps the parent's share of a case to microseconds. The parent draws the same
             case from the same bytes whenever it needs it.
         index: the position of ``buffer`` in the campaign's byte stream.
+        expected: the oracle's outputs on ``case`` when a drawer ran it already (name -> numpy
+            array); the worker then runs only the kernel and the comparison.
     """
 
     plan: list[Perturbation] = field(default_factory=lambda: [Perturbation({})])
     case: Case | None = None
     buffer: bytes | None = None
     index: int = -1
+    expected: Mapping[str, np.ndarray] | None = None
 
     def message(self) -> tuple[Any, ...]:
         """What travels over the pipe (:func:`moefuzz.worker.worker_main` reads it)."""
         plan = [p.to_json() for p in self.plan]
         if self.case is not None:
-            return ("case", dict(self.case.arrays), dict(self.case.params), plan)
+            expected = dict(self.expected) if self.expected is not None else None
+            return ("case", dict(self.case.arrays), dict(self.case.params), expected, plan)
         return ("bytes", self.buffer, plan)
 
 

@@ -19,6 +19,8 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
     execs, execs_per_s       cases run, and per second of fuzzing
     workers                  workers that ran cases at once
     drawers                  CPU-only processes that drew cases for them (0: the workers drew)
+    startup_s                seconds from the start to the first worker ready (its CUDA context
+                             made and first case run), null if none started
     worker_restarts          workers replaced after a crash or a hang
     worker_recovery_s        seconds from each crash or hang to the next case done: {p50, p95, n}
     corpus                   the corpus directory
@@ -110,6 +112,7 @@ def run_document(
             "execs_per_s": round(status.execs_per_s, 3),
             "workers": status.workers,
             "drawers": status.drawers,
+            "startup_s": None if status.fuzzing_since is None else round(status.fuzzing_since - status.started, 3),
             "worker_restarts": status.worker_restarts,
             "worker_recovery_s": percentiles(status.recovery_seconds),
             "corpus": str(config.corpus),

@@ -87,11 +87,12 @@ class CaseRunner:
         compare."""
         return self.run_plan(case, [Perturbation(dict(config or {}))])
 
-    def run_plan(self, case: Case, plan: Sequence[Perturbation]) -> Outcome:
+    def run_plan(self, case: Case, plan: Sequence[Perturbation], expected: Mapping[str, Any] | None = None) -> Outcome:
         """Run ``case`` once per perturbation of ``plan`` (launch knobs and poison pattern); the
-        oracle runs once. Returns ``pass`` if every launch passed, else the first failure with
-        ``runs``, ``failures`` (launches failing with its signature) and ``nondeterministic``
-        (launches disagreed). A crash ends the plan: the device context is gone.
+        oracle runs once, after the first launch that did not raise, unless ``expected`` holds
+        its outputs already (a drawer ran it: :mod:`moefuzz.drawers`). Returns ``pass`` if every
+        launch passed, else the first failure with ``runs``, ``failures`` (launches failing with
+        its signature) and ``nondeterministic`` (launches disagreed). A crash ends the plan: the device context is gone.
 
         On the CPU (the Triton interpreter) every access is checked: one outside every buffer is
         a ``crash:out-of-bounds-<load|store|atomic>`` outcome instead of a wild read or write."""
@@ -99,7 +100,7 @@ class CaseRunner:
 
         started = time.perf_counter()
         specs = self.target.output_specs(case)
-        ref: Mapping[str, Any] | None = None
+        ref: Mapping[str, Any] | None = expected
         first: Outcome | None = None
         failures = passes = runs = 0
         disagree = False
@@ -190,10 +191,12 @@ def worker_main(
     ``("failed", "warm-up ...")`` and exits.
 
     Protocol: sends ``("ready", environment)`` or ``("failed", text)``; then for each request
-    (:meth:`moefuzz.isolation.Request.message`: ``("case", arrays, params, plan)`` or
-    ``("bytes", buffer, plan)``, ``plan`` as JSON perturbations) replies one
-    :class:`Outcome`; ``None`` ends it. A case drawn from bytes that fails comes back in the
-    outcome's ``case``.
+    (:meth:`moefuzz.isolation.Request.message`: ``("case", arrays, params, expected, plan)``
+    or ``("bytes", buffer, plan)``, ``plan`` as JSON perturbations, ``expected`` the oracle's
+    outputs or ``None``) replies one :class:`Outcome`; ``None`` ends it. A case drawn from bytes
+    that fails comes back in the outcome's ``case``. A thread reads requests off the pipe as they
+    come (:class:`_Inbox`), so that a parent sending a case larger than the pipe holds never
+    waits for the case before it to finish.
     """
     if environ is not None:
         for name in set(os.environ) - set(environ):
@@ -214,8 +217,9 @@ def worker_main(
     except Exception as exc:
         conn.send(("failed", _one_line(exc)))
         return
+    inbox = _Inbox(conn)
     while True:
-        request = conn.recv()
+        request = inbox.get()
         if request is None:
             return
         outcome = _answer(runner, source, request)
@@ -224,6 +228,38 @@ def worker_main(
             # A CUDA error is sticky: this context can run nothing more. (An out-of-bounds access
             # refused under the interpreter never happened: this process goes on.)
             os._exit(3)
+
+
+class _Inbox:
+    """Requests read off ``conn`` by a daemon thread as they arrive, handed out in order.
+
+    A pipe holds 64 KiB; a drawn case with its oracle outputs is larger from T ~ 1024 on, and
+    without the thread the parent's send of the next case would block until this worker has
+    finished the current one, and the parent could serve no drawer meanwhile. The end of the
+    pipe (the parent gone) reads as ``None``: the worker stops.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._conn = conn
+        threading.Thread(target=self._read, name="moefuzz-inbox", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                request = self._conn.recv()
+            except (EOFError, OSError):
+                request = None
+            self._queue.put(request)
+            if request is None:
+                return
+
+    def get(self) -> Any:
+        """The next request (waits for it); ``None`` once the parent ended the worker."""
+        return self._queue.get()
 
 
 class _LazySource:
@@ -250,7 +286,7 @@ def _answer(runner: CaseRunner, source: _LazySource, request: tuple[Any, ...]) -
 
     plan = [Perturbation.from_json(p) for p in request[-1]]
     if request[0] == "case":
-        return runner.run_plan(Case(request[1], request[2]), plan)
+        return runner.run_plan(Case(request[1], request[2]), plan, request[3])
     case, error = draw_checked(source, runner.target.check, request[1])
     if case is None:
         return Outcome("rejected", message="the strategy rejected these bytes")

@@ -126,6 +126,19 @@ def _spec(name: str) -> KernelSpec:
     return KernelSpec(name, f"{MODULE}:{function}", f"test double: {name}")
 
 
+def broken_cases(limits):
+    """The three-step sort's strategy with a bug of its own: every case of T >= 4 tokens has its
+    local range reversed (start_expert > end_expert), which the contract's check rejects."""
+    from targets.three_step_sort.strategy import cases
+
+    def break_range(case):
+        if case.arrays["token_selected_experts"].shape[0] < 4:
+            return case
+        return case.replace(start_expert=int(case.params["num_experts"]) + 1, end_expert=0)
+
+    return cases(limits).map(break_range)
+
+
 TARGET = dataclasses.replace(
     THREE_STEP_SORT,
     name="fake_sort",
@@ -146,3 +159,14 @@ TARGET = dataclasses.replace(
         )
     ),
 )
+
+
+#: ``fake_sort`` whose strategy draws cases its contract rejects (:func:`broken_cases`).
+BROKEN_TARGET = dataclasses.replace(
+    TARGET,
+    name="fake_sort_broken_strategy",
+    summary="fake_sort with a strategy that breaks the contract's preconditions",
+    strategy=broken_cases,
+)
+
+TARGETS = (BROKEN_TARGET,)

@@ -135,6 +135,7 @@ def test_the_run_report_says_how_many_workers_ran_and_how_fast_they_recovered(fa
     document = json.loads(report.read_text())
     assert document["workers"] == 2
     assert document["worker_recovery_s"] == {"p50": None, "p95": None, "n": 0}
+    assert 0 < document["startup_s"] < document["duration_s"]
     assert np.isfinite(document["execs_per_s"]) and document["execs"] > 0
 
 
@@ -187,3 +188,123 @@ def test_a_campaign_fed_by_drawers_finds_the_bug_and_saves_the_case_a_crash_kill
     ids = finding.original_case.arrays["token_selected_experts"]
     assert ids.shape[0] >= 3  # the test double aborts only on T >= 3 with a repeated local expert
     assert status.execs > status.known + 1  # it went on fuzzing after the crash
+
+
+def test_drawers_send_the_oracle_outputs_of_each_case_they_draw():
+    from moefuzz.drawers import DrawerPool
+    from moefuzz.execute import oracle_outputs
+    from moefuzz.isolation import worker_context
+    from targets.three_step_sort.oracle import three_step_sort_torch
+
+    limits = Limits(max_tokens=512)
+    pool = DrawerPool(worker_context(), "three_step_sort", limits, 1)
+    try:
+        buffers = dict(zip(range(4), byte_stream(9), strict=False))
+        drawn, started = [], time.perf_counter()
+        while len(drawn) < len(buffers) and time.perf_counter() - started < 120:
+            for drawer in pool.hungry():
+                for index, buffer in buffers.items():
+                    if index not in drawer.pending and index not in {d.index for d in drawn}:
+                        pool.submit(drawer, index, buffer)
+            drawn += pool.collect()
+            time.sleep(0.01)
+    finally:
+        pool.close()
+    cases = [d for d in drawn if d.case is not None]
+    assert cases
+    for result in cases:
+        reference = oracle_outputs(three_step_sort_torch, result.case)
+        assert sorted(result.expected) == sorted(reference)
+        for name, array in reference.items():
+            np.testing.assert_array_equal(result.expected[name], array)
+
+
+def test_a_worker_given_the_oracle_outputs_compares_the_kernel_with_them_instead_of_running_the_oracle(
+    fake_targets,
+):
+    from moefuzz.execute import oracle_outputs
+    from moefuzz.perturb import Perturbation
+    from moefuzz.worker import CaseRunner
+    from targets.three_step_sort.oracle import three_step_sort_torch
+
+    runner = CaseRunner("fake_sort", "correct", "cpu")
+    expected = oracle_outputs(three_step_sort_torch, PLAIN)
+    assert runner.run_plan(PLAIN, [Perturbation({})], expected).kind == "pass"
+    wrong = dict(expected, expert_first_token_offset=expected["expert_first_token_offset"] + 1)
+    outcome = runner.run_plan(PLAIN, [Perturbation({})], wrong)
+    assert outcome.signature == "divergence:expert_first_token_offset"
+
+
+def test_auto_drawers_are_none_in_the_interpreter_and_the_spare_cores_on_a_gpu_at_most_eight():
+    from moefuzz.campaign import auto_drawers
+
+    assert auto_drawers("cpu", cpus=16) == 0
+    assert auto_drawers("cuda", cpus=16) == 8
+    assert auto_drawers("cuda", cpus=8) == 5
+    assert auto_drawers("cuda", cpus=2) == 1
+    assert auto_drawers("cuda", devices=(0, 1, 2, 3), cpus=12) == 3
+
+
+class _InstantDrawers:
+    """A DrawerPool stand-in that draws every buffer at once (drawers far faster than workers)."""
+
+    def __init__(self):
+        self.pending = {}
+
+    @property
+    def outstanding(self):
+        return len(self.pending)
+
+    def hungry(self):
+        return [self]
+
+    def submit(self, drawer, index, buffer):
+        self.pending[index] = buffer
+
+    def collect(self):
+        from moefuzz.drawers import Drawn
+
+        drawn = [Drawn(i, b, PLAIN, "", None) for i, b in self.pending.items()]
+        self.pending = {}
+        return drawn
+
+
+def test_drawers_faster_than_the_workers_never_get_more_than_max_drawn_ahead_cases_ahead():
+    from moefuzz.campaign import MAX_DRAWN_AHEAD, _Feed
+    from moefuzz.perturb import Perturbation
+
+    feed = _Feed(byte_stream(0), _InstantDrawers(), lambda index: [Perturbation({})])
+    for _ in range(200):
+        assert feed.draw() == ""
+    assert len(feed._drawn) == MAX_DRAWN_AHEAD
+    indices = [feed.next_request().index for _ in range(3)]
+    assert indices == [0, 1, 2]
+    feed.draw()
+    assert len(feed._drawn) == MAX_DRAWN_AHEAD
+
+
+@pytest.mark.parametrize("drawers", [0, 1])
+def test_a_strategy_that_draws_cases_its_contract_rejects_ends_the_campaign_with_one_line(
+    fake_targets, tmp_path, drawers
+):
+    config = CampaignConfig(
+        "fake_sort_broken_strategy", "correct", 60, tmp_path, seed=0, device="cpu", workers=1, drawers=drawers
+    )
+    from moefuzz.errors import MoefuzzError
+
+    with pytest.raises(MoefuzzError) as caught:
+        run_campaign(config)
+    message = str(caught.value)
+    assert "fake_sort_broken_strategy" in message and "contract rejects" in message
+    assert "start_expert" in message or "local range" in message
+    assert len(message.splitlines()) == 1
+    assert not list(tmp_path.rglob("finding.json"))
+
+
+def test_a_strategy_that_draws_cases_its_contract_rejects_is_a_one_line_cli_error(fake_targets, tmp_path):
+    args = ["run", "--target", "fake_sort_broken_strategy", "--kernel", "correct", "--time", "60s", "--device", "cpu"]
+    result = CliRunner().invoke(main, [*args, "--corpus", str(tmp_path)])
+    assert result.exit_code != 0
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert any("contract rejects" in line for line in lines)
+    assert "Traceback" not in result.output
