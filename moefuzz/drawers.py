@@ -12,16 +12,18 @@ oracle costs about half of a worker's time a case otherwise (0.37 ms of ~0.7 ms 
 three_step_sort case of T <= 1024), and it runs here beside the kernel instead of before it.
 The parent keeps every drawn case until its worker's reply, so nothing is lost if the worker dies.
 
-Protocol: the parent sends ``(index, buffer)``; the drawer replies
-``(index, arrays, params, error, expected)``: ``arrays`` is ``None`` when the strategy rejected
-the bytes (``error`` empty) or the drawn case broke the contract's preconditions (``error`` says
-how); ``expected`` is the oracle's outputs, ``None`` when the oracle raised (the worker then runs
-it again and reports the ``oracle-error``). ``None`` ends a drawer.
+Protocol: the parent sends ``(index, buffer)``; the drawer replies ``(index, error, payload)``:
+``payload`` is the pickle of ``(arrays, params, expected)``, which the parent forwards to a
+worker as it is (:attr:`moefuzz.isolation.Request.payload`), and ``None`` when the strategy
+rejected the bytes (``error`` empty) or the drawn case broke the contract's preconditions
+(``error`` says how); ``expected`` is the oracle's outputs, ``None`` when the oracle raised (the
+worker then runs it again and reports the ``oracle-error``). ``None`` ends a drawer.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -43,17 +45,32 @@ class Drawn:
 
     Attributes:
         index, buffer: which bytes.
-        case: the case they encode, ``None`` when rejected or invalid.
+        payload: the pickled case with its oracle outputs (see the module doc), ``None`` when
+            rejected or invalid.
         error: why the drawn case broke the contract (empty: fine, or rejected).
-        expected: the oracle's outputs on ``case`` (name -> numpy array), ``None`` when the
-            oracle raised or there is no case.
     """
 
     index: int
     buffer: bytes
-    case: Case | None
+    payload: bytes | None
     error: str = ""
-    expected: dict[str, np.ndarray] | None = None
+
+    @property
+    def case(self) -> Case | None:
+        """The case the bytes encode (unpickled from the payload), ``None`` when rejected or
+        invalid."""
+        return None if self.payload is None else prepared_case(self.payload)[0]
+
+    @property
+    def expected(self) -> dict[str, np.ndarray] | None:
+        """The oracle's outputs on :attr:`case`, ``None`` when the oracle raised or no case."""
+        return None if self.payload is None else prepared_case(self.payload)[1]
+
+
+def prepared_case(payload: bytes) -> tuple[Case, dict[str, np.ndarray] | None]:
+    """The case and oracle outputs of a drawer's payload (what a worker runs)."""
+    arrays, params, expected = pickle.loads(payload)
+    return Case(arrays, params), expected
 
 
 def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int], environ: dict[str, str]) -> None:
@@ -82,13 +99,14 @@ def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int], e
         index, buffer = request
         case, error = draw_checked(source, target.check, buffer)
         if case is None or error:
-            conn.send((index, None, None, error, None))
+            conn.send((index, error, None))
             continue
         try:
             expected: dict[str, np.ndarray] | None = oracle_outputs(oracle, case)
         except Exception:  # the worker runs it again and reports the oracle-error with the case
             expected = None
-        conn.send((index, dict(case.arrays), dict(case.params), "", expected))
+        payload = pickle.dumps((dict(case.arrays), dict(case.params), expected), protocol=pickle.HIGHEST_PROTOCOL)
+        conn.send((index, "", payload))
 
 
 class _Drawer:
@@ -159,10 +177,12 @@ class DrawerPool:
             WorkerError: a drawer failed to start or died (a bug of the target's strategy, or
                 the machine: either way no case can be trusted to it).
         """
+        from moefuzz.isolation import readable
+
         drawn: list[Drawn] = []
         for drawer in self._drawers:
             try:
-                while drawer.conn.poll():
+                while readable(drawer.conn):
                     message = drawer.conn.recv()
                     if not drawer.ready:
                         status, payload = message
@@ -170,10 +190,8 @@ class DrawerPool:
                             raise WorkerError(f"drawer failed to start: {payload}")
                         drawer.ready = True
                         continue
-                    index, arrays, params, error, expected = message
-                    buffer = drawer.pending.pop(index)
-                    case = None if arrays is None else Case(arrays, params)
-                    drawn.append(Drawn(index, buffer, case, error, expected))
+                    index, error, payload = message
+                    drawn.append(Drawn(index, drawer.pending.pop(index), payload, error))
             except (EOFError, OSError):
                 raise WorkerError(f"drawer {drawer.process.name} died (exit {drawer.process.exitcode})") from None
         return drawn

@@ -191,12 +191,12 @@ def worker_main(
     ``("failed", "warm-up ...")`` and exits.
 
     Protocol: sends ``("ready", environment)`` or ``("failed", text)``; then for each request
-    (:meth:`moefuzz.isolation.Request.message`: ``("case", arrays, params, expected, plan)``
-    or ``("bytes", buffer, plan)``, ``plan`` as JSON perturbations, ``expected`` the oracle's
-    outputs or ``None``) replies one :class:`Outcome`; ``None`` ends it. A case drawn from bytes
-    that fails comes back in the outcome's ``case``. A thread reads requests off the pipe as they
-    come (:class:`_Inbox`), so that a parent sending a case larger than the pipe holds never
-    waits for the case before it to finish.
+    (:meth:`moefuzz.isolation.Request.message`: ``("case", arrays, params, plan)``,
+    ``("prepared", payload, plan)`` with a drawer's case and oracle outputs, or ``("bytes",
+    buffer, plan)``; ``plan`` as JSON perturbations) replies one :class:`Outcome`; ``None`` ends
+    it. A failing case the parent did not send as arrays comes back in the outcome's ``case``.
+    A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
+    is unpickled while this one runs.
     """
     if environ is not None:
         for name in set(os.environ) - set(environ):
@@ -233,10 +233,10 @@ def worker_main(
 class _Inbox:
     """Requests read off ``conn`` by a daemon thread as they arrive, handed out in order.
 
-    A pipe holds 64 KiB; a drawn case with its oracle outputs is larger from T ~ 1024 on, and
-    without the thread the parent's send of the next case would block until this worker has
-    finished the current one, and the parent could serve no drawer meanwhile. The end of the
-    pipe (the parent gone) reads as ``None``: the worker stops.
+    A pipe holds 64 KiB; a drawn case with its oracle outputs is larger from T ~ 1024 on. The
+    thread reads and unpickles the next case while this one waits for the device (the GIL is
+    free then), so the worker finds it ready. The end of the pipe (the parent gone) reads as
+    ``None``: the worker stops.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -286,7 +286,13 @@ def _answer(runner: CaseRunner, source: _LazySource, request: tuple[Any, ...]) -
 
     plan = [Perturbation.from_json(p) for p in request[-1]]
     if request[0] == "case":
-        return runner.run_plan(Case(request[1], request[2]), plan, request[3])
+        return runner.run_plan(Case(request[1], request[2]), plan)
+    if request[0] == "prepared":
+        from moefuzz.drawers import prepared_case
+
+        prepared, expected = prepared_case(request[1])
+        outcome = runner.run_plan(prepared, plan, expected)
+        return replace(outcome, case=prepared) if outcome.failed else outcome
     case, error = draw_checked(source, runner.target.check, request[1])
     if case is None:
         return Outcome("rejected", message="the strategy rejected these bytes")

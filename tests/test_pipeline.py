@@ -7,6 +7,7 @@ parent draws the same case from the same bytes.
 """
 
 import json
+import pickle
 import time
 
 import numpy as np
@@ -264,7 +265,8 @@ class _InstantDrawers:
     def collect(self):
         from moefuzz.drawers import Drawn
 
-        drawn = [Drawn(i, b, PLAIN, "", None) for i, b in self.pending.items()]
+        payload = pickle.dumps((dict(PLAIN.arrays), dict(PLAIN.params), None))
+        drawn = [Drawn(i, b, payload, "") for i, b in self.pending.items()]
         self.pending = {}
         return drawn
 
