@@ -80,11 +80,14 @@ def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int], e
         del os.environ[name]
     os.environ.update(environ)
     try:
+        import torch
+
         from moefuzz.execute import oracle_outputs
         from moefuzz.generate import CaseSource, draw_checked
         from moefuzz.registry import get_target
         from moefuzz.target import Limits, resolve_entry
 
+        torch.set_num_threads(1)  # drawers run side by side: each a core (see DrawerPool)
         target = get_target(target_name)
         source = CaseSource(target.strategy(Limits(**limits)), seed=0)
         oracle = resolve_entry(target.oracle)
