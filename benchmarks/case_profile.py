@@ -35,9 +35,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=1024)
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--packed", choices=["auto", "on", "off"], default="auto", help="packed outputs")
     args = parser.parse_args()
-    packed = {"auto": None, "on": True, "off": False}[args.packed]
     from moefuzz.worker import CaseRunner, choose_device
 
     device = choose_device(args.device)
@@ -60,7 +58,7 @@ def main() -> None:
         if case is not None and not error:
             cases.append(case)
     for case in cases[:100]:  # warm-up: compiles
-        launch_kernel(runner.kernel, target.output_specs(case), case, runner.device, packed=packed)
+        launch_kernel(runner.kernel, target.output_specs(case), case, runner.device)
     profile = cProfile.Profile()
     for case in cases:
         started = time.perf_counter()
@@ -68,7 +66,7 @@ def main() -> None:
         steps["oracle"].append(time.perf_counter() - started)
         started = time.perf_counter()
         profile.enable()
-        outputs = launch_kernel(runner.kernel, target.output_specs(case), case, runner.device, packed=packed)
+        outputs = launch_kernel(runner.kernel, target.output_specs(case), case, runner.device)
         profile.disable()
         steps["launch"].append(time.perf_counter() - started)
         started = time.perf_counter()
@@ -86,7 +84,6 @@ def main() -> None:
             {
                 "target": args.target,
                 "max_tokens": args.max_tokens,
-                "packed": args.packed,
                 "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (Triton interpreter)",
                 "cases": len(cases),
                 "mean_ms": {name: round(1e3 * statistics.fmean(values), 4) for name, values in steps.items()},

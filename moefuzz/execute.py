@@ -8,7 +8,6 @@ torch; never imported by the campaign's parent process.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -32,7 +31,6 @@ def launch_kernel(
     seed: int = 0,
     stress: bool = False,
     check_memory: bool | None = None,
-    packed: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """The ``tri_*`` outputs of ``kernel`` on ``case``.
 
@@ -46,82 +44,26 @@ def launch_kernel(
     checks every access of the kernel's Triton launches against its inputs, outputs, scratch and
     launch arguments (:func:`moefuzz.oob.checked_memory`).
 
-    ``packed`` (default: on for a CUDA device with PyTorch's caching allocator, off otherwise)
-    puts every output in one device block, each at a :data:`PACK_ALIGN`-byte boundary as the
-    caching allocator would place separate ones: the poisoned block goes to the device in one
-    copy and comes back in one, instead of a fill and a copy back (a wait) per output, about a
-    quarter of a small case's launch time. Off in the interpreter, whose checker bounds each
-    output on its own, and without the caching allocator (each buffer a fresh allocation).
-
     Raises:
         OutOfBoundsAccess: with ``check_memory``, before an access outside every buffer (inside
             the interpreter's ``InterpreterError``; :func:`moefuzz.oob.find_out_of_bounds`).
         Whatever the kernel raises (a CUDA error surfaces here at the latest).
     """
     inputs = {name: torch.from_numpy(array).to(device) for name, array in case.arrays.items()}
+    outputs = {
+        name: poisoned(spec.shape, getattr(torch, spec.dtype), device, poison, seed + index)
+        for index, (name, spec) in enumerate(output_specs.items())
+    }
+    ctx = LaunchContext(inputs, outputs, case.params, device, dict(config or {}), poison, seed)
     if check_memory is None:
         check_memory = device.type == "cpu"
-    if packed is None:
-        packed = device.type == "cuda" and not os.environ.get("PYTORCH_NO_CUDA_MEMORY_CACHING")
-    block: torch.Tensor | None = None
-    layout: dict[str, tuple[int, OutputSpec]] = {}
-    if packed and not check_memory:
-        block, layout = _poisoned_block(output_specs, device, poison, seed)
-        outputs = {name: _view(block, offset, spec) for name, (offset, spec) in layout.items()}
-    else:
-        outputs = {
-            name: poisoned(spec.shape, getattr(torch, spec.dtype), device, poison, seed + index)
-            for index, (name, spec) in enumerate(output_specs.items())
-        }
-    ctx = LaunchContext(inputs, outputs, case.params, device, dict(config or {}), poison, seed)
     guard: AbstractContextManager[Any] = checked_memory(lambda: launch_tensors(ctx)) if check_memory else nullcontext()
     stressed: AbstractContextManager[Any] = (
         side_stream_stress(device) if stress and device.type == "cuda" else nullcontext()
     )
     with guard, stressed:
         kernel(ctx)
-    if block is not None:
-        back = block.cpu().numpy()  # one copy, one wait
-        return {name: _array(back, offset, spec) for name, (offset, spec) in layout.items()}
     return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
-
-
-#: Byte boundary of each output in a packed block: the caching allocator's rounding, so that an
-#: output ends where a separate allocation of it would (a store just past it lands in the
-#: padding or the next output, as it would land in the allocator's next block).
-PACK_ALIGN = 512
-
-
-def _poisoned_block(
-    output_specs: Mapping[str, OutputSpec], device: torch.device, poison: str, seed: int
-) -> tuple[torch.Tensor, dict[str, tuple[int, OutputSpec]]]:
-    """One uint8 device block holding every output, poisoned on the host (as :func:`poisoned`
-    fills each, the same values) and copied over at once; each output's byte offset."""
-    layout: dict[str, tuple[int, OutputSpec]] = {}
-    parts: list[tuple[int, np.ndarray]] = []
-    offset = 0
-    for index, (name, spec) in enumerate(output_specs.items()):
-        host = poisoned(spec.shape, getattr(torch, spec.dtype), torch.device("cpu"), poison, seed + index)
-        data = host.contiguous().view(-1).view(torch.uint8).numpy()
-        layout[name] = (offset, spec)
-        parts.append((offset, data))
-        offset += -(-max(data.size, 1) // PACK_ALIGN) * PACK_ALIGN
-    staging = np.empty(max(offset, PACK_ALIGN), dtype=np.uint8)
-    for start, data in parts:
-        staging[start : start + data.size] = data
-    return torch.from_numpy(staging).to(device), layout
-
-
-def _view(block: torch.Tensor, offset: int, spec: OutputSpec) -> torch.Tensor:
-    dtype = getattr(torch, spec.dtype)
-    size = int(np.prod(spec.shape, dtype=np.int64)) * torch.empty((), dtype=dtype).element_size()
-    return block[offset : offset + size].view(dtype).view(spec.shape)
-
-
-def _array(back: np.ndarray, offset: int, spec: OutputSpec) -> np.ndarray:
-    dtype = np.dtype(spec.dtype)
-    size = int(np.prod(spec.shape, dtype=np.int64)) * dtype.itemsize
-    return back[offset : offset + size].view(dtype).reshape(spec.shape)
 
 
 #: Elements of each side-stream stress buffer (float32: 64 MiB each, three of them).
