@@ -64,10 +64,11 @@ MAX_AUTO_WORKERS = 8
 
 def auto_workers(device: str, devices: tuple[int, ...] = (), drawers: int = 0, cpus: int | None = None) -> int:
     """Workers of a campaign that does not say. In the interpreter, one (it is CPU-bound). On a
-    GPU with drawers, one per GPU: several processes on one GPU are time-sliced between their
-    CUDA contexts, so a second worker adds little once the first no longer draws. On a GPU
-    without drawers, half the CPU cores, at most :data:`MAX_AUTO_WORKERS`, at least one per GPU:
-    on an H200, 8 workers of three_step_sort (T <= 1024) ran ~520 cases/s together, one ~300/s
+    GPU with drawers, one per GPU: it then only launches and compares (~2,200 cases/s for
+    three_step_sort at T <= 1024 on an H200, fed alone), and 4 or 8 workers on one GPU ran no
+    faster than one (~450-550 cases/s together, each drawing its own cases: time-slicing between
+    CUDA contexts and torch threads oversubscribing the cores, not told apart). On a GPU without
+    drawers, half the CPU cores, at most :data:`MAX_AUTO_WORKERS`, at least one per GPU
     (docs/benchmarks.md)."""
     if device != "cuda":
         return 1
@@ -75,6 +76,15 @@ def auto_workers(device: str, devices: tuple[int, ...] = (), drawers: int = 0, c
         return max(1, len(devices))
     cpus = cpus or os.cpu_count() or 2
     return max(len(devices), 1, min(MAX_AUTO_WORKERS, cpus // 2))
+
+
+def likely_device(requested: str) -> str:
+    """The device a campaign of ``requested`` (``auto``, ``cuda``, ``cpu``) will run on, guessed
+    in the parent without importing torch: ``auto`` is ``cuda`` where the NVIDIA driver's
+    control device exists. Only a guess to start drawers early; the first worker says for sure."""
+    if requested != "auto":
+        return requested
+    return "cuda" if os.path.exists("/dev/nvidiactl") else "cpu"
 
 
 #: Most drawers a GPU campaign starts by default: at ~350 cases/s each (draw 1.8-2.3 ms and the
@@ -288,7 +298,17 @@ class Campaign:
             WorkerError: no worker could start.
         """
         config = self.config
-        self.environment = self.executor.start()
+        self.executor.launch()
+        # Drawers import the target while the first worker starts (the fork server, torch, the
+        # CUDA context), on the device the parent expects; they learn the limits once it is ready.
+        early = self._drawer_count(likely_device(config.device))
+        pool = DrawerPool(worker_context(), self.target.name, None, early) if early else None
+        try:
+            self.environment = self.executor.wait_ready()
+        except BaseException:
+            if pool is not None:
+                pool.close()
+            raise
         device = self.executor.device
         self.status.device = self.environment.get("device_name", self.environment.get("device", "?"))
         self.status.device_kind = device
@@ -296,8 +316,7 @@ class Campaign:
         if config.case_timeout_s is None:
             self.executor.case_timeout_s = 30.0 if device == "cuda" else 120.0
         self.limits = config.limits or default_limits(device)
-        drawers = config.drawers if config.drawers is not None else auto_drawers(device, config.devices)
-        drawers = drawers if config.engine == "hypothesis" else 0
+        drawers = self._drawer_count(device)
         count = 1 if config.engine != "hypothesis" else config.workers or auto_workers(device, config.devices, drawers)
         for number in range(1, count):
             executor = self._executor(number)
@@ -306,14 +325,28 @@ class Campaign:
             executor.launch()
             self._starting.append(executor)
         self.status.workers = 1
-        if drawers:
-            self._drawers = DrawerPool(worker_context(), self.target.name, self.limits, drawers)
-            self.status.drawers = drawers
+        if pool is not None and len(pool) != drawers:  # the device was not the one expected
+            pool.close()
+            pool = None
+        if pool is not None:
+            pool.configure(self.limits)
+        elif drawers:
+            pool = DrawerPool(worker_context(), self.target.name, self.limits, drawers)
+        self._drawers = pool
+        self.status.drawers = drawers
         self._known_ids = {p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir()}
         self.status.corpus_size = len(self._known_ids)
         self.status.fuzzing_since = time.monotonic()
         self.deadline = self.status.fuzzing_since + config.duration_s
         return self.limits
+
+    def _drawer_count(self, device: str) -> int:
+        """Drawers of this campaign on ``device``: the configured count, else :func:`auto_drawers`;
+        none for an engine that draws in its own process."""
+        if self.config.engine != "hypothesis":
+            return 0
+        config = self.config
+        return config.drawers if config.drawers is not None else auto_drawers(device, config.devices)
 
     @property
     def expired(self) -> bool:

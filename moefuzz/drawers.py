@@ -1,9 +1,9 @@
 """Drawing cases from bytes in CPU-only processes, ahead of the workers that run them.
 
-On a GPU one worker process is the fastest way to run cases (several processes on one GPU are
-time-sliced between their CUDA contexts: docs/benchmarks.md), but drawing a case through
-Hypothesis costs a worker more than running it (~2 ms against ~0.7 ms for a three_step_sort case
-of T <= 1024). So the campaign hands the bytes of the next cases to a few drawer processes, which
+On a GPU one worker a GPU runs the cases (4 or 8 workers on one GPU ran no faster than one:
+docs/benchmarks.md), but drawing a case through Hypothesis costs more than running it (~2.1 ms
+against ~0.4 ms of launches for a three_step_sort case of T <= 1024 on an H200). So the campaign
+hands the bytes of the next cases to drawer processes, which
 never touch the device: each turns bytes into a case through the target's strategy
 (:meth:`moefuzz.generate.CaseSource.from_bytes`), checks it against the contract, runs the
 target's oracle on it (plain torch on the CPU, where a worker would run it too) and sends both
@@ -73,9 +73,12 @@ def prepared_case(payload: bytes) -> tuple[Case, dict[str, np.ndarray] | None]:
     return Case(arrays, params), expected
 
 
-def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int], environ: dict[str, str]) -> None:
+def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int] | None, environ: dict[str, str]) -> None:
     """Entry point of a drawer process: ``("ready", None)`` once the strategy and the oracle are
-    loaded, then one reply per request (see the module doc)."""
+    loaded, then one reply per request (see the module doc). Without ``limits`` it imports the
+    target and waits for ``("limits", limits)`` first (:meth:`DrawerPool.configure`): a
+    campaign starts its drawers beside its first worker, before that worker has said which
+    device, and so which size limits, the campaign runs on."""
     for name in set(os.environ) - set(environ):
         del os.environ[name]
     os.environ.update(environ)
@@ -87,10 +90,17 @@ def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int], e
         from moefuzz.registry import get_target
         from moefuzz.target import Limits, resolve_entry
 
-        torch.set_num_threads(1)  # drawers run side by side: each a core (see DrawerPool)
+        # Drawers run side by side, a core each: with torch's default of a thread per core, 8
+        # drawers drew 593 cases/s together on an H200 host, with one thread each 3,123/s.
+        torch.set_num_threads(1)
         target = get_target(target_name)
-        source = CaseSource(target.strategy(Limits(**limits)), seed=0)
         oracle = resolve_entry(target.oracle)
+        if limits is None:
+            message = conn.recv()
+            if message is None:
+                return
+            limits = message[1]
+        source = CaseSource(target.strategy(Limits(**limits)), seed=0)
         conn.send(("ready", None))
     except Exception as exc:
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
@@ -127,7 +137,8 @@ class DrawerPool:
             torch loaded; drawers never touch the device).
         target: the target's name (drawers look it up in the registry, plugins included through
             ``MOEFUZZ_TARGETS``).
-        limits: the size limits of the campaign's cases (as :class:`moefuzz.target.Limits`).
+        limits: the size limits of the campaign's cases (as :class:`moefuzz.target.Limits`);
+            ``None``: the drawers load the target now and wait for :meth:`configure`.
         count: drawer processes (at least one).
         env: the environment drawers run with (the parent's, by default).
 
@@ -141,18 +152,39 @@ class DrawerPool:
         import dataclasses
 
         self._drawers: list[_Drawer] = []
+        self._configured = limits is not None
         environ = dict(env if env is not None else os.environ)
         for number in range(max(1, count)):
             parent_conn, child_conn = context.Pipe()
             process = context.Process(
                 target=drawer_main,
-                args=(child_conn, target, dataclasses.asdict(limits), environ),
+                args=(child_conn, target, None if limits is None else dataclasses.asdict(limits), environ),
                 daemon=True,
                 name=f"moefuzz-drawer-{number + 1}",
             )
             process.start()
             child_conn.close()
             self._drawers.append(_Drawer(process, parent_conn))
+
+    def configure(self, limits: Any) -> None:
+        """Give drawers started without limits the campaign's size limits (once).
+
+        Raises:
+            WorkerError: the pool had its limits already.
+        """
+        import dataclasses
+
+        if self._configured:
+            raise WorkerError("drawers were given their limits already")
+        self._configured = True
+        for drawer in self._drawers:
+            try:
+                drawer.conn.send(("limits", dataclasses.asdict(limits)))
+            except (BrokenPipeError, OSError):
+                pass  # collect() reads its death
+
+    def __len__(self) -> int:
+        return len(self._drawers)
 
     @property
     def connections(self) -> list[Connection]:

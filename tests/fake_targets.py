@@ -169,4 +169,18 @@ BROKEN_TARGET = dataclasses.replace(
     strategy=broken_cases,
 )
 
-TARGETS = (BROKEN_TARGET,)
+
+def threads_oracle(inputs, params):
+    """The three-step sort's oracle, plus the torch threads of the process that ran it."""
+    return {**three_step_sort_torch(inputs, params), "torch_threads": torch.tensor([torch.get_num_threads()])}
+
+
+#: ``fake_sort`` whose oracle also says how many torch threads ran it (:func:`threads_oracle`).
+THREADS_TARGET = dataclasses.replace(
+    TARGET,
+    name="fake_sort_oracle_threads",
+    summary="fake_sort whose oracle reports its torch threads",
+    oracle=f"{MODULE}:threads_oracle",
+)
+
+TARGETS = (BROKEN_TARGET, THREADS_TARGET)

@@ -310,3 +310,74 @@ def test_a_strategy_that_draws_cases_its_contract_rejects_is_a_one_line_cli_erro
     lines = [line for line in result.output.strip().splitlines() if line.strip()]
     assert any("contract rejects" in line for line in lines)
     assert "Traceback" not in result.output
+
+
+def test_drawers_started_before_the_limits_are_known_draw_once_configured_and_close_cleanly_unconfigured():
+    from moefuzz.drawers import DrawerPool
+    from moefuzz.isolation import worker_context
+
+    idle = DrawerPool(worker_context(), "three_step_sort", None, 2)
+    processes = [d.process for d in idle._drawers]
+    idle.close()
+    assert all(not p.is_alive() for p in processes)
+
+    limits = Limits(max_tokens=64)
+    pool = DrawerPool(worker_context(), "three_step_sort", None, 1)
+    try:
+        pool.configure(limits)
+        with pytest.raises(Exception, match="limits already"):
+            pool.configure(limits)
+        buffer = next(byte_stream(4))
+        drawn, started = [], time.perf_counter()
+        while not drawn and time.perf_counter() - started < 120:
+            for drawer in pool.hungry():
+                if not drawer.pending:
+                    pool.submit(drawer, 0, buffer)
+            drawn += pool.collect()
+            time.sleep(0.01)
+    finally:
+        pool.close()
+    expected = CaseSource(get_target("three_step_sort").strategy(limits), seed=0).from_bytes(buffer)
+    assert drawn and (drawn[0].case is None) == (expected is None)
+    assert drawn[0].case is None or drawn[0].case.digest() == expected.digest()
+
+
+def test_drawers_started_for_a_gpu_the_worker_does_not_have_are_stopped_and_the_campaign_runs_without(
+    fake_targets, tmp_path, monkeypatch
+):
+    from moefuzz import campaign as campaign_module
+
+    monkeypatch.setattr(campaign_module, "likely_device", lambda requested: "cuda")
+    config = CampaignConfig("fake_sort", "correct", 2, tmp_path, seed=0, device="cpu", workers=1)
+    status = run_campaign(config)
+    assert status.drawers == 0 and status.execs > 0 and not status.findings
+
+
+def test_the_parent_guesses_the_device_it_was_told_and_auto_from_the_drivers_control_device(monkeypatch):
+    from moefuzz import campaign as campaign_module
+    from moefuzz.campaign import likely_device
+
+    assert likely_device("cpu") == "cpu" and likely_device("cuda") == "cuda"
+    monkeypatch.setattr(campaign_module.os.path, "exists", lambda path: path == "/dev/nvidiactl")
+    assert likely_device("auto") == "cuda"
+    monkeypatch.setattr(campaign_module.os.path, "exists", lambda path: False)
+    assert likely_device("auto") == "cpu"
+
+
+def test_each_drawer_runs_the_oracle_on_one_torch_thread(fake_targets):
+    from moefuzz.drawers import DrawerPool
+    from moefuzz.isolation import worker_context
+
+    pool = DrawerPool(worker_context(), "fake_sort_oracle_threads", Limits(max_tokens=64), 1)
+    try:
+        drawn, started, buffers = [], time.perf_counter(), byte_stream(0)
+        while not any(d.case is not None for d in drawn) and time.perf_counter() - started < 120:
+            for drawer in pool.hungry():
+                if not drawer.pending:
+                    pool.submit(drawer, len(drawn), next(buffers))
+            drawn += pool.collect()
+            time.sleep(0.01)
+    finally:
+        pool.close()
+    expected = next(d.expected for d in drawn if d.case is not None)
+    assert expected["torch_threads"].tolist() == [1]
