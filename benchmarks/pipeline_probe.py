@@ -52,6 +52,8 @@ def drawer_rate(target: str, limits, count: int, seconds: float) -> dict:
 
 
 def worker_rate(target: str, limits, device: str, depth: int, seconds: float) -> dict:
+    from multiprocessing.connection import wait
+
     from moefuzz.execute import oracle_outputs
     from moefuzz.generate import CaseSource
     from moefuzz.isolation import Executor, Request
@@ -77,8 +79,6 @@ def worker_rate(target: str, limits, device: str, depth: int, seconds: float) ->
             while executor.in_flight < depth:
                 executor.submit(Request(payload=payloads[at % len(payloads)], index=at))
                 at += 1
-            from multiprocessing.connection import wait
-
             wait([executor.connection], timeout=1.0)
             for _, outcome in executor.collect():
                 done += 1

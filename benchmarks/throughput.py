@@ -45,42 +45,27 @@ def limits_of(target: str, max_tokens: int | None, device: str):
     return default_limits(device)
 
 
-def floor(runner, target: str, limits, seconds: float, seed: int) -> dict:
-    from moefuzz.generate import CaseSource
-    from moefuzz.registry import get_target
-
-    source = CaseSource(get_target(target).strategy(limits), seed)
-    pool = [source.draw() for _ in range(500)]
-    for case in pool[:100]:  # warm-up: compiles the variants the pool needs
-        runner.run(case)
-    execs, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        outcome = runner.run(pool[execs % len(pool)])
-        if outcome.failed:
-            raise SystemExit(f"floor: correct kernel failed: {outcome.signature} {outcome.message}")
-        execs += 1
-    elapsed = time.perf_counter() - started
-    return {"execs": execs, "seconds": round(elapsed, 2), "execs_per_s": round(execs / elapsed, 1)}
-
-
-def floor_kernel(runner, target: str, limits, seconds: float, seed: int) -> dict:
+def floor(runner, target: str, limits, seconds: float, seed: int, oracle_ahead: bool = False) -> dict:
+    """Cases drawn beforehand, run in a tight loop by ``runner``; with ``oracle_ahead`` their
+    oracle outputs are computed beforehand too (the kernel and the comparison alone)."""
     from moefuzz.execute import oracle_outputs
     from moefuzz.generate import CaseSource
     from moefuzz.perturb import Perturbation
     from moefuzz.registry import get_target
 
+    name = "floor_kernel" if oracle_ahead else "floor"
     source = CaseSource(get_target(target).strategy(limits), seed)
     pool = [source.draw() for _ in range(500)]
-    expected = [oracle_outputs(runner.oracle, case) for case in pool]
+    expected = [oracle_outputs(runner.oracle, case) if oracle_ahead else None for case in pool]
     plan = [Perturbation({})]
-    for case, ref in zip(pool[:100], expected[:100], strict=True):
+    for case, ref in zip(pool[:100], expected[:100], strict=True):  # warm-up: compiles the pool's variants
         runner.run_plan(case, plan, ref)
     execs, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         at = execs % len(pool)
         outcome = runner.run_plan(pool[at], plan, expected[at])
         if outcome.failed:
-            raise SystemExit(f"floor_kernel: correct kernel failed: {outcome.signature} {outcome.message}")
+            raise SystemExit(f"{name}: correct kernel failed: {outcome.signature} {outcome.message}")
         execs += 1
     elapsed = time.perf_counter() - started
     return {"execs": execs, "seconds": round(elapsed, 2), "execs_per_s": round(execs / elapsed, 1)}
@@ -129,7 +114,7 @@ def measure(mode: str, runner, target: str, device: str, limits, args: argparse.
     if mode == "floor":
         return floor(runner, target, limits, seconds, seed)
     if mode == "floor_kernel":
-        return floor_kernel(runner, target, limits, seconds, seed)
+        return floor(runner, target, limits, seconds, seed, oracle_ahead=True)
     if mode == "campaign":
         return campaign(target, device, limits, seconds, seed, None, None)
     if mode == "campaign_1":

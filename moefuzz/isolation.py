@@ -246,7 +246,7 @@ class Executor:
         if worker is None:
             return False
         if worker.environment is None:
-            if not worker.conn.poll():
+            if not readable(worker.conn):
                 return False
             self.wait_ready()
         return True
