@@ -11,7 +11,11 @@ case of each step a campaign takes somewhere (drawer, worker or parent):
 - ``pipe``: pickling and unpickling the case with its oracle outputs (what crosses each pipe).
 
 Also the ``launch`` split by a ``cProfile`` of it (the top entries by internal time). Prints one
-JSON object.
+JSON object a pass over the cases.
+
+``--copy-back plain,pinned,plain,pinned`` makes an A/B of :func:`moefuzz.execute.copy_back` (one
+pass each, in that order, on the same cases): ``pinned`` is the engine's (non-blocking copies to
+pinned host buffers, one synchronize), ``plain`` one ``tensor.cpu()`` an output.
 
     PYTHONPATH=. python3 benchmarks/case_profile.py --target three_step_sort --max-tokens 1024
 """
@@ -35,13 +39,13 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=1024)
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--copy-back", default="pinned", help="passes, comma-separated: pinned (the engine's) or plain")
     args = parser.parse_args()
     from moefuzz.worker import CaseRunner, choose_device
 
     device = choose_device(args.device)
-    import torch
-
-    from moefuzz.execute import launch_kernel, oracle_outputs
+    import moefuzz.execute
+    from moefuzz.execute import launch_kernel
     from moefuzz.generate import CaseSource, byte_stream, draw_checked
     from moefuzz.registry import get_target
     from moefuzz.target import Limits
@@ -49,16 +53,38 @@ def main() -> None:
     target = get_target(args.target)
     runner = CaseRunner(args.target, None, device)
     source = CaseSource(target.strategy(Limits(max_tokens=args.max_tokens)), 0)
-    steps: dict[str, list[float]] = {"draw": [], "oracle": [], "launch": [], "compare": [], "pipe": []}
+    draws: list[float] = []
     cases, buffers = [], byte_stream(args.seed)
     while len(cases) < args.cases:
         started = time.perf_counter()
         case, error = draw_checked(source, target.check, next(buffers))
-        steps["draw"].append(time.perf_counter() - started)
+        draws.append(time.perf_counter() - started)
         if case is not None and not error:
             cases.append(case)
     for case in cases[:100]:  # warm-up: compiles
         launch_kernel(runner.kernel, target.output_specs(case), case, runner.device)
+    draw = {
+        "draw_mean_ms": round(1e3 * statistics.fmean(draws), 4),
+        "draw_median_ms": round(1e3 * statistics.median(draws), 4),
+    }
+    engines = {"pinned": moefuzz.execute.copy_back, "plain": _plain_copy_back}
+    for variant in args.copy_back.split(","):
+        moefuzz.execute.copy_back = engines[variant]
+        print(json.dumps({"copy_back": variant, **draw, **one_pass(runner, target, cases, device, args)}), flush=True)
+
+
+def _plain_copy_back(outputs, device):
+    """The copy back before change 8: ``tensor.cpu()`` an output, each waiting for the device."""
+    return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
+
+
+def one_pass(runner, target, cases, device, args) -> dict:
+    """Every step of every case once, timed; the launch under ``cProfile``."""
+    import torch
+
+    from moefuzz.execute import launch_kernel, oracle_outputs
+
+    steps: dict[str, list[float]] = {"oracle": [], "launch": [], "compare": [], "pipe": []}
     profile = cProfile.Profile()
     for case in cases:
         started = time.perf_counter()
@@ -79,19 +105,15 @@ def main() -> None:
         steps["pipe"].append(time.perf_counter() - started)
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12)
-    print(
-        json.dumps(
-            {
-                "target": args.target,
-                "max_tokens": args.max_tokens,
-                "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (Triton interpreter)",
-                "cases": len(cases),
-                "mean_ms": {name: round(1e3 * statistics.fmean(values), 4) for name, values in steps.items()},
-                "median_ms": {name: round(1e3 * statistics.median(values), 4) for name, values in steps.items()},
-                "launch_profile": [line for line in text.getvalue().splitlines() if line.strip()][:24],
-            }
-        )
-    )
+    return {
+        "target": args.target,
+        "max_tokens": args.max_tokens,
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (Triton interpreter)",
+        "cases": len(cases),
+        "mean_ms": {name: round(1e3 * statistics.fmean(values), 4) for name, values in steps.items()},
+        "median_ms": {name: round(1e3 * statistics.median(values), 4) for name, values in steps.items()},
+        "launch_profile": [line for line in text.getvalue().splitlines() if line.strip()][:24],
+    }
 
 
 if __name__ == "__main__":

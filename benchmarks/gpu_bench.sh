@@ -29,9 +29,13 @@ TRIALS=${TRIALS:-10}
 JOBS=${JOBS:-10}  # campaigns of one bug model at a time, each with HUNT_WORKERS workers (default 1)
 mkdir -p "$WORK" "$OUT"
 
-bug_models() {  # target kernel perturb, one line a model
-  python3 -c 'from benchmarks.bug_models import all_bug_models
-for m in all_bug_models().values(): print(m.target, m.kernel, m.perturb)'
+bug_models() {  # target kernel perturb, one line a model; MODELS="target:kernel ..." picks some, in order
+  MODELS=${MODELS:-} python3 -c 'import os
+from benchmarks.bug_models import all_bug_models
+models = all_bug_models()
+for key in os.environ["MODELS"].split() or models:
+    m = models[key]
+    print(m.target, m.kernel, m.perturb)'
 }
 
 hunts() {
@@ -86,6 +90,10 @@ throughput)  # alone on the GPU: three_step_sort at T <= 1024, every measurement
     python3 benchmarks/throughput.py --targets "$TP_TARGETS" --seconds "${TP_OTHERS_TIME:-5}" \
       --modes "${TP_OTHERS_MODES:-floor,campaign,given}" >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
   fi
+  ;;
+copy-ab)  # launch A/B of the copy back: plain tensor.cpu() an output against pinned + one synchronize
+  python3 benchmarks/case_profile.py --target three_step_sort --max-tokens 1024 --cases "${AB_CASES:-400}" \
+    --copy-back plain,pinned,plain,pinned >>"$WORK/copy-ab.jsonl" 2>>"$WORK/copy-ab.err"
   ;;
 hunt-start)  # time to bug alone: the hunts in the background (then: wait, pack)
   rm -f "$WORK/hunts.jsonl" "$WORK/background.pids"

@@ -134,6 +134,7 @@ def main() -> None:
                 "workers": report.get("workers"),
                 "drawers": report.get("drawers"),
                 "startup_s": report.get("startup_s"),
+                "first_case_s": report.get("first_case_s"),
                 "worker_restarts": report.get("worker_restarts"),
                 "worker_recovery_s": report.get("worker_recovery_s"),
                 "tail": output.strip().splitlines()[-3:],

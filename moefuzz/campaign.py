@@ -165,6 +165,8 @@ class CampaignStatus:
         device_kind: ``cuda`` or ``cpu`` once a worker started, else ``""``.
         environment: the worker's versions and device (what findings record).
         started, fuzzing_since: ``time.monotonic()`` at start and once workers were ready.
+        first_case_at: ``time.monotonic()`` when the first case's outcome came in (drawers
+            started and the kernel compiled by then), else ``None``.
         execs, exec_seconds: cases run while fuzzing, and their summed worker time.
         findings: new findings, each with the directory it was saved to.
         known: failures whose finding the corpus already held; ``matched`` counts them by id.
@@ -189,6 +191,7 @@ class CampaignStatus:
     environment: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     fuzzing_since: float | None = None
+    first_case_at: float | None = None
     execs: int = 0
     launches: int = 0
     exec_seconds: float = 0.0
@@ -455,6 +458,8 @@ class Campaign:
 
     def _count(self, outcome: Outcome) -> None:
         status = self.status
+        if status.first_case_at is None:
+            status.first_case_at = time.monotonic()
         status.execs += 1
         status.launches += outcome.runs
         status.exec_seconds += outcome.seconds

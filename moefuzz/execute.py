@@ -37,7 +37,7 @@ def launch_kernel(
     Copies the case's arrays to ``device``, allocates every output of ``output_specs`` filled
     with the poison of ``poison`` (:data:`moefuzz.perturb.POISONS`; ``seed`` for ``random``),
     launches with the launch knobs ``config``, and copies the outputs back (which waits for the
-    device). With ``stress`` on a CUDA device, memory-bound work queued on a side stream runs
+    device: :func:`copy_back`). With ``stress`` on a CUDA device, memory-bound work queued on a side stream runs
     during the launch (:func:`side_stream_stress`).
 
     ``check_memory`` (default: on for the CPU, where Triton kernels run in the interpreter)
@@ -63,7 +63,26 @@ def launch_kernel(
     )
     with guard, stressed:
         kernel(ctx)
-    return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
+    return copy_back(outputs, device)
+
+
+def copy_back(outputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, np.ndarray]:
+    """Every tensor of ``outputs`` as a host array, once the work queued on ``device``'s current
+    stream is done (what ``tensor.cpu()`` waits for; work on another stream that the current one
+    does not wait for is not waited for either).
+
+    On a CUDA device the copies go to pinned host buffers without blocking, then the stream is
+    synchronized once: one wait instead of one per output (benchmarks-notes.md, change 8). A
+    kernel's asynchronous CUDA error (an illegal memory access) is raised by that synchronize.
+    """
+    if device.type != "cuda":
+        return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
+    host = {}
+    for name, tensor in outputs.items():
+        host[name] = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        host[name].copy_(tensor, non_blocking=True)
+    torch.cuda.current_stream(device).synchronize()
+    return {name: tensor.numpy() for name, tensor in host.items()}
 
 
 #: Elements of each side-stream stress buffer (float32: 64 MiB each, three of them).
