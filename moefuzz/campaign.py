@@ -621,17 +621,24 @@ class _Feed:
         drawers = self._drawers
         if drawers is None:
             return ""
-        for drawer in drawers.hungry():
-            while len(drawer.pending) < DRAW_AHEAD and len(self._drawn) + drawers.outstanding < MAX_DRAWN_AHEAD:
-                drawers.submit(drawer, self._index, next(self._buffers))
-                self._index += 1
+        self._fill(drawers)
         for result in drawers.collect():
             if result.error:
                 return result.error
             if result.payload is not None:
                 plan = self._plan(result.index)
                 self._drawn.append(Request(plan, buffer=result.buffer, index=result.index, payload=result.payload))
+        # Again, for the drawers that just said they are ready or answered: otherwise they sit
+        # idle until the campaign's next wait returns (up to a second at the start, when
+        # nothing else is in flight to wake it).
+        self._fill(drawers)
         return ""
+
+    def _fill(self, drawers: DrawerPool) -> None:
+        for drawer in drawers.hungry():
+            while len(drawer.pending) < DRAW_AHEAD and len(self._drawn) + drawers.outstanding < MAX_DRAWN_AHEAD:
+                drawers.submit(drawer, self._index, next(self._buffers))
+                self._index += 1
 
     def next_request(self) -> Request | None:
         """The next request for a worker, or ``None`` while the drawers are behind."""

@@ -285,6 +285,35 @@ def test_drawers_faster_than_the_workers_never_get_more_than_max_drawn_ahead_cas
     assert len(feed._drawn) == MAX_DRAWN_AHEAD
 
 
+class _StartingDrawer(_InstantDrawers):
+    """A drawer whose "ready" message is read by the first ``collect``: not hungry before it."""
+
+    def __init__(self):
+        super().__init__()
+        self.ready = False
+
+    def hungry(self):
+        return [self] if self.ready else []
+
+    def collect(self):
+        if not self.ready:
+            self.ready = True
+            return []
+        return super().collect()
+
+
+def test_a_drawer_gets_its_first_buffers_in_the_same_draw_that_reads_it_is_ready():
+    from moefuzz.campaign import _Feed
+    from moefuzz.drawers import DRAW_AHEAD
+    from moefuzz.perturb import Perturbation
+
+    drawer = _StartingDrawer()
+    feed = _Feed(byte_stream(0), drawer, lambda index: [Perturbation({})])
+    assert feed.draw() == ""
+    # else it idles until the campaign's next wait returns: a second at the start
+    assert sorted(drawer.pending) == list(range(DRAW_AHEAD))
+
+
 @pytest.mark.parametrize("drawers", [0, 1])
 def test_a_strategy_that_draws_cases_its_contract_rejects_ends_the_campaign_with_one_line(
     fake_targets, tmp_path, drawers
