@@ -8,6 +8,7 @@ torch; never imported by the campaign's parent process.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -66,6 +67,10 @@ def launch_kernel(
     return copy_back(outputs, device)
 
 
+#: ``MOEFUZZ_COPY_BACK=plain``: one ``tensor.cpu()`` an output (the A/B of change 8).
+_PLAIN_COPY_BACK = os.environ.get("MOEFUZZ_COPY_BACK") == "plain"
+
+
 def copy_back(outputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, np.ndarray]:
     """Every tensor of ``outputs`` as a host array, once the work queued on ``device``'s current
     stream is done (what ``tensor.cpu()`` waits for; work on another stream that the current one
@@ -75,7 +80,7 @@ def copy_back(outputs: Mapping[str, torch.Tensor], device: torch.device) -> dict
     synchronized once: one wait instead of one per output (benchmarks-notes.md, change 8). A
     kernel's asynchronous CUDA error (an illegal memory access) is raised by that synchronize.
     """
-    if device.type != "cuda":
+    if device.type != "cuda" or _PLAIN_COPY_BACK:
         return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
     host = {}
     for name, tensor in outputs.items():
