@@ -217,8 +217,12 @@ def goals(
     throughput: list[dict[str, Any]], replacement: dict[str, Any] | None, hunts: list[dict[str, Any]]
 ) -> list[str]:
     out = ["| goal | measured | met |", "|---|---|---|"]
-    sorts = [row for row in throughput if row["target"] == "three_step_sort" and row["max_tokens"] <= 1024]
-    sort = sorts[-1] if sorts else None
+    sorts = [
+        row
+        for row in throughput
+        if row["target"] == "three_step_sort" and row["max_tokens"] <= 1024 and row.get("floor") and best_campaign(row)
+    ]
+    sort = sorts[-1] if sorts else None  # the latest with a floor and a campaign measured in the same call
     if sort:
         best = best_campaign(sort) or 0.0
         floor = sort["floor"]["execs_per_s"]
