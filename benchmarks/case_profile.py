@@ -67,15 +67,11 @@ def main() -> None:
         "draw_mean_ms": round(1e3 * statistics.fmean(draws), 4),
         "draw_median_ms": round(1e3 * statistics.median(draws), 4),
     }
-    engines = {"pinned": moefuzz.execute.copy_back, "plain": _plain_copy_back}
     for variant in args.copy_back.split(","):
-        moefuzz.execute.copy_back = engines[variant]
+        if variant not in ("pinned", "plain"):
+            raise SystemExit(f"--copy-back: {variant!r} is neither pinned nor plain")
+        moefuzz.execute.PLAIN_COPY_BACK = variant == "plain"
         print(json.dumps({"copy_back": variant, **draw, **one_pass(runner, target, cases, device, args)}), flush=True)
-
-
-def _plain_copy_back(outputs, device):
-    """The copy back before change 8: ``tensor.cpu()`` an output, each waiting for the device."""
-    return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
 
 
 def one_pass(runner, target, cases, device, args) -> dict:

@@ -149,7 +149,7 @@ class DrawerPool:
     def __init__(
         self, context: Any, target: str, limits: Any, count: int, env: Mapping[str, str] | None = None
     ) -> None:
-        import dataclasses
+        from moefuzz.isolation import limits_json
 
         self._drawers: list[_Drawer] = []
         self._configured = limits is not None
@@ -158,7 +158,7 @@ class DrawerPool:
             parent_conn, child_conn = context.Pipe()
             process = context.Process(
                 target=drawer_main,
-                args=(child_conn, target, None if limits is None else dataclasses.asdict(limits), environ),
+                args=(child_conn, target, limits_json(limits), environ),
                 daemon=True,
                 name=f"moefuzz-drawer-{number + 1}",
             )
@@ -172,14 +172,14 @@ class DrawerPool:
         Raises:
             WorkerError: the pool had its limits already.
         """
-        import dataclasses
+        from moefuzz.isolation import limits_json
 
         if self._configured:
             raise WorkerError("drawers were given their limits already")
         self._configured = True
         for drawer in self._drawers:
             try:
-                drawer.conn.send(("limits", dataclasses.asdict(limits)))
+                drawer.conn.send(("limits", limits_json(limits)))
             except (BrokenPipeError, OSError):
                 pass  # collect() reads its death
 

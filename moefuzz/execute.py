@@ -67,8 +67,10 @@ def launch_kernel(
     return copy_back(outputs, device)
 
 
-#: ``MOEFUZZ_COPY_BACK=plain``: one ``tensor.cpu()`` an output (the A/B of change 8).
-_PLAIN_COPY_BACK = os.environ.get("MOEFUZZ_COPY_BACK") == "plain"
+#: One ``tensor.cpu()`` an output instead of the pinned copy back: ``MOEFUZZ_COPY_BACK=plain``
+#: at import (what reaches workers), or set in-process (``benchmarks/case_profile.py``). The A/B
+#: switch of change 8 in benchmarks-notes.md.
+PLAIN_COPY_BACK = os.environ.get("MOEFUZZ_COPY_BACK") == "plain"
 
 
 def copy_back(outputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, np.ndarray]:
@@ -80,7 +82,7 @@ def copy_back(outputs: Mapping[str, torch.Tensor], device: torch.device) -> dict
     synchronized once: one wait instead of one per output (benchmarks-notes.md, change 8). A
     kernel's asynchronous CUDA error (an illegal memory access) is raised by that synchronize.
     """
-    if device.type != "cuda" or _PLAIN_COPY_BACK:
+    if device.type != "cuda" or PLAIN_COPY_BACK:
         return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
     host = {}
     for name, tensor in outputs.items():

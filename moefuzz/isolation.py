@@ -394,7 +394,7 @@ class Executor:
                 device,
                 str(log_path),
                 {**os.environ, **self.env},
-                _limits_json(self.limits),
+                limits_json(self.limits),
                 warmup and self._warm_spares,
             ),
             daemon=True,
@@ -470,7 +470,9 @@ def readable(conn: Connection) -> bool:
         return True
 
 
-def _limits_json(limits: Limits | None) -> dict[str, int] | None:
+def limits_json(limits: Limits | None) -> dict[str, int] | None:
+    """``limits`` as the plain dict a worker or drawer process is started with (``None`` stays
+    ``None``: the process learns them later)."""
     return None if limits is None else dataclasses.asdict(limits)
 
 
