@@ -100,9 +100,9 @@ hunt-start)  # time to bug alone: the hunts in the background (then: wait, pack)
   setsid bash "$0" hunts </dev/null >"$WORK/hunts.log" 2>&1 &
   echo $! >>"$WORK/background.pids"
   ;;
-pack)  # what comes back: one archive and the summaries
+pack)  # what comes back (at most 8 files): one archive (originals of findings left out: large), the summaries
   tar czf "$OUT/work.tgz" -C "$WORK" --exclude='original-*.npz' . 2>/dev/null
-  cat "$WORK/throughput.jsonl" "$WORK/hunts.jsonl" >"$OUT/summary.jsonl" 2>/dev/null
+  cat "$WORK/throughput.jsonl" "$WORK/replacement.json" "$WORK/hunts.jsonl" >"$OUT/summary.jsonl" 2>/dev/null
   ;;
 baselines) baselines ;;
 wait)
@@ -123,8 +123,6 @@ collect)
     python3 benchmarks/throughput.py --targets "$TP_TARGETS" --seconds "${TP_OTHERS_TIME:-5}" \
       >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
   fi
-  # at most 8 files come back: one archive (originals of findings left out: large), and the summaries
-  tar czf "$OUT/work.tgz" -C "$WORK" --exclude='original-*.npz' . 2>/dev/null
-  cat "$WORK/throughput.jsonl" "$WORK/replacement.json" "$WORK/hunts.jsonl" >"$OUT/summary.jsonl" 2>/dev/null
+  bash "$0" pack
   ;;
 esac
