@@ -26,7 +26,6 @@ import argparse
 import cProfile
 import io
 import json
-import pickle
 import pstats
 import statistics
 import time
@@ -78,6 +77,7 @@ def one_pass(runner, target, cases, device, args) -> dict:
     """Every step of every case once, timed; the launch under ``cProfile``."""
     import torch
 
+    from moefuzz.drawers import prepared_case, prepared_payload
     from moefuzz.execute import launch_kernel, oracle_outputs
 
     steps: dict[str, list[float]] = {"oracle": [], "launch": [], "compare": [], "pipe": []}
@@ -97,7 +97,7 @@ def one_pass(runner, target, cases, device, args) -> dict:
         if mismatch is not None:
             raise SystemExit(f"correct kernel diverged: {mismatch.headline()}")
         started = time.perf_counter()
-        pickle.loads(pickle.dumps((dict(case.arrays), dict(case.params), expected), protocol=pickle.HIGHEST_PROTOCOL))
+        prepared_case(prepared_payload(case, expected))
         steps["pipe"].append(time.perf_counter() - started)
     text = io.StringIO()
     pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(12)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +53,7 @@ def drawer_rate(target: str, limits, count: int, seconds: float) -> dict:
 def worker_rate(target: str, limits, device: str, depth: int, seconds: float) -> dict:
     from multiprocessing.connection import wait
 
+    from moefuzz.drawers import prepared_payload
     from moefuzz.execute import oracle_outputs
     from moefuzz.generate import CaseSource
     from moefuzz.isolation import Executor, Request
@@ -67,7 +67,7 @@ def worker_rate(target: str, limits, device: str, depth: int, seconds: float) ->
     for _ in range(300):
         case = source.draw()
         expected = oracle_outputs(oracle, case)
-        payloads.append(pickle.dumps((dict(case.arrays), dict(case.params), expected), protocol=5))
+        payloads.append(prepared_payload(case, expected))
     executor = Executor(target, None, device, limits=limits)
     executor.start()
     try:

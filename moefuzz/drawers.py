@@ -67,6 +67,12 @@ class Drawn:
         return None if self.payload is None else prepared_case(self.payload)[1]
 
 
+def prepared_payload(case: Case, expected: Mapping[str, np.ndarray] | None) -> bytes:
+    """A drawer's payload: ``case`` with the oracle's outputs on it (``None``: the oracle
+    raised), pickled for the pipes between the campaign's own processes (never a corpus file)."""
+    return pickle.dumps((dict(case.arrays), dict(case.params), expected), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def prepared_case(payload: bytes) -> tuple[Case, dict[str, np.ndarray] | None]:
     """The case and oracle outputs of a drawer's payload (what a worker runs)."""
     arrays, params, expected = pickle.loads(payload)
@@ -118,8 +124,7 @@ def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int] | 
             expected: dict[str, np.ndarray] | None = oracle_outputs(oracle, case)
         except Exception:  # the worker runs it again and reports the oracle-error with the case
             expected = None
-        payload = pickle.dumps((dict(case.arrays), dict(case.params), expected), protocol=pickle.HIGHEST_PROTOCOL)
-        conn.send((index, "", payload))
+        conn.send((index, "", prepared_payload(case, expected)))
 
 
 class _Drawer:

@@ -7,7 +7,6 @@ parent draws the same case from the same bytes.
 """
 
 import json
-import pickle
 import time
 
 import numpy as np
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 
 from moefuzz.campaign import CampaignConfig, auto_workers, run_campaign
 from moefuzz.cli import main
+from moefuzz.drawers import prepared_payload
 from moefuzz.generate import CaseSource, byte_stream
 from moefuzz.isolation import Request
 from moefuzz.registry import get_target
@@ -265,7 +265,7 @@ class _InstantDrawers:
     def collect(self):
         from moefuzz.drawers import Drawn
 
-        payload = pickle.dumps((dict(PLAIN.arrays), dict(PLAIN.params), None))
+        payload = prepared_payload(PLAIN, None)
         drawn = [Drawn(i, b, payload, "") for i, b in self.pending.items()]
         self.pending = {}
         return drawn
