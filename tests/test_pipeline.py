@@ -97,7 +97,7 @@ def test_a_campaign_on_two_workers_finds_the_bug_and_counts_every_case_once(fake
 
 def test_a_campaign_whose_kernel_crashes_records_how_long_each_recovery_took(fake_targets, tmp_path):
     config = CampaignConfig(
-        "fake_sort", "abort-on-duplicate", 6, tmp_path, seed=3, device="cpu", workers=1, shrink_budget_s=5
+        "fake_sort", "abort-on-duplicate", 8, tmp_path, seed=3, device="cpu", workers=1, shrink_budget_s=1
     )
     status = run_campaign(config)
     assert [finding.signature for _, finding in status.findings] == ["crash:SIGABRT"]
