@@ -165,6 +165,8 @@ class CampaignStatus:
         device_kind: ``cuda`` or ``cpu`` once a worker started, else ``""``.
         environment: the worker's versions and device (what findings record).
         started, fuzzing_since: ``time.monotonic()`` at start and once workers were ready.
+        fuzzing_until: ``time.monotonic()`` when the campaign began to close (its workers and
+            drawers stopping), else ``None``: the end of what :attr:`execs_per_s` counts.
         first_case_at: ``time.monotonic()`` when the first case's outcome came in (drawers
             started and the kernel compiled by then), else ``None``.
         execs, exec_seconds: cases run while fuzzing, and their summed worker time.
@@ -191,6 +193,7 @@ class CampaignStatus:
     environment: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     fuzzing_since: float | None = None
+    fuzzing_until: float | None = None
     first_case_at: float | None = None
     execs: int = 0
     launches: int = 0
@@ -225,10 +228,11 @@ class CampaignStatus:
 
     @property
     def execs_per_s(self) -> float:
-        """Executions per second since fuzzing began (worker start-up excluded)."""
+        """Executions per second of fuzzing: from the first worker ready to the campaign's close
+        (or now, while it runs). Start-up and the stopping of workers and drawers are excluded."""
         if self.fuzzing_since is None:
             return 0.0
-        seconds = time.monotonic() - self.fuzzing_since
+        seconds = (self.fuzzing_until or time.monotonic()) - self.fuzzing_since
         return self.execs / seconds if seconds > 0 else 0.0
 
 
@@ -565,7 +569,9 @@ class Campaign:
         return second if second.kind != "hang" else first
 
     def close(self) -> None:
-        """Stop the workers and the drawers."""
+        """Stop the workers and the drawers (the end of :attr:`CampaignStatus.execs_per_s`)."""
+        if self.status.fuzzing_since is not None and self.status.fuzzing_until is None:
+            self.status.fuzzing_until = time.monotonic()
         for executor in self.executors + self._starting:
             executor.close()
         if self._drawers is not None:

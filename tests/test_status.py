@@ -1,6 +1,7 @@
 """The live status shows execs/s, findings by kind, corpus size, the shrink and the device."""
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,11 @@ def test_in_a_log_the_line_is_printed_at_most_every_interval_and_each_second_whi
         display.update(a_status(shrinking="x", shrink_pass="drop_tokens"))
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 and "corpus 4" in lines[0] and "findings 2 new" in lines[0]
+
+
+def test_execs_per_s_counts_from_the_first_worker_ready_to_the_close_not_after():
+    status = CampaignStatus("three_step_sort", "triton", execs=1000)
+    assert status.execs_per_s == 0.0  # no worker ready yet
+    status.fuzzing_since = time.monotonic() - 10.0
+    status.fuzzing_until = status.fuzzing_since + 4.0  # workers and drawers stopped for 6 s since
+    assert status.execs_per_s == 250.0
