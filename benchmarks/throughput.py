@@ -17,7 +17,9 @@ For each target, on its correct kernel:
   its own.
 
 Each first runs a warm-up so Triton's compile cache is hot; campaign rates count from the first
-worker's start (:attr:`CampaignStatus.execs_per_s`). Prints one JSON object per target.
+worker's start to the campaign's close (:attr:`CampaignStatus.execs_per_s`); ``steady_execs_per_s``
+counts from the first case's outcome (``first_case_s`` after that start: the drawers' start-up
+and the first kernel load), the rate a long campaign converges to. Prints one JSON object per target.
 
     PYTHONPATH=. python3 benchmarks/throughput.py --targets three_step_sort --seconds 20 --max-tokens 1024
     PYTHONPATH=. python3 benchmarks/throughput.py --targets all --seconds 8
@@ -81,10 +83,14 @@ def campaign(
             target, None, seconds, Path(corpus), seed, device, limits=limits, workers=workers, drawers=drawers
         )
         status = run_campaign(config)
+    window = (status.fuzzing_until or time.monotonic()) - (status.fuzzing_since or 0.0)
+    first = status.first_case_at - status.fuzzing_since if status.first_case_at and status.fuzzing_since else None
     return {
         "execs": status.execs,
         "seconds": round(seconds, 2),
         "execs_per_s": round(status.execs_per_s, 1),
+        "first_case_s": None if first is None else round(first, 3),
+        "steady_execs_per_s": None if first is None else round((status.execs - 1) / max(window - first, 1e-9), 1),
         "workers": status.workers,
         "drawers": status.drawers,
         "findings": len(status.findings) + status.known,
