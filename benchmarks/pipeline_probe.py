@@ -127,7 +127,9 @@ def _proc_counters(pid: int) -> dict:
     }
 
 
-def campaign_probe(target: str, limits, device: str, seconds: float, drawers: int | None) -> dict:
+def campaign_probe(
+    target: str, limits, device: str, seconds: float, drawers: int | None, workers: int | None = None
+) -> dict:
     """One campaign with moefuzz's defaults (or ``drawers``), driven here so that its worker
     can be watched: the rates, how the worker's time went, and a timeline."""
     from moefuzz import campaign as campaign_module
@@ -164,7 +166,9 @@ def campaign_probe(target: str, limits, device: str, seconds: float, drawers: in
     isolation.Executor.collect = collect  # type: ignore[method-assign]
     try:
         with tempfile.TemporaryDirectory() as corpus:
-            config = CampaignConfig(target, None, seconds, Path(corpus), device=device, limits=limits, drawers=drawers)
+            config = CampaignConfig(
+                target, None, seconds, Path(corpus), device=device, limits=limits, drawers=drawers, workers=workers
+            )
             campaign = Campaign(config, on_status)
             try:
                 campaign.start()
@@ -219,6 +223,8 @@ def main() -> None:
     parser.add_argument("--drawers", default="2,8")
     parser.add_argument("--depth", type=int, default=4)
     parser.add_argument("--modes", default="worker,drawers,campaign", help="which measurements, comma-separated")
+    parser.add_argument("--workers", type=int, default=None, help="a campaign's workers (default moefuzz's)")
+    parser.add_argument("--campaign-drawers", type=int, default=None, help="a campaign's drawers (default moefuzz's)")
     parser.add_argument("--repeats", type=int, default=1, help="campaigns in a row (the campaign's noise)")
     parser.add_argument("--campaign-seconds", type=float, default=None, help="a campaign's budget (default --seconds)")
     args = parser.parse_args()
@@ -235,7 +241,10 @@ def main() -> None:
         result["drawers"] = [drawer_rate(args.target, limits, int(n), args.seconds) for n in args.drawers.split(",")]
     if "campaign" in modes:
         seconds = args.campaign_seconds or args.seconds
-        result["campaign"] = [campaign_probe(args.target, limits, device, seconds, None) for _ in range(args.repeats)]
+        result["campaign"] = [
+            campaign_probe(args.target, limits, device, seconds, args.campaign_drawers, args.workers)
+            for _ in range(args.repeats)
+        ]
     print(json.dumps(result))
 
 
