@@ -62,20 +62,32 @@ MAX_DRAWN_AHEAD = 48
 MAX_AUTO_WORKERS = 8
 
 
+#: Workers a GPU runs when drawers feed them, on a host with :data:`CORES_FOR_TWO_WORKERS` cores
+#: a GPU. A worker fed by drawers is CPU-bound in Python between its launches (one core, 89 %
+#: busy); a second one on the same GPU fills the first one's gaps: on one H200 host, 2,089
+#: execs/s against 1,258-1,648 for one (three_step_sort, T <= 1024, 8 drawers; benchmarks-notes.md,
+#: change 13).
+WORKERS_PER_GPU = 2
+#: Cores a GPU needs for a second worker: two workers, their spares, the parent and the ~8
+#: drawers that draw the ~2,000 cases/s two workers run.
+CORES_FOR_TWO_WORKERS = 12
+
+
 def auto_workers(device: str, devices: tuple[int, ...] = (), drawers: int = 0, cpus: int | None = None) -> int:
     """Workers of a campaign that does not say. In the interpreter, one (it is CPU-bound). On a
-    GPU with drawers, one per GPU: it then only launches and compares (~2,200 cases/s for
-    three_step_sort at T <= 1024 on an H200, fed alone), and 4 or 8 workers on one GPU ran no
-    faster than one (~450-550 cases/s together, each drawing its own cases: time-slicing between
-    CUDA contexts and torch threads oversubscribing the cores, not told apart). On a GPU without
-    drawers, half the CPU cores, at most :data:`MAX_AUTO_WORKERS`, at least one per GPU
-    (docs/benchmarks.md)."""
+    GPU with drawers, :data:`WORKERS_PER_GPU` a GPU where the host has
+    :data:`CORES_FOR_TWO_WORKERS` cores a GPU, else one a GPU: each only launches and compares.
+    On a GPU without drawers, half the CPU cores, at most :data:`MAX_AUTO_WORKERS`, at least one
+    per GPU: each draws its own cases, and 4 or 8 of them on one GPU ran no faster than one
+    (~450-550 cases/s together: time-slicing between CUDA contexts and torch threads
+    oversubscribing the cores, not told apart; docs/benchmarks.md)."""
     if device != "cuda":
         return 1
-    if drawers:
-        return max(1, len(devices))
     cpus = cpus or os.cpu_count() or 2
-    return max(len(devices), 1, min(MAX_AUTO_WORKERS, cpus // 2))
+    gpus = max(1, len(devices))
+    if drawers:
+        return gpus * (WORKERS_PER_GPU if cpus // gpus >= CORES_FOR_TWO_WORKERS else 1)
+    return max(gpus, min(MAX_AUTO_WORKERS, cpus // 2))
 
 
 def likely_device(requested: str) -> str:

@@ -105,11 +105,13 @@ def test_a_campaign_whose_kernel_crashes_records_how_long_each_recovery_took(fak
     assert len(status.recovery_seconds) >= 1 and all(s > 0 for s in status.recovery_seconds)
 
 
-def test_auto_workers_are_one_in_the_interpreter_one_per_gpu_with_drawers_else_half_the_cores():
+def test_auto_workers_are_one_in_the_interpreter_two_per_gpu_with_drawers_and_the_cores_else_half_the_cores():
     assert auto_workers("cpu", cpus=16) == 1
     assert auto_workers("cpu", devices=(0, 1), drawers=4, cpus=16) == 1
-    assert auto_workers("cuda", drawers=4, cpus=16) == 1
+    assert auto_workers("cuda", drawers=4, cpus=16) == 2
+    assert auto_workers("cuda", drawers=4, cpus=8) == 1  # too few cores to feed a second
     assert auto_workers("cuda", devices=(0, 1), drawers=4, cpus=16) == 2
+    assert auto_workers("cuda", devices=(0, 1), drawers=8, cpus=32) == 4
     assert auto_workers("cuda", cpus=16) == 8
     assert auto_workers("cuda", cpus=64) == 8
     assert auto_workers("cuda", cpus=2) == 1
