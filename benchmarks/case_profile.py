@@ -13,8 +13,9 @@ case of each step a campaign takes somewhere (drawer, worker or parent):
 Also the ``launch`` split by a ``cProfile`` of it (the top entries by internal time). Prints one
 JSON object a pass over the cases.
 
-``--copy-back plain,pinned,staged,...`` makes an A/B of the host-device copies of a launch (one
-pass each, in that order, on the same cases): the modes of :data:`moefuzz.execute.COPY_MODES`.
+``--copy-back plain,pinned,plain,pinned`` makes an A/B of :func:`moefuzz.execute.copy_back` (one
+pass each, in that order, on the same cases): ``pinned`` is the engine's (non-blocking copies to
+pinned host buffers, one synchronize), ``plain`` one ``tensor.cpu()`` an output.
 
     PYTHONPATH=. python3 benchmarks/case_profile.py --target three_step_sort --max-tokens 1024
 """
@@ -37,9 +38,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=1024)
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--copy-back", default=None, help="passes, comma-separated: plain, pinned or staged (default: the engine's)"
-    )
+    parser.add_argument("--copy-back", default="pinned", help="passes, comma-separated: pinned (the engine's) or plain")
     args = parser.parse_args()
     from moefuzz.worker import CaseRunner, choose_device
 
@@ -67,10 +66,10 @@ def main() -> None:
         "draw_mean_ms": round(1e3 * statistics.fmean(draws), 4),
         "draw_median_ms": round(1e3 * statistics.median(draws), 4),
     }
-    for variant in (args.copy_back or moefuzz.execute.COPY_MODE).split(","):
-        if variant not in moefuzz.execute.COPY_MODES:
-            raise SystemExit(f"--copy-back: {variant!r} is none of {', '.join(moefuzz.execute.COPY_MODES)}")
-        moefuzz.execute.COPY_MODE = variant
+    for variant in args.copy_back.split(","):
+        if variant not in ("pinned", "plain"):
+            raise SystemExit(f"--copy-back: {variant!r} is neither pinned nor plain")
+        moefuzz.execute.PLAIN_COPY_BACK = variant == "plain"
         print(json.dumps({"copy_back": variant, **draw, **one_pass(runner, target, cases, device, args)}), flush=True)
 
 

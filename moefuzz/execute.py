@@ -8,7 +8,6 @@ torch; never imported by the campaign's parent process.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -36,7 +35,7 @@ def launch_kernel(
 ) -> dict[str, np.ndarray]:
     """The ``tri_*`` outputs of ``kernel`` on ``case``.
 
-    Copies the case's arrays to ``device`` (:func:`copy_in`), allocates every output of ``output_specs`` filled
+    Copies the case's arrays to ``device``, allocates every output of ``output_specs`` filled
     with the poison of ``poison`` (:data:`moefuzz.perturb.POISONS`; ``seed`` for ``random``),
     launches with the launch knobs ``config``, and copies the outputs back (which waits for the
     device: :func:`copy_back`). With ``stress`` on a CUDA device, memory-bound work queued on a side stream runs
@@ -51,7 +50,7 @@ def launch_kernel(
             the interpreter's ``InterpreterError``; :func:`moefuzz.oob.find_out_of_bounds`).
         Whatever the kernel raises (a CUDA error surfaces here at the latest).
     """
-    inputs = copy_in(case.arrays, device)
+    inputs = {name: torch.from_numpy(array).to(device) for name, array in case.arrays.items()}
     outputs = {
         name: poisoned(spec.shape, getattr(torch, spec.dtype), device, poison, seed + index)
         for index, (name, spec) in enumerate(output_specs.items())
@@ -68,88 +67,10 @@ def launch_kernel(
     return copy_back(outputs, device)
 
 
-#: How a launch's arrays cross between host and device on CUDA (the A/B switch of changes 8 and
-#: 11 in benchmarks-notes.md), from ``MOEFUZZ_COPY_BACK`` at import (what reaches workers) or
-#: set in-process (``benchmarks/case_profile.py``):
-#:
-#: - ``plain``: ``torch.from_numpy(array).to(device)`` an input, ``tensor.cpu()`` an output:
-#:   a copy and a wait each.
-#: - ``pinned``: inputs as ``plain``; outputs into new pinned host tensors without blocking,
-#:   then one synchronize (torch's pinned allocator a buffer).
-#: - ``staged``: both ways through two pinned host buffers of this process, allocated once and
-#:   reused by every launch: inputs are packed into one and copied without blocking, outputs
-#:   copied into the other without blocking, then one synchronize.
-COPY_MODES = ("plain", "pinned", "staged")
-COPY_MODE = os.environ.get("MOEFUZZ_COPY_BACK") or "pinned"
-#: Offsets of the arrays packed into a staging buffer are multiples of this (bytes).
-STAGING_ALIGN = 64
-
-
-class _Staging:
-    """A pinned host buffer of bytes that grows to the largest launch seen (doubling, from
-    1 MiB) and is reused, with a flag that says copies into or out of it may be in flight."""
-
-    def __init__(self) -> None:
-        self._buffer: torch.Tensor | None = None
-        self.in_flight = False
-
-    def views(self, arrays: Mapping[str, tuple[tuple[int, ...], torch.dtype]]) -> dict[str, torch.Tensor]:
-        """A host tensor for each ``name: (shape, dtype)``, packed into the buffer at aligned
-        offsets; what the previous launch staged is overwritten."""
-        sizes = [math.prod(shape) * dtype.itemsize for shape, dtype in arrays.values()]
-        total = sum(-(-size // STAGING_ALIGN) * STAGING_ALIGN for size in sizes)
-        if self._buffer is None or self._buffer.numel() < total:
-            capacity = max(1 << 20, 1 << max(total - 1, 1).bit_length())
-            self._buffer = torch.empty(capacity, dtype=torch.uint8, pin_memory=True)
-        views, offset = {}, 0
-        for (name, (shape, dtype)), size in zip(arrays.items(), sizes, strict=True):
-            views[name] = self._buffer[offset : offset + size].view(dtype).view(shape)
-            offset += -(-size // STAGING_ALIGN) * STAGING_ALIGN
-        return views
-
-
-_staging: dict[tuple[torch.device, str], _Staging] = {}
-
-
-def _staging_of(device: torch.device, way: str) -> _Staging:
-    """This process's staging buffer for copies to (``in``) or from (``out``) ``device``; if a
-    launch left copies through it in flight (it raised before its copy back), waits for them
-    first, so that no queued copy reads or writes what the next launch stages."""
-    staging = _staging.setdefault((device, way), _Staging())
-    if staging.in_flight:
-        torch.cuda.current_stream(device).synchronize()
-        staging.in_flight = False
-    return staging
-
-
-def _copy_mode() -> str:
-    if COPY_MODE not in COPY_MODES:
-        raise ValueError(f"MOEFUZZ_COPY_BACK={COPY_MODE!r}: expected one of {', '.join(COPY_MODES)}")
-    return COPY_MODE
-
-
-def copy_in(arrays: Mapping[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    """Every array of ``arrays`` as a new tensor on ``device`` (same name, shape and dtype);
-    each its own allocation, so that a read past one is a read past an allocation.
-
-    Under the ``staged`` :data:`COPY_MODE` on CUDA the copies do not block: the kernel's
-    launches queue behind them on the current stream, and :func:`copy_back` waits.
-
-    Raises:
-        ValueError: ``MOEFUZZ_COPY_BACK`` is none of :data:`COPY_MODES`.
-    """
-    if device.type != "cuda" or _copy_mode() != "staged":
-        return {name: torch.from_numpy(array).to(device) for name, array in arrays.items()}
-    host = {name: torch.from_numpy(array) for name, array in arrays.items()}
-    staging = _staging_of(device, "in")
-    views = staging.views({name: (tuple(t.shape), t.dtype) for name, t in host.items()})
-    tensors = {}
-    for name, tensor in host.items():
-        views[name].copy_(tensor)
-        tensors[name] = torch.empty_like(tensor, device=device)  # its strides too, as .to() keeps them
-        tensors[name].copy_(views[name], non_blocking=True)
-        staging.in_flight = True
-    return tensors
+#: One ``tensor.cpu()`` an output instead of the pinned copy back: ``MOEFUZZ_COPY_BACK=plain``
+#: at import (what reaches workers), or set in-process (``benchmarks/case_profile.py``). The A/B
+#: switch of change 8 in benchmarks-notes.md.
+PLAIN_COPY_BACK = os.environ.get("MOEFUZZ_COPY_BACK") == "plain"
 
 
 def copy_back(outputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, np.ndarray]:
@@ -157,34 +78,18 @@ def copy_back(outputs: Mapping[str, torch.Tensor], device: torch.device) -> dict
     stream is done (what ``tensor.cpu()`` waits for; work on another stream that the current one
     does not wait for is not waited for either).
 
-    On a CUDA device (:data:`COPY_MODE` ``pinned`` or ``staged``) the copies go to pinned host
-    memory without blocking, then the stream is synchronized once: one wait instead of one per
-    output (benchmarks-notes.md, changes 8 and 11). A kernel's asynchronous CUDA error (an
-    illegal memory access) is raised by that synchronize.
-
-    Raises:
-        ValueError: ``MOEFUZZ_COPY_BACK`` is none of :data:`COPY_MODES`.
+    On a CUDA device the copies go to pinned host buffers without blocking, then the stream is
+    synchronized once: one wait instead of one per output (benchmarks-notes.md, change 8). A
+    kernel's asynchronous CUDA error (an illegal memory access) is raised by that synchronize.
     """
-    mode = _copy_mode() if device.type == "cuda" else "plain"
-    if mode == "plain":
+    if device.type != "cuda" or PLAIN_COPY_BACK:
         return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
-    if mode == "pinned":
-        host = {}
-        for name, tensor in outputs.items():
-            host[name] = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-            host[name].copy_(tensor, non_blocking=True)
-        torch.cuda.current_stream(device).synchronize()
-        return {name: tensor.numpy() for name, tensor in host.items()}
-    staging = _staging_of(device, "out")
-    views = staging.views({name: (tuple(t.shape), t.dtype) for name, t in outputs.items()})
+    host = {}
     for name, tensor in outputs.items():
-        views[name].copy_(tensor, non_blocking=True)
-        staging.in_flight = True
+        host[name] = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        host[name].copy_(tensor, non_blocking=True)
     torch.cuda.current_stream(device).synchronize()
-    staging.in_flight = False
-    if (device, "in") in _staging:
-        _staging[(device, "in")].in_flight = False
-    return {name: view.numpy().copy() for name, view in views.items()}  # the buffer is reused
+    return {name: tensor.numpy() for name, tensor in host.items()}
 
 
 #: Elements of each side-stream stress buffer (float32: 64 MiB each, three of them).
