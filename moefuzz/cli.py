@@ -148,8 +148,8 @@ def main() -> None:
     "--workers",
     default=None,
     type=click.IntRange(1, 256),
-    help="Workers running cases at once (default: in the interpreter 1; on a GPU one per GPU with drawers, "
-    "else half the CPU cores, at most 8).",
+    help="Workers running cases at once (default: in the interpreter 1; on a GPU with drawers two per GPU "
+    "where the host has 12 cores a GPU, else one per GPU; without drawers half the CPU cores, at most 8).",
 )
 @click.option(
     "--drawers",

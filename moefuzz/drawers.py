@@ -1,8 +1,8 @@
 """Drawing cases from bytes in CPU-only processes, ahead of the workers that run them.
 
-On a GPU one worker a GPU runs the cases (4 or 8 workers on one GPU ran no faster than one:
-docs/benchmarks.md), but drawing a case through Hypothesis costs more than running it (~2.1 ms
-against ~0.4 ms of launches for a three_step_sort case of T <= 1024 on an H200). So the campaign
+On a GPU one or two workers a GPU run the cases (:func:`moefuzz.campaign.auto_workers`), but
+drawing a case through Hypothesis costs more than running it (~2.1 ms against ~0.4 ms of launches
+for a three_step_sort case of T <= 1024 on an H200). So the campaign
 hands the bytes of the next cases to drawer processes, which
 never touch the device: each turns bytes into a case through the target's strategy
 (:meth:`moefuzz.generate.CaseSource.from_bytes`), checks it against the contract, runs the
