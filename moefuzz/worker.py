@@ -234,9 +234,9 @@ class _Inbox:
     """Requests read off ``conn`` by a daemon thread as they arrive, handed out in order.
 
     A pipe holds 64 KiB; a drawn case with its oracle outputs is larger from T ~ 1024 on. The
-    thread reads the next request and decodes it (:func:`_decode`: a drawer's payload unpickled,
-    the plan built) while this one waits for the device (the GIL is free then), so the worker
-    finds it ready. The end of the pipe (the parent gone) reads as ``None``: the worker stops.
+    thread reads and unpickles the next case while this one waits for the device (the GIL is
+    free then), so the worker finds it ready. The end of the pipe (the parent gone) reads as
+    ``None``: the worker stops.
     """
 
     def __init__(self, conn: Connection) -> None:
@@ -253,28 +253,13 @@ class _Inbox:
                 request = self._conn.recv()
             except (EOFError, OSError):
                 request = None
-            self._queue.put(None if request is None else _decode(request))
+            self._queue.put(request)
             if request is None:
                 return
 
     def get(self) -> Any:
-        """The next request (waits for it), decoded; ``None`` once the parent ended the worker."""
+        """The next request (waits for it); ``None`` once the parent ended the worker."""
         return self._queue.get()
-
-
-def _decode(request: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``request`` (see :func:`worker_main`) with its plan as :class:`Perturbation` objects and a
-    ``("prepared", payload, plan)`` as ``("drawn", case, expected, plan)``. A request that does
-    not decode is handed on as it came: :func:`_answer` meets the error in the worker's loop."""
-    try:
-        plan = [Perturbation.from_json(p) for p in request[-1]]
-        if request[0] == "prepared":
-            from moefuzz.drawers import prepared_case
-
-            return ("drawn", *prepared_case(request[1]), plan)
-        return (*request[:-1], plan)
-    except Exception:
-        return request
 
 
 class _LazySource:
@@ -296,14 +281,10 @@ class _LazySource:
 
 
 def _answer(runner: CaseRunner, source: _LazySource, request: tuple[Any, ...]) -> Outcome:
-    """The outcome of one request (see :func:`worker_main`), decoded by :func:`_decode`."""
+    """The outcome of one request (see :func:`worker_main`)."""
     from moefuzz.generate import draw_checked
 
-    if request[0] == "drawn":
-        _, prepared, expected, plan = request
-        outcome = runner.run_plan(prepared, plan, expected)
-        return replace(outcome, case=prepared) if outcome.failed else outcome
-    plan = [p if isinstance(p, Perturbation) else Perturbation.from_json(p) for p in request[-1]]
+    plan = [Perturbation.from_json(p) for p in request[-1]]
     if request[0] == "case":
         return runner.run_plan(Case(request[1], request[2]), plan)
     if request[0] == "prepared":

@@ -238,22 +238,6 @@ def test_a_worker_given_the_oracle_outputs_compares_the_kernel_with_them_instead
     assert outcome.signature == "divergence:expert_first_token_offset"
 
 
-def test_the_inbox_decodes_a_drawn_case_ahead_and_hands_on_a_request_it_cannot_decode_as_it_came():
-    from moefuzz.perturb import Perturbation
-    from moefuzz.worker import _decode
-
-    expected = {"expert_first_token_offset": np.arange(5, dtype=np.int64)}
-    plan = [Perturbation({"num_warps": 2})]
-    request = Request(plan, payload=prepared_payload(PLAIN, expected)).message()
-    kind, case, ref, perturbations = _decode(request)
-    assert kind == "drawn" and case.params == PLAIN.params
-    assert all(np.array_equal(case.arrays[n], PLAIN.arrays[n]) for n in PLAIN.arrays)
-    assert np.array_equal(ref["expert_first_token_offset"], expected["expert_first_token_offset"])
-    assert perturbations == plan
-    broken = ("prepared", b"not a pickle", request[-1])
-    assert _decode(broken) is broken
-
-
 def test_auto_drawers_are_none_in_the_interpreter_and_the_spare_cores_on_a_gpu_at_most_eight():
     from moefuzz.campaign import auto_drawers
 
