@@ -68,8 +68,8 @@ MAX_AUTO_WORKERS = 8
 #: execs/s against 1,258-1,648 for one (three_step_sort, T <= 1024, 8 drawers; benchmarks-notes.md,
 #: change 13).
 WORKERS_PER_GPU = 2
-#: Cores a GPU needs for a second worker: two workers, their spares, the parent and the ~8
-#: drawers that draw the ~2,000 cases/s two workers run.
+#: Cores a GPU needs for a second worker: the two workers, the parent and the 8 drawers that
+#: draw the ~2,500 cases/s two workers run keep 11 cores busy (the spares idle).
 CORES_FOR_TWO_WORKERS = 12
 
 
