@@ -26,7 +26,8 @@ set -uo pipefail
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 WORK=${WORK:-/tmp/moefuzz-bench}
 TRIALS=${TRIALS:-10}
-JOBS=${JOBS:-10}  # campaigns of one bug model at a time, each with HUNT_WORKERS workers (default 1)
+JOBS=${JOBS:-10}  # campaigns of one bug model at a time, each with HUNT_WORKERS workers (default moefuzz's;
+                  # every hunt up to the fourth run passed 1)
 mkdir -p "$WORK" "$OUT"
 
 bug_models() {  # target kernel perturb, one line a model; MODELS="target:kernel ..." picks some, in order
@@ -41,7 +42,7 @@ for key in os.environ["MODELS"].split() or models:
 hunts() {
   bug_models | while read -r target kernel perturb; do
     python3 benchmarks/time_to_bug.py --target "$target" --kernel "$kernel" --runs "$TRIALS" --jobs "$JOBS" \
-      --workers "${HUNT_WORKERS:-1}" ${HUNT_DRAWERS:+--drawers "$HUNT_DRAWERS"} \
+      ${HUNT_WORKERS:+--workers "$HUNT_WORKERS"} ${HUNT_DRAWERS:+--drawers "$HUNT_DRAWERS"} \
       --time "${HUNT_TIME:-45s}" --shrink-time "${SHRINK_TIME:-30s}" \
       --perturb "$perturb" --keep "$WORK/hunt-$target-$kernel" >>"$WORK/hunts.jsonl" 2>>"$WORK/hunts.err"
   done
