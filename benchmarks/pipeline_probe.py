@@ -187,10 +187,11 @@ def campaign_probe(
     status = campaign.status
     window = status.fuzzing_until - status.fuzzing_since
     first = status.first_case_at - status.fuzzing_since if status.first_case_at else window
+    steady = status.steady_execs_per_s
     per_s = [round((b[1] - a[1]) / (b[0] - a[0])) for a, b in itertools.pairwise(timeline) if b[0] - a[0] > 0]
     result = {
         "execs_per_s": round(status.execs_per_s, 1),
-        "steady_execs_per_s": round((status.execs - 1) / max(window - first, 1e-9), 1),
+        "steady_execs_per_s": None if steady is None else round(steady, 1),
         "first_case_s": round(first, 3),
         "close_s": round(closing, 3),
         "drawers": status.drawers,

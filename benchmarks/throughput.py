@@ -83,14 +83,14 @@ def campaign(
             target, None, seconds, Path(corpus), seed, device, limits=limits, workers=workers, drawers=drawers
         )
         status = run_campaign(config)
-    window = (status.fuzzing_until or time.monotonic()) - (status.fuzzing_since or 0.0)
     first = status.first_case_at - status.fuzzing_since if status.first_case_at and status.fuzzing_since else None
+    steady = status.steady_execs_per_s
     return {
         "execs": status.execs,
         "seconds": round(seconds, 2),
         "execs_per_s": round(status.execs_per_s, 1),
         "first_case_s": None if first is None else round(first, 3),
-        "steady_execs_per_s": None if first is None else round((status.execs - 1) / max(window - first, 1e-9), 1),
+        "steady_execs_per_s": None if steady is None else round(steady, 1),
         "workers": status.workers,
         "drawers": status.drawers,
         "findings": len(status.findings) + status.known,

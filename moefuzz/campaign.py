@@ -247,6 +247,16 @@ class CampaignStatus:
         seconds = (self.fuzzing_until or time.monotonic()) - self.fuzzing_since
         return self.execs / seconds if seconds > 0 else 0.0
 
+    @property
+    def steady_execs_per_s(self) -> float | None:
+        """Executions per second from the first case's outcome to the campaign's close (or now):
+        :attr:`execs_per_s` without the drawers' start-up and the first kernel load, the rate a
+        long campaign converges to; ``None`` before any case came back."""
+        if self.first_case_at is None:
+            return None
+        seconds = (self.fuzzing_until or time.monotonic()) - self.first_case_at
+        return (self.execs - 1) / seconds if seconds > 0 else 0.0
+
 
 class Campaign:
     """One campaign, driven case by case by an engine.
