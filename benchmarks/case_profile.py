@@ -40,14 +40,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--copy-back", default="pinned", help="passes, comma-separated: pinned (the engine's) or plain")
     args = parser.parse_args()
-    from moefuzz.worker import CaseRunner, choose_device
+    from moefuzz.runtime.worker import CaseRunner, choose_device
 
     device = choose_device(args.device)
-    import moefuzz.execute
-    from moefuzz.execute import launch_kernel
-    from moefuzz.generate import CaseSource, byte_stream, draw_checked
-    from moefuzz.registry import get_target
-    from moefuzz.target import Limits
+    import moefuzz.execute.inprocess
+    from moefuzz.engine.generate import CaseSource, byte_stream, draw_checked
+    from moefuzz.execute.inprocess import launch_kernel
+    from moefuzz.model.registry import get_target
+    from moefuzz.model.target import Limits
 
     target = get_target(args.target)
     runner = CaseRunner(args.target, None, device)
@@ -77,8 +77,8 @@ def one_pass(runner, target, cases, device, args) -> dict:
     """Every step of every case once, timed; the launch under ``cProfile``."""
     import torch
 
-    from moefuzz.drawers import prepared_case, prepared_payload
-    from moefuzz.execute import launch_kernel, oracle_outputs
+    from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+    from moefuzz.runtime.generators import prepared_case, prepared_payload
 
     steps: dict[str, list[float]] = {"oracle": [], "launch": [], "compare": [], "pipe": []}
     profile = cProfile.Profile()

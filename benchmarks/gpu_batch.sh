@@ -27,7 +27,7 @@ start)
   for entry in ${SURVIVE:-}; do
     target=${entry%@*} perturb=1
     [[ $entry == *@* ]] && perturb=${entry#*@}
-    setsid python3 -m moefuzz.cli run --target "$target" --time "${SURVIVE_TIME:-10m}" --seed 100 \
+    setsid python3 -m moefuzz.ui.cli run --target "$target" --time "${SURVIVE_TIME:-10m}" --seed 100 \
       --perturb "$perturb" --corpus "$WORK/survive-$target" >"$WORK/survive-$target.log" 2>&1 </dev/null &
     echo $! >>"$WORK/survivor.pids"
   done

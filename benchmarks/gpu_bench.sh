@@ -67,7 +67,7 @@ case "${1:-start}" in
 start)
   rm -f "$WORK"/*.jsonl "$WORK"/*.pids
   for target in ${SURVIVE:-paged_decode}; do
-    setsid python3 -m moefuzz.cli run --target "$target" --time "${SURVIVE_TIME:-10m}" --seed 100 \
+    setsid python3 -m moefuzz.ui.cli run --target "$target" --time "${SURVIVE_TIME:-10m}" --seed 100 \
       --workers "${SURVIVE_WORKERS:-2}" --corpus "$WORK/survive-$target" --json "$WORK/survive-$target.json" \
       >"$WORK/survive-$target.log" 2>&1 </dev/null &
     echo $! >>"$WORK/background.pids"

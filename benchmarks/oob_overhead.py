@@ -1,4 +1,4 @@
-"""Overhead of the interpreter's out-of-bounds checker (moefuzz.oob) on a real kernel.
+"""Overhead of the interpreter's out-of-bounds checker (moefuzz.execute.oob) on a real kernel.
 
 Runs moefuzz's correct moe_permute kernel under the Triton interpreter on the cases of
 ``tests/test_moe_permute_kernels.py`` named below, alternating unchecked and checked launches
@@ -34,10 +34,10 @@ def main() -> None:
 
     import torch
 
-    import moefuzz.oob as oob
-    from moefuzz.execute import launch_kernel
-    from targets.moe_permute import contract
-    from targets.moe_permute.kernels import moe_permute_triton
+    import moefuzz.execute.oob as oob
+    from moefuzz.execute.inprocess import launch_kernel
+    from moefuzz_targets.moe_permute import contract
+    from moefuzz_targets.moe_permute.kernels import moe_permute_triton
     from tests.test_moe_permute_kernels import CASES
 
     cpu = torch.device("cpu")

@@ -31,8 +31,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--drawers", type=int, default=None)
     args = parser.parse_args()
-    from moefuzz.campaign import CampaignConfig, run_campaign
-    from moefuzz.target import Limits
+    from moefuzz.engine.campaign import CampaignConfig, run_campaign
+    from moefuzz.model.target import Limits
 
     with tempfile.TemporaryDirectory() as corpus:
         config = CampaignConfig(

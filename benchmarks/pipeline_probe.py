@@ -2,10 +2,10 @@
 
 Three measurements of a target's correct kernel at one size limit, each alone:
 
-- ``drawers``: a :class:`moefuzz.drawers.DrawerPool` of ``--drawers`` processes kept
-  :data:`~moefuzz.drawers.DRAW_AHEAD` buffers ahead, nothing else: cases drawn (with their
+- ``drawers``: a :class:`moefuzz.runtime.generators.DrawerPool` of ``--drawers`` processes kept
+  :data:`~moefuzz.runtime.generators.DRAW_AHEAD` buffers ahead, nothing else: cases drawn (with their
   oracle outputs) per second.
-- ``worker``: one :class:`moefuzz.isolation.Executor` fed drawn payloads prepared beforehand
+- ``worker``: one :class:`moefuzz.runtime.isolation.Executor` fed drawn payloads prepared beforehand
   (``("prepared", ...)`` requests, ``--depth`` in flight): what a worker and its pipe sustain,
   with its summed case seconds over the wall time (``busy``) and the mean case seconds.
 - ``campaign``: a campaign with moefuzz's defaults, ``--repeats`` times in a row, each with
@@ -39,9 +39,9 @@ TIMELINE_STEP_S = 1.0
 
 
 def drawer_rate(target: str, limits, count: int, seconds: float) -> dict:
-    from moefuzz.drawers import DRAW_AHEAD, DrawerPool
-    from moefuzz.generate import byte_stream
-    from moefuzz.isolation import worker_context
+    from moefuzz.engine.generate import byte_stream
+    from moefuzz.runtime.generators import DRAW_AHEAD, DrawerPool
+    from moefuzz.runtime.isolation import worker_context
 
     pool = DrawerPool(worker_context(), target, limits, count)
     buffers, index, drawn = byte_stream(1), 0, 0
@@ -66,12 +66,12 @@ def drawer_rate(target: str, limits, count: int, seconds: float) -> dict:
 def worker_rate(target: str, limits, device: str, depth: int, seconds: float) -> dict:
     from multiprocessing.connection import wait
 
-    from moefuzz.drawers import prepared_payload
-    from moefuzz.execute import oracle_outputs
-    from moefuzz.generate import CaseSource
-    from moefuzz.isolation import Executor, Request
-    from moefuzz.registry import get_target
-    from moefuzz.target import resolve_entry
+    from moefuzz.engine.generate import CaseSource
+    from moefuzz.execute.inprocess import oracle_outputs
+    from moefuzz.model.registry import get_target
+    from moefuzz.model.target import resolve_entry
+    from moefuzz.runtime.generators import prepared_payload
+    from moefuzz.runtime.isolation import Executor, Request
 
     spec = get_target(target)
     source = CaseSource(spec.strategy(limits), 2)
@@ -132,9 +132,9 @@ def campaign_probe(
 ) -> dict:
     """One campaign with moefuzz's defaults (or ``drawers``), driven here so that its worker
     can be watched: the rates, how the worker's time went, and a timeline."""
-    from moefuzz import campaign as campaign_module
-    from moefuzz import isolation
-    from moefuzz.campaign import Campaign, CampaignConfig
+    from moefuzz.engine import campaign as campaign_module
+    from moefuzz.engine.campaign import Campaign, CampaignConfig
+    from moefuzz.runtime import isolation
 
     counts = {"asked": 0, "starved": 0, "slow": 0, "slow_s": 0.0}
     original_next, original_collect = campaign_module._Feed.next_request, isolation.Executor.collect
@@ -229,8 +229,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="campaigns in a row (the campaign's noise)")
     parser.add_argument("--campaign-seconds", type=float, default=None, help="a campaign's budget (default --seconds)")
     args = parser.parse_args()
-    from moefuzz.target import Limits
-    from moefuzz.worker import choose_device
+    from moefuzz.model.target import Limits
+    from moefuzz.runtime.worker import choose_device
 
     device = choose_device(args.device)
     limits = Limits(max_tokens=args.max_tokens)

@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from moefuzz.perturb import Perturbation
-from moefuzz.worker import CaseRunner
-from targets.ep_scatter.strategy import make_case
+from moefuzz.execute.perturb import Perturbation
+from moefuzz.runtime.worker import CaseRunner
+from moefuzz_targets.ep_scatter.strategy import make_case
 
 
 def main() -> None:

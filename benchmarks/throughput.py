@@ -2,7 +2,7 @@
 
 For each target, on its correct kernel:
 
-- ``floor``: the same kernel, oracle and comparison (:class:`moefuzz.worker.CaseRunner`) called in
+- ``floor``: the same kernel, oracle and comparison (:class:`moefuzz.runtime.worker.CaseRunner`) called in
   a tight Python loop on cases drawn beforehand: no generation, no worker, no pipe.
 - ``floor_kernel``: the same loop with the oracle's outputs computed beforehand too: the kernel
   and the comparison alone, which is what a worker fed by drawers does a case.
@@ -40,7 +40,7 @@ TOKEN_TARGETS = ("three_step_sort", "moe_align_block_size", "moe_permute", "ep_s
 
 
 def limits_of(target: str, max_tokens: int | None, device: str):
-    from moefuzz.target import Limits, default_limits
+    from moefuzz.model.target import Limits, default_limits
 
     if max_tokens and target in TOKEN_TARGETS:
         return Limits(max_tokens=max_tokens)
@@ -50,10 +50,10 @@ def limits_of(target: str, max_tokens: int | None, device: str):
 def floor(runner, target: str, limits, seconds: float, seed: int, oracle_ahead: bool = False) -> dict:
     """Cases drawn beforehand, run in a tight loop by ``runner``; with ``oracle_ahead`` their
     oracle outputs are computed beforehand too (the kernel and the comparison alone)."""
-    from moefuzz.execute import oracle_outputs
-    from moefuzz.generate import CaseSource
-    from moefuzz.perturb import Perturbation
-    from moefuzz.registry import get_target
+    from moefuzz.engine.generate import CaseSource
+    from moefuzz.execute.inprocess import oracle_outputs
+    from moefuzz.execute.perturb import Perturbation
+    from moefuzz.model.registry import get_target
 
     name = "floor_kernel" if oracle_ahead else "floor"
     source = CaseSource(get_target(target).strategy(limits), seed)
@@ -76,7 +76,7 @@ def floor(runner, target: str, limits, seconds: float, seed: int, oracle_ahead: 
 def campaign(
     target: str, device: str, limits, seconds: float, seed: int, workers: int | None, drawers: int | None = 0
 ) -> dict:
-    from moefuzz.campaign import CampaignConfig, run_campaign
+    from moefuzz.engine.campaign import CampaignConfig, run_campaign
 
     with tempfile.TemporaryDirectory() as corpus:
         config = CampaignConfig(
@@ -146,13 +146,13 @@ def main() -> None:
     parser.add_argument("--drawers", default="2,4", help="drawer counts of campaign_d, comma-separated (0: skip it)")
     parser.add_argument("--modes", default="all", help="comma-separated subset of the measurements, or 'all'")
     args = parser.parse_args()
-    from moefuzz.worker import CaseRunner, choose_device
+    from moefuzz.runtime.worker import CaseRunner, choose_device
 
     device = choose_device(args.device)  # before triton is imported: it may set TRITON_INTERPRET
     import torch
     import triton
 
-    from moefuzz.registry import builtin_targets
+    from moefuzz.model.registry import builtin_targets
 
     names = sorted(builtin_targets()) if args.targets == "all" else args.targets.split(",")
     for target in names:

@@ -5,7 +5,7 @@ saved finding.json and the run's JSON report. Times count from the campaign's st
 start-up and Triton compiles included. Prints one JSON object.
 
 Magma's levels for moefuzz: the campaign's cases are the seed's byte stream drawn through the
-target's strategy (:func:`moefuzz.generate.byte_stream`), so they are drawn again here, on the CPU,
+target's strategy (:func:`moefuzz.engine.generate.byte_stream`), so they are drawn again here, on the CPU,
 and :mod:`benchmarks.bug_models` says which buffer first reached the bug's path and first
 triggered it (``reached_index``, ``triggered_index``; the first finding's ``stream_index`` is the
 buffer it came from). The shrunk size is compared with the bug model's hand-made minimum.
@@ -42,9 +42,9 @@ def levels(target: str, kernel: str, seed: int, first: dict | None, report: dict
     reaches or triggers the bug (``None`` if none within the buffers the campaign ran, at most
     :data:`LEVEL_BUFFERS`); the known minimum size beside the shrunk one."""
     from benchmarks.bug_models import bug_model
-    from moefuzz.generate import CaseSource, byte_stream
-    from moefuzz.registry import get_target
-    from moefuzz.target import Limits, default_limits
+    from moefuzz.engine.generate import CaseSource, byte_stream
+    from moefuzz.model.registry import get_target
+    from moefuzz.model.target import Limits, default_limits
 
     try:
         bug = bug_model(target, kernel)
@@ -94,7 +94,7 @@ def main() -> None:
     for seed in range(args.first_seed, args.first_seed + args.runs):
         corpus = root / f"seed-{seed}"
         command = [
-            sys.executable, "-m", "moefuzz.cli", "run", "--target", args.target, "--kernel", args.kernel,
+            sys.executable, "-m", "moefuzz.ui.cli", "run", "--target", args.target, "--kernel", args.kernel,
             "--time", args.time, "--shrink-time", args.shrink_time, "--seed", str(seed),
             "--corpus", str(corpus), "--device", args.device, "--perturb", str(args.perturb),
             "--engine", args.engine, "--json", str(root / f"run-{seed}.json"), "--max-findings", "1",

@@ -1,6 +1,6 @@
 """Worker replacement after a crash: seconds from the crash's report to the next executed case.
 
-An :class:`moefuzz.isolation.Executor` (one worker and its warm spare, as a campaign has) runs a
+An :class:`moefuzz.runtime.isolation.Executor` (one worker and its warm spare, as a campaign has) runs a
 crashing case, then a plain one, ``--rounds`` times; each crash retires the worker and promotes
 the spare, and the executor records the seconds from the crash's report until the plain case has
 run on the new worker (:attr:`Executor.recovery_seconds`). The crashing kernel is the test double
@@ -39,8 +39,8 @@ def main() -> None:
     os.environ["MOEFUZZ_TARGETS"] = str(ROOT / "tests" / "fake_targets.py")
     sys.path.insert(0, str(ROOT))
 
-    from moefuzz.isolation import Executor
-    from moefuzz.reports import percentiles
+    from moefuzz.runtime.isolation import Executor
+    from moefuzz.ui.reports import percentiles
     from tests.test_isolation import DUPLICATE, PLAIN
 
     with Executor("fake_sort", args.kernel, args.device, case_timeout_s=60) as executor:

@@ -6,12 +6,12 @@ moefuzz run --targets examples/my_contract.py --target expert_counts --time 2m
 import numpy as np
 import torch
 
-from moefuzz.case import Case
-from moefuzz.compare import compare_exact
+from moefuzz.model.case import Case
+from moefuzz.model.compare import compare_exact
+from moefuzz.model.target import KernelSpec, OutputSpec, Target, entry_of
+from moefuzz.model.validation import require_array, require_int_param
 from moefuzz.shrinking.routing import RoutingLayout, routing_passes, routing_size
 from moefuzz.strategies import routing_tables
-from moefuzz.target import KernelSpec, OutputSpec, Target, entry_of
-from moefuzz.validation import require_array, require_int_param
 
 LAYOUT = RoutingLayout(ids="topk_ids", start_expert="start_expert", end_expert="end_expert")
 

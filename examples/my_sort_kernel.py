@@ -5,8 +5,8 @@ moefuzz run --targets examples/my_sort_kernel.py --target three_step_sort --kern
 
 import torch
 
-from moefuzz.launch import LaunchContext
-from targets.three_step_sort import TARGET as THREE_STEP_SORT
+from moefuzz.execute.launch import LaunchContext
+from moefuzz_targets.three_step_sort import TARGET as THREE_STEP_SORT
 
 
 def my_sort(ctx: LaunchContext) -> None:

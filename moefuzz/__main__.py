@@ -1,5 +1,5 @@
 """``python -m moefuzz``: the same CLI as the ``moefuzz`` command."""
 
-from moefuzz.cli import main
+from moefuzz.ui.cli import main
 
 main()

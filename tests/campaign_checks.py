@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from moefuzz.campaign import CampaignConfig, CampaignStatus, run_campaign
-from moefuzz.replay import replay_findings
+from moefuzz.engine.campaign import CampaignConfig, CampaignStatus, run_campaign
+from moefuzz.store.replay import replay_findings
 
 
 def assert_reproducers_fail_on_their_bug_and_pass_on(paths: Sequence[Path], correct: str = "triton") -> None:

@@ -36,7 +36,7 @@ def fake_targets(monkeypatch):
 def executor_of(fake_targets):
     """``executor_of(kernel, **kwargs)``: a started Executor of a ``fake_sort`` test double on the
     CPU, closed after the test."""
-    from moefuzz.isolation import Executor
+    from moefuzz.runtime.isolation import Executor
 
     executors = []
 

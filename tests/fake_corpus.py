@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from moefuzz.case import Case
-from moefuzz.corpus import Finding, save_finding
+from moefuzz.model.case import Case
+from moefuzz.store.corpus import Finding, save_finding
 
 #: Five tokens, the first one routed twice to expert 0: ``miscount-duplicates`` undercounts it.
 CASE = Case(

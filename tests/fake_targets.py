@@ -2,7 +2,7 @@
 
 They exist to pin the engine's behaviour (isolation, shrinking, corpus) fast and without Triton:
 each one is correct except on the inputs its name says, where it aborts, segfaults, hangs or
-writes a wrong offset. Loaded through ``MOEFUZZ_TARGETS`` (see ``moefuzz.registry``).
+writes a wrong offset. Loaded through ``MOEFUZZ_TARGETS`` (see ``moefuzz.model.registry``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from moefuzz.launch import LaunchContext
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.model.target import KernelSpec
 from moefuzz.shrinking.routing import later_duplicates
-from moefuzz.target import KernelSpec
-from targets.three_step_sort import TARGET as THREE_STEP_SORT
-from targets.three_step_sort.oracle import three_step_sort_torch
+from moefuzz_targets.three_step_sort import TARGET as THREE_STEP_SORT
+from moefuzz_targets.three_step_sort.oracle import three_step_sort_torch
 
 MODULE = __name__
 
@@ -66,7 +66,7 @@ def raise_on_duplicate(ctx: LaunchContext) -> None:
 
 def illegal_address_on_duplicate(ctx: LaunchContext) -> None:
     """A Triton store 2**36 elements past an output: a real illegal memory access on a GPU; in
-    the interpreter, an out-of-bounds store that moefuzz.oob refuses before it writes."""
+    the interpreter, an out-of-bounds store that moefuzz.execute.oob refuses before it writes."""
     if _has_local_duplicate(ctx, 3):
         _poke_far(ctx.outputs["expert_first_token_offset"])
     _write_oracle(ctx)
@@ -129,7 +129,7 @@ def _spec(name: str) -> KernelSpec:
 def broken_cases(limits):
     """The three-step sort's strategy with a bug of its own: every case of T >= 4 tokens has its
     local range reversed (start_expert > end_expert), which the contract's check rejects."""
-    from targets.three_step_sort.strategy import cases
+    from moefuzz_targets.three_step_sort.strategy import cases
 
     def break_range(case):
         if case.arrays["token_selected_experts"].shape[0] < 4:

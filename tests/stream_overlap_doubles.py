@@ -15,10 +15,10 @@ import dataclasses
 
 import torch
 
-from moefuzz.launch import LaunchContext, poison_value
-from moefuzz.target import KernelSpec
-from targets.stream_overlap import TARGET as STREAM_OVERLAP
-from targets.stream_overlap.contract import OUTPUT, slot_value
+from moefuzz.execute.launch import LaunchContext, poison_value
+from moefuzz.model.target import KernelSpec
+from moefuzz_targets.stream_overlap import TARGET as STREAM_OVERLAP
+from moefuzz_targets.stream_overlap.contract import OUTPUT, slot_value
 
 MODULE = __name__
 

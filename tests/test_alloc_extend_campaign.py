@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.corpus import load_finding
-from targets.alloc_extend.contract import valid_free_pages
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.store.corpus import load_finding
+from moefuzz_targets.alloc_extend.contract import valid_free_pages
 from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
 pytestmark = pytest.mark.slow

@@ -8,13 +8,13 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
-from moefuzz.launch import INT_POISON
-from moefuzz.target import INTERPRETER_LIMITS
-from targets.alloc_extend import contract
-from targets.alloc_extend.contract import POISON_PAGE, UNWRITTEN
-from targets.alloc_extend.strategy import allocation_case, cases
+from moefuzz.execute.launch import INT_POISON
+from moefuzz.model.case import Case
+from moefuzz.model.target import INTERPRETER_LIMITS
+from moefuzz_targets.alloc_extend import contract
+from moefuzz_targets.alloc_extend.contract import POISON_PAGE, UNWRITTEN
+from moefuzz_targets.alloc_extend.strategy import allocation_case, cases
 
 # page_size 4, num_pages 10 (pages 1..9). r0: prefix 6 on pages [5, 2] (last slot 9), seq 13.
 # r1: prefix 8 on pages [4, 8] (last slot 35, page 8 full), seq 10. Free list [7, 3, 1, 6].
@@ -203,9 +203,9 @@ def test_explain_gives_the_request_its_position_and_how_full_its_last_page_is():
 
 
 def test_the_oracle_output_passes_every_property_on_drawn_cases():
-    from moefuzz.execute import oracle_outputs
-    from moefuzz.generate import CaseSource
-    from targets.alloc_extend.oracle import alloc_extend_torch
+    from moefuzz.engine.generate import CaseSource
+    from moefuzz.execute.inprocess import oracle_outputs
+    from moefuzz_targets.alloc_extend.oracle import alloc_extend_torch
 
     source = CaseSource(cases(INTERPRETER_LIMITS), seed=3)
     for _ in range(30):

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.launch import LaunchContext
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.model.case import Case
 from moefuzz.strategies import build_paged_kv_state
-from targets.alloc_extend import contract
-from targets.alloc_extend.kernels import alloc_extend_bug_page_past_capacity, alloc_extend_triton
-from targets.alloc_extend.oracle import alloc_extend_torch
-from targets.alloc_extend.strategy import allocation_case, to_case
+from moefuzz_targets.alloc_extend import contract
+from moefuzz_targets.alloc_extend.kernels import alloc_extend_bug_page_past_capacity, alloc_extend_triton
+from moefuzz_targets.alloc_extend.oracle import alloc_extend_torch
+from moefuzz_targets.alloc_extend.strategy import allocation_case, to_case
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

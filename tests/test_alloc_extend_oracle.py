@@ -8,9 +8,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 from moefuzz.strategies import PagedKVState, paged_kv_states
-from targets.alloc_extend.contract import POISON_PAGE
-from targets.alloc_extend.oracle import alloc_extend_torch
-from targets.alloc_extend.strategy import free_pages_buffer, to_case
+from moefuzz_targets.alloc_extend.contract import POISON_PAGE
+from moefuzz_targets.alloc_extend.oracle import alloc_extend_torch
+from moefuzz_targets.alloc_extend.strategy import free_pages_buffer, to_case
 
 
 def run_oracle(page_size: int, prefix_lens, seq_lens, last_loc, free_pages) -> list[int]:

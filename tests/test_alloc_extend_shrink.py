@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
 from moefuzz.strategies import build_paged_kv_state
-from targets.alloc_extend import contract, shrink
-from targets.alloc_extend.oracle import alloc_extend_torch
-from targets.alloc_extend.strategy import allocation_case, to_case
+from moefuzz_targets.alloc_extend import contract, shrink
+from moefuzz_targets.alloc_extend.oracle import alloc_extend_torch
+from moefuzz_targets.alloc_extend.strategy import allocation_case, to_case
 
 
 def slots(case: Case) -> list[list[int]]:

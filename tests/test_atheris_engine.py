@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.atheris_engine import libfuzzer_args, write_seed_inputs
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.corpus import load_finding
+from moefuzz.engine.atheris import libfuzzer_args, write_seed_inputs
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
 from moefuzz.errors import UsageError
+from moefuzz.store.corpus import load_finding
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def test_the_atheris_engine_finds_shrinks_and_saves_a_triton_bug_model_then_prin
     started = time.monotonic()
     result = subprocess.run(
         [
-            sys.executable, "-m", "moefuzz.cli", "run", "--target", "moe_align_block_size", "--kernel",
+            sys.executable, "-m", "moefuzz.ui.cli", "run", "--target", "moe_align_block_size", "--kernel",
             "bug-negative-id", "--time", "12s", "--shrink-time", "25s", "--device", "cpu", "--engine", "atheris",
             "--seed", "1",
         ],

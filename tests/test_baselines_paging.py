@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from benchmarks.baselines import Baselines, all_baselines, run_grid
 from benchmarks.baselines import paging as baselines
 from benchmarks.bug_models import bug_model
-from moefuzz.case import Case
-from moefuzz.registry import get_target
-from moefuzz.worker import CaseRunner
+from moefuzz.model.case import Case
+from moefuzz.model.registry import get_target
+from moefuzz.runtime.worker import CaseRunner
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 PAGING_TARGETS = ("alloc_extend", "page_table", "paged_decode", "stream_overlap")

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from benchmarks.baselines import Baselines, all_baselines, run_given
 from benchmarks.baselines.routing import BASELINES, GRID_EXPERTS, GRID_TOKENS, GRID_TOPK
 from benchmarks.bug_models import bug_model
-from moefuzz.case import Case
-from moefuzz.registry import get_target
-from moefuzz.worker import CaseRunner
+from moefuzz.model.case import Case
+from moefuzz.model.registry import get_target
+from moefuzz.runtime.worker import CaseRunner
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 #: Token cap of the given strategies in these tests (the real default is 2048).

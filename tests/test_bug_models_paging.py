@@ -20,15 +20,15 @@ import torch
 from benchmarks.bug_models import BugModel, bug_model
 from benchmarks.bug_models import paging as models
 from benchmarks.bug_models.paging import BUG_MODELS
-from moefuzz.case import Case
-from moefuzz.generate import CaseSource
-from moefuzz.registry import get_target
+from moefuzz.engine.generate import CaseSource
+from moefuzz.model.case import Case
+from moefuzz.model.registry import get_target
+from moefuzz.model.target import Limits
+from moefuzz.runtime.worker import CaseRunner
 from moefuzz.shrinking.shrinker import Shrinker
-from moefuzz.target import Limits
-from moefuzz.worker import CaseRunner
-from targets.alloc_extend.strategy import allocation_case
-from targets.page_table.strategy import table_case
-from targets.paged_decode.strategy import paged_case
+from moefuzz_targets.alloc_extend.strategy import allocation_case
+from moefuzz_targets.page_table.strategy import table_case
+from moefuzz_targets.paged_decode.strategy import paged_case
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 PAGING_TARGETS = ("alloc_extend", "page_table", "paged_decode", "stream_overlap")
@@ -160,7 +160,7 @@ def test_no_shrink_pass_of_the_target_finds_a_smaller_failing_case(model: BugMod
 
 
 def test_the_decode_predicates_walk_the_kernels_blocks_of_positions() -> None:
-    from targets.paged_decode.kernels import BLOCK_N
+    from moefuzz_targets.paged_decode.kernels import BLOCK_N
 
     assert models.DECODE_BLOCK_N == BLOCK_N
 

@@ -17,13 +17,13 @@ import torch
 
 from benchmarks.bug_models import BugModel, bug_model
 from benchmarks.bug_models.routing import BUG_MODELS
-from moefuzz.case import Case
-from moefuzz.corpus import iter_finding_paths, load_finding
-from moefuzz.generate import CaseSource
-from moefuzz.registry import get_target
+from moefuzz.engine.generate import CaseSource
+from moefuzz.model.case import Case
+from moefuzz.model.registry import get_target
+from moefuzz.model.target import Limits
+from moefuzz.runtime.worker import CaseRunner
 from moefuzz.shrinking.shrinker import Shrinker
-from moefuzz.target import Limits
-from moefuzz.worker import CaseRunner
+from moefuzz.store.corpus import iter_finding_paths, load_finding
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 ROUTING_TARGETS = ("three_step_sort", "moe_align_block_size", "moe_permute", "ep_gather", "ep_scatter")

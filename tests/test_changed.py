@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from moefuzz.changed import touched_kernels
-from targets.three_step_sort import TARGET as THREE_STEP_SORT
+from moefuzz.ui.changed import touched_kernels
+from moefuzz_targets.three_step_sort import TARGET as THREE_STEP_SORT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +18,7 @@ FILES = {
     "my_kernels/sort.py": "import torch\nfrom .common import BLOCK\n\ndef run(ctx):\n    pass\n",
     "my_kernels/histogram.py": "import torch\n\ndef run(ctx):\n    pass\n",
     "moefuzz_targets.py": (
-        "from targets.three_step_sort import TARGET as T\n"
+        "from moefuzz_targets.three_step_sort import TARGET as T\n"
         "TARGET = T.with_kernel('mine', 'my_kernels.sort:run').with_kernel('hist', 'my_kernels.histogram:run')\n"
     ),
     "README.md": "docs\n",
@@ -48,9 +48,9 @@ def test_a_change_touches_the_kernels_that_import_the_changed_file(tmp_path, mon
 
 
 def test_a_contract_change_touches_every_kernel_but_the_bug_models(tmp_path):
-    touched = touched_kernels([THREE_STEP_SORT], [Path("targets/three_step_sort/contract.py")], ROOT)
+    touched = touched_kernels([THREE_STEP_SORT], [Path("moefuzz_targets/three_step_sort/contract.py")], ROOT)
     assert touched == [("three_step_sort", "triton")]
-    assert touched_kernels([THREE_STEP_SORT], [Path("targets/three_step_sort/contract.py")], tmp_path) == []
+    assert touched_kernels([THREE_STEP_SORT], [Path("moefuzz_targets/three_step_sort/contract.py")], tmp_path) == []
 
 
 def test_the_cli_reads_the_changed_paths_from_stdin_and_prints_target_and_kernel(tmp_path):
@@ -58,7 +58,7 @@ def test_the_cli_reads_the_changed_paths_from_stdin_and_prints_target_and_kernel
     env = {k: v for k, v in os.environ.items() if k != "MOEFUZZ_TARGETS"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(root)])
     result = subprocess.run(
-        [sys.executable, "-m", "moefuzz.cli", "changed", "-", "--targets", "moefuzz_targets.py"],
+        [sys.executable, "-m", "moefuzz.ui.cli", "changed", "-", "--targets", "moefuzz_targets.py"],
         input="README.md\nmy_kernels/common.py\n", cwd=root, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.cli import main
+from moefuzz.ui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / "ci" / "moefuzz.yml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.corpus import load_finding
+from moefuzz.store.corpus import load_finding
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,7 +16,7 @@ def moefuzz(*args, cwd, env_extra=None, timeout=300):
     env = dict(os.environ)
     env.update(env_extra or {})
     return subprocess.run(
-        [sys.executable, "-m", "moefuzz.cli", *args],
+        [sys.executable, "-m", "moefuzz.ui.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -6,10 +6,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
-from moefuzz.compare import Mismatch
-from moefuzz.corpus import FINDING_FILE, Finding, iter_finding_paths, load_finding, save_finding
 from moefuzz.errors import CaseError, CorpusError
+from moefuzz.model.case import Case
+from moefuzz.model.compare import Mismatch
+from moefuzz.store.corpus import FINDING_FILE, Finding, iter_finding_paths, load_finding, save_finding
 
 
 def make_finding(tokens: int = 3) -> Finding:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from targets.page_table import contract as page_table_contract
-from targets.page_table.strategy import table_case
-from targets.paged_decode import contract as paged_decode_contract
-from targets.paged_decode.strategy import paged_case
+from moefuzz_targets.page_table import contract as page_table_contract
+from moefuzz_targets.page_table.strategy import table_case
+from moefuzz_targets.paged_decode import contract as paged_decode_contract
+from moefuzz_targets.paged_decode.strategy import paged_case
 
 
 def test_a_page_table_crash_names_the_trailing_cell_outside_the_cache() -> None:

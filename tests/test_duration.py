@@ -1,7 +1,7 @@
 import pytest
 
-from moefuzz.duration import parse_duration
 from moefuzz.errors import UsageError
+from moefuzz.ui.duration import parse_duration
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
+from moefuzz.engine.generate import CaseSource
 from moefuzz.errors import CaseError
-from moefuzz.generate import CaseSource
+from moefuzz.model.case import Case
+from moefuzz.model.target import INTERPRETER_LIMITS
 from moefuzz.shrinking import Shrinker
-from moefuzz.target import INTERPRETER_LIMITS
-from targets.ep_gather import TARGET, contract
-from targets.ep_gather.shrink import compact_rows
-from targets.ep_gather.strategy import INT_POISON, make_case
+from moefuzz_targets.ep_gather import TARGET, contract
+from moefuzz_targets.ep_gather.shrink import compact_rows
+from moefuzz_targets.ep_gather.strategy import INT_POISON, make_case
 
 NAN = np.float32("nan")
 # rows r0 = [1, 2], r1 = [0.5, -4], r2 NaN padding; t0 = 0.5 r1; t1 = 0.25 r0 + 2 r1; t2 nothing

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.launch import LaunchContext
-from targets.ep_gather import contract
-from targets.ep_gather.kernels import ep_gather_bug_minus_one_slot, ep_gather_triton
-from targets.ep_gather.oracle import ep_gather_torch
-from targets.ep_gather.strategy import make_case
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.model.case import Case
+from moefuzz_targets.ep_gather import contract
+from moefuzz_targets.ep_gather.kernels import ep_gather_bug_minus_one_slot, ep_gather_triton
+from moefuzz_targets.ep_gather.oracle import ep_gather_torch
+from moefuzz_targets.ep_gather.strategy import make_case
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from targets.ep_gather.oracle import ep_gather_torch
+from moefuzz_targets.ep_gather.oracle import ep_gather_torch
 
 NAN = float("nan")
 

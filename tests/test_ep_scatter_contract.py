@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
-from targets.ep_scatter import contract
-from targets.ep_scatter.strategy import make_case
+from moefuzz.model.case import Case
+from moefuzz_targets.ep_scatter import contract
+from moefuzz_targets.ep_scatter.strategy import make_case
 
 POISON = 0x7FFFFFFF - 0x2A
 

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.launch import LaunchContext
-from targets.ep_scatter import contract
-from targets.ep_scatter.kernels import ep_scatter_bug_stale_start_loc, ep_scatter_triton
-from targets.ep_scatter.oracle import ep_scatter_torch
-from targets.ep_scatter.strategy import make_case
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.model.case import Case
+from moefuzz_targets.ep_scatter import contract
+from moefuzz_targets.ep_scatter.kernels import ep_scatter_bug_stale_start_loc, ep_scatter_triton
+from moefuzz_targets.ep_scatter.oracle import ep_scatter_torch
+from moefuzz_targets.ep_scatter.strategy import make_case
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

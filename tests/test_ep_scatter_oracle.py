@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from moefuzz.strategies._expert_parallel import aligned_counts, scatter_layout
-from targets.ep_scatter.oracle import ep_scatter_torch
+from moefuzz_targets.ep_scatter.oracle import ep_scatter_torch
 
 
 def run_oracle(recv_topk, recv_x, num_experts: int, dtype: str = "bf16", recv_x_scale=None):

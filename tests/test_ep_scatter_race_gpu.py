@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.perturb import Perturbation, plan_perturbations
-from targets.ep_scatter import TARGET
-from targets.ep_scatter.strategy import make_case
+from moefuzz.execute.perturb import Perturbation, plan_perturbations
+from moefuzz_targets.ep_scatter import TARGET
+from moefuzz_targets.ep_scatter.strategy import make_case
 
 pytestmark = [
     pytest.mark.gpu,
@@ -24,7 +24,7 @@ def _case(experts: int):
 
 
 def _runner(kernel: str):
-    from moefuzz.worker import CaseRunner
+    from moefuzz.runtime.worker import CaseRunner
 
     return CaseRunner("ep_scatter", kernel, "cuda")
 

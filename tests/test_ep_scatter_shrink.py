@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
-from targets.ep_scatter import TARGET
-from targets.ep_scatter.contract import check
-from targets.ep_scatter.strategy import make_case
+from moefuzz_targets.ep_scatter import TARGET
+from moefuzz_targets.ep_scatter.contract import check
+from moefuzz_targets.ep_scatter.strategy import make_case
 
 
 def shrink(case: Case, fails) -> Case:

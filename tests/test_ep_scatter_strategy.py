@@ -7,7 +7,8 @@ import collections
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 
-from moefuzz.generate import CaseSource
+from moefuzz.engine.generate import CaseSource
+from moefuzz.model.target import INTERPRETER_LIMITS
 from moefuzz.strategies import build_routing_table
 from moefuzz.strategies._expert_parallel import (
     E4M3_VALUES,
@@ -18,9 +19,8 @@ from moefuzz.strategies._expert_parallel import (
     recv_topk_tables,
     token_rows,
 )
-from moefuzz.target import INTERPRETER_LIMITS
-from targets.ep_scatter import TARGET
-from targets.ep_scatter.contract import check
+from moefuzz_targets.ep_scatter import TARGET
+from moefuzz_targets.ep_scatter.contract import check
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 

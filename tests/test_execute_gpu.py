@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.execute import copy_back
+from moefuzz.execute.inprocess import copy_back
 
 pytestmark = [
     pytest.mark.gpu,

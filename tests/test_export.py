@@ -10,17 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
-from moefuzz.corpus import load_finding
 from moefuzz.errors import UsageError
-from moefuzz.execute import oracle_outputs
-from moefuzz.export import export_finding
-from moefuzz.export.checks import derive_checks
-from moefuzz.export.importscan import moefuzz_imports
-from moefuzz.export.runtime import compare_output
-from moefuzz.export.script import inline_literal
-from moefuzz.registry import builtin_targets, get_target
-from moefuzz.target import resolve_entry
+from moefuzz.execute.inprocess import oracle_outputs
+from moefuzz.model.case import Case
+from moefuzz.model.registry import builtin_targets, get_target
+from moefuzz.model.target import resolve_entry
+from moefuzz.store.corpus import load_finding
+from moefuzz.ui.export import export_finding
+from moefuzz.ui.export.checks import derive_checks
+from moefuzz.ui.export.importscan import moefuzz_imports
+from moefuzz.ui.export.runtime import compare_output
+from moefuzz.ui.export.script import inline_literal
 
 ROOT = Path(__file__).resolve().parent.parent
 THREE_STEP_FINDING = ROOT / "corpus" / "three_step_sort" / "bug-duplicate-topk--divergence-expert_first_token_offset"
@@ -104,16 +104,16 @@ def test_no_built_in_kernel_or_oracle_imports_moefuzz_when_imported():
 def test_the_import_scan_sees_moefuzz_imported_by_a_kernel_module(tmp_path, monkeypatch):
     package = tmp_path / "mykernels"
     package.mkdir()
-    (package / "__init__.py").write_text("import moefuzz.target\n")  # bound bare by the script: not run
+    (package / "__init__.py").write_text("import moefuzz.model.target\n")  # bound bare by the script: not run
     (package / "ops.py").write_text(
         "from typing import TYPE_CHECKING\nfrom mykernels import helpers\n"
-        "if TYPE_CHECKING:\n    from moefuzz.launch import LaunchContext\n"
+        "if TYPE_CHECKING:\n    from moefuzz.execute.launch import LaunchContext\n"
         "def run(ctx):\n    import moefuzz.errors\n"
     )
-    (package / "helpers.py").write_text("import numpy\nfrom moefuzz.case import Case\n")
+    (package / "helpers.py").write_text("import numpy\nfrom moefuzz.model.case import Case\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     found = moefuzz_imports(["mykernels.ops:run"])
-    assert [(f.module, f.line, f.name) for f in found] == [("mykernels.helpers", 2, "moefuzz.case")]
+    assert [(f.module, f.line, f.name) for f in found] == [("mykernels.helpers", 2, "moefuzz.model.case")]
 
 
 def test_the_scripts_comparison_reports_the_first_entries_as_tri_and_ref():
@@ -141,7 +141,7 @@ def test_export_refuses_an_output_that_is_not_a_python_file(tmp_path):
 
 def test_the_cli_exports_with_one_error_line_for_a_missing_finding(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "moefuzz.cli", "export", str(tmp_path / "nothing"), "-o", str(tmp_path / "r.py")],
+        [sys.executable, "-m", "moefuzz.ui.cli", "export", str(tmp_path / "nothing"), "-o", str(tmp_path / "r.py")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -155,7 +155,7 @@ def test_the_cli_exports_with_one_error_line_for_a_missing_finding(tmp_path):
 def test_exporting_a_finding_of_a_target_file_warns_of_its_moefuzz_imports_and_unimportable_module(
     tmp_path, fake_targets
 ):
-    from moefuzz.corpus import Finding, save_finding
+    from moefuzz.store.corpus import Finding, save_finding
 
     original = load_finding(THREE_STEP_FINDING)
     finding = Finding("fake_sort", "miscount-duplicates", "divergence", "x", "m", original.case, original.case)
@@ -163,11 +163,11 @@ def test_exporting_a_finding_of_a_target_file_warns_of_its_moefuzz_imports_and_u
     # tests/fake_targets.py, named by path in MOEFUZZ_TARGETS, is loaded under a made-up module name
     assert exported.unimportable == ["moefuzz_user_targets_fake_targets"]
     assert exported.kernel.entry.startswith("moefuzz_user_targets_fake_targets:")
-    assert {f.name for f in exported.moefuzz_imports} >= {"moefuzz.launch", "moefuzz.target"}
+    assert {f.name for f in exported.moefuzz_imports} >= {"moefuzz.execute.launch", "moefuzz.model.target"}
 
 
 def test_the_script_runtime_restates_moefuzz_int_poison():
-    from moefuzz.export import runtime
-    from moefuzz.poison import INT_POISON
+    from moefuzz.execute.poison import INT_POISON
+    from moefuzz.ui.export import runtime
 
     assert runtime.INT_POISON == INT_POISON

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.export import export_finding
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.ui.export import export_finding
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +56,7 @@ def run_script(script: Path, env: dict[str, str], *args: str) -> subprocess.Comp
 
 def test_the_cli_exports_the_committed_reproducer_and_the_script_shows_the_divergence(tmp_path, no_moefuzz_env):
     cli = subprocess.run(
-        [sys.executable, "-m", "moefuzz.cli", "export", str(THREE_STEP_FINDING), "-o", str(tmp_path / "repro.py")],
+        [sys.executable, "-m", "moefuzz.ui.cli", "export", str(THREE_STEP_FINDING), "-o", str(tmp_path / "repro.py")],
         capture_output=True,
         text=True,
         timeout=300,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.target import Limits
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.model.target import Limits
 
 LIMITS = Limits(max_tokens=32, max_topk=4, max_experts=8)
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
-from moefuzz.isolation import Executor
+from moefuzz.model.case import Case
+from moefuzz.runtime.isolation import Executor
 
 DUPLICATE = Case(
     {"token_selected_experts": np.array([[0, 0], [1, 2], [2, 3]], dtype=np.int32)},

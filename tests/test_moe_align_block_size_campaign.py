@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.corpus import load_finding
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.store.corpus import load_finding
 from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
 pytestmark = pytest.mark.slow

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
-from moefuzz.launch import INT_POISON
-from targets.moe_align_block_size import contract
+from moefuzz.execute.launch import INT_POISON
+from moefuzz.model.case import Case
+from moefuzz_targets.moe_align_block_size import contract
 
 
 def make_case(ids, num_experts: int = 4, block_size: int = 2, pad=False, expert_map=None, dtype=np.int32) -> Case:

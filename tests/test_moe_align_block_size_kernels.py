@@ -11,12 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.launch import LaunchContext
-from targets.moe_align_block_size import contract
-from targets.moe_align_block_size.kernels import moe_align_block_size_bug_negative_id, moe_align_block_size_triton
-from targets.moe_align_block_size.oracle import moe_align_block_size_torch
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.model.case import Case
+from moefuzz_targets.moe_align_block_size import contract
+from moefuzz_targets.moe_align_block_size.kernels import (
+    moe_align_block_size_bug_negative_id,
+    moe_align_block_size_triton,
+)
+from moefuzz_targets.moe_align_block_size.oracle import moe_align_block_size_torch
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from targets.moe_align_block_size.oracle import moe_align_block_size_torch
+from moefuzz_targets.moe_align_block_size.oracle import moe_align_block_size_torch
 
 
 def run_oracle(ids, num_experts: int, block_size: int, pad: bool = False, expert_map=None, topk: int | None = None):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from moefuzz.case import Case
+from moefuzz.model.case import Case
+from moefuzz.model.target import Limits
 from moefuzz.shrinking import Shrinker
 from moefuzz.strategies import build_routing_table
 from moefuzz.strategies._expert_map import PLACEMENTS, place_experts
-from moefuzz.target import Limits
-from targets.moe_align_block_size import TARGET, contract, shrink
+from moefuzz_targets.moe_align_block_size import TARGET, contract, shrink
 
 
 def table(num_experts: int = 10, ep_rank: int = 1, ep_size: int = 3, skew: str = "uniform", seed: int = 0):

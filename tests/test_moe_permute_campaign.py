@@ -1,16 +1,16 @@
 """Quality: the fuzzer finds the -1 padding bug from scratch and shrinks it to one padded row;
 the correct kernel survives. Real campaigns on moefuzz's Triton kernels (the interpreter
 without a GPU). The out-of-bounds twin of the bug is found as what it is on a GPU, a read
-before expert_map, only where the interpreter's checker (moefuzz.oob) runs: on the CPU."""
+before expert_map, only where the interpreter's checker (moefuzz.execute.oob) runs: on the CPU."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.corpus import load_finding
-from moefuzz.replay import replay_findings
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.store.corpus import load_finding
+from moefuzz.store.replay import replay_findings
 from moefuzz.strategies._dispatch import padded_rows
 from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 

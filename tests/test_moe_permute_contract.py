@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
-from targets.moe_permute import contract
-from targets.moe_permute.strategy import dispatched_case
+from moefuzz.model.case import Case
+from moefuzz_targets.moe_permute import contract
+from moefuzz_targets.moe_permute.strategy import dispatched_case
 
 # rank 0: t0 [3, 1], t1 [0, 3] | rank 1: t2 [1, 2], t3 padding; globals 1, 3 are local 0, 1.
 # Worked out in test_moe_permute_oracle.py.

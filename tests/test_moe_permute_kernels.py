@@ -11,19 +11,19 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.launch import LaunchContext
-from moefuzz.oob import find_out_of_bounds
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.execute.oob import find_out_of_bounds
+from moefuzz.model.case import Case
 from moefuzz.strategies._dispatch import build_dispatched_table
-from targets.moe_permute import contract
-from targets.moe_permute.kernels import (
+from moefuzz_targets.moe_permute import contract
+from moefuzz_targets.moe_permute.kernels import (
     moe_permute_bug_sentinel_minus_one,
     moe_permute_bug_sentinel_minus_one_oob,
     moe_permute_triton,
 )
-from targets.moe_permute.oracle import moe_permute_torch
-from targets.moe_permute.strategy import dispatched_case, to_case
+from moefuzz_targets.moe_permute.oracle import moe_permute_torch
+from moefuzz_targets.moe_permute.strategy import dispatched_case, to_case
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

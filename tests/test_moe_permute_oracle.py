@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from targets.moe_permute.oracle import moe_permute_torch
+from moefuzz_targets.moe_permute.oracle import moe_permute_torch
 
 
 def run_oracle(ids, expert_map, hidden=None, top_k: int | None = None):

@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
+from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.routing import later_duplicates
 from moefuzz.strategies._dispatch import build_dispatched_table, padded_rows
-from targets.moe_permute import TARGET, contract, shrink
-from targets.moe_permute.strategy import dispatched_case, to_case
+from moefuzz_targets.moe_permute import TARGET, contract, shrink
+from moefuzz_targets.moe_permute.strategy import dispatched_case, to_case
 
 
 def big_case(**structure) -> Case:

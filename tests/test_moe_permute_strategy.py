@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from moefuzz.generate import CaseSource
+from moefuzz.engine.generate import CaseSource
+from moefuzz.model.target import INTERPRETER_LIMITS
 from moefuzz.strategies._dispatch import (
     FILLS,
     PLACEMENTS,
@@ -20,8 +21,7 @@ from moefuzz.strategies._dispatch import (
     dispatched_tables,
     local_experts,
 )
-from moefuzz.target import INTERPRETER_LIMITS
-from targets.moe_permute import TARGET, contract
+from moefuzz_targets.moe_permute import TARGET, contract
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 

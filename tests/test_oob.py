@@ -1,4 +1,4 @@
-"""The interpreter's out-of-bounds checker (moefuzz.oob) on tiny Triton kernels.
+"""The interpreter's out-of-bounds checker (moefuzz.execute.oob) on tiny Triton kernels.
 
 CPU only: the checker hooks the Triton interpreter, which runs only without a GPU here.
 """
@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel
-from moefuzz.oob import OutOfBoundsAccess, checked_memory, find_out_of_bounds
-from moefuzz.outcome import Outcome, classify_crash_text
-from moefuzz.target import OutputSpec
+from moefuzz.execute.inprocess import launch_kernel
+from moefuzz.execute.oob import OutOfBoundsAccess, checked_memory, find_out_of_bounds
+from moefuzz.model.case import Case
+from moefuzz.model.outcome import Outcome, classify_crash_text
+from moefuzz.model.target import OutputSpec
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the Triton interpreter (CPU)")
 
@@ -166,7 +166,7 @@ def test_launch_kernel_on_the_cpu_names_the_context_buffer_and_allows_scratch():
 def test_a_triton_without_the_hook_runs_unchecked_and_warns_once(monkeypatch, caplog):
     import triton.runtime.interpreter as interpreter
 
-    import moefuzz.oob as oob
+    import moefuzz.execute.oob as oob
 
     class LoadStoreOnly:
         def __init__(self, inner):
@@ -175,14 +175,15 @@ def test_a_triton_without_the_hook_runs_unchecked_and_warns_once(monkeypatch, ca
     monkeypatch.setattr(interpreter, "_interpreter", LoadStoreOnly(interpreter._interpreter))
     monkeypatch.setattr(oob, "_warned", set())
     x, y = torch.arange(8, dtype=torch.int32), torch.zeros(8, dtype=torch.int32)
-    with caplog.at_level(logging.WARNING, logger="moefuzz.oob"):
+    with caplog.at_level(logging.WARNING, logger="moefuzz.execute.oob"):
         for _ in range(2):
             with checked_memory(dict) as session:
                 shifted_copy[(1,)](x, y, 8, 0, BLOCK=8)
             assert session is None
     assert torch.equal(x, y)
     assert [r.getMessage() for r in caplog.records] == [
-        "moefuzz.oob: triton.runtime.interpreter._interpreter lacks ['atomic_rmw', 'atomic_cas']: running unchecked"
+        "moefuzz.execute.oob: triton.runtime.interpreter._interpreter lacks ['atomic_rmw', 'atomic_cas']: "
+        "running unchecked"
     ]
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.campaign import CampaignConfig, CampaignStatus, run_campaign
-from moefuzz.corpus import Finding, load_finding
-from moefuzz.replay import replay_findings
-from targets.page_table.contract import SWA_MAPPING
+from moefuzz.engine.campaign import CampaignConfig, CampaignStatus, run_campaign
+from moefuzz.store.corpus import Finding, load_finding
+from moefuzz.store.replay import replay_findings
+from moefuzz_targets.page_table.contract import SWA_MAPPING
 from tests.campaign_checks import assert_correct_kernel_survives
 
 pytestmark = pytest.mark.slow

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
-from moefuzz.execute import oracle_outputs
-from moefuzz.target import INTERPRETER_LIMITS
-from targets.page_table import contract
-from targets.page_table.oracle import page_table_torch
-from targets.page_table.strategy import cases
+from moefuzz.execute.inprocess import oracle_outputs
+from moefuzz.model.case import Case
+from moefuzz.model.target import INTERPRETER_LIMITS
+from moefuzz_targets.page_table import contract
+from moefuzz_targets.page_table.oracle import page_table_torch
+from moefuzz_targets.page_table.strategy import cases
 from tests.test_page_table_oracle import FULL, swa_case
 
 

@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.launch import INT_POISON, LaunchContext
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import INT_POISON, LaunchContext
+from moefuzz.model.case import Case
 from moefuzz.strategies import build_paged_kv_state
-from targets.page_table import contract
-from targets.page_table.kernels import (
+from moefuzz_targets.page_table import contract
+from moefuzz_targets.page_table.kernels import (
     BLOCK_BATCH,
     BLOCK_PAGES,
     page_table_bug_trailing_entries,
     page_table_bug_translate_page_ids,
     page_table_triton,
 )
-from targets.page_table.oracle import page_table_torch
-from targets.page_table.strategy import table_case, to_case
+from moefuzz_targets.page_table.oracle import page_table_torch
+from moefuzz_targets.page_table.strategy import table_case, to_case
 from tests.test_page_table_oracle import FULL, swa_case
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")

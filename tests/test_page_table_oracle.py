@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
-from moefuzz.execute import oracle_outputs
+from moefuzz.execute.inprocess import oracle_outputs
+from moefuzz.model.case import Case
 from moefuzz.strategies import build_paged_kv_state
-from targets.page_table.oracle import page_table_torch
-from targets.page_table.strategy import table_case, to_case
+from moefuzz_targets.page_table.oracle import page_table_torch
+from moefuzz_targets.page_table.strategy import table_case, to_case
 
 G = 99  # garbage in a cell nobody owns (a stale slot of page 24)
 

@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from moefuzz.case import Case
-from moefuzz.execute import oracle_outputs
+from moefuzz.execute.inprocess import oracle_outputs
+from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.passes import ShrinkPass
-from targets.page_table import TARGET, contract
-from targets.page_table.oracle import page_table_torch
-from targets.page_table.shrink import _drop_leading, _page_size, _pages, _with_page_size, narrow_table
+from moefuzz_targets.page_table import TARGET, contract
+from moefuzz_targets.page_table.oracle import page_table_torch
+from moefuzz_targets.page_table.shrink import _drop_leading, _page_size, _pages, _with_page_size, narrow_table
 from tests.test_page_table_kernels import state_case
 from tests.test_page_table_oracle import FULL, swa_case
 

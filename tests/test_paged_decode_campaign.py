@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.corpus import load_finding
-from moefuzz.replay import replay_findings
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.store.corpus import load_finding
+from moefuzz.store.replay import replay_findings
 from tests.campaign_checks import assert_correct_kernel_survives
 
 pytestmark = pytest.mark.slow
@@ -58,7 +58,7 @@ def test_bug_trailing_pages_is_found_and_the_campaign_survives_its_crashes(trail
     _, status = trailing_campaign
     signatures = [finding.signature for _, finding in status.findings]
     assert signatures[0] == "divergence:o" and status.findings[0][1].found["execs"] == 1
-    # wild ids: an illegal memory access on a GPU; in the interpreter moefuzz.oob refuses the
+    # wild ids: an illegal memory access on a GPU; in the interpreter moefuzz.execute.oob refuses the
     # load before it happens, so the worker lives on
     assert signatures[1:] == ["crash:out-of-bounds-load"]
     crash = status.findings[1][1]

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
+from moefuzz.engine.generate import CaseSource
 from moefuzz.errors import CaseError
-from moefuzz.execute import oracle_outputs
-from moefuzz.generate import CaseSource
+from moefuzz.execute.inprocess import oracle_outputs
+from moefuzz.model.case import Case
+from moefuzz.model.target import INTERPRETER_LIMITS
 from moefuzz.strategies import build_paged_kv_state
-from moefuzz.target import INTERPRETER_LIMITS
-from targets.paged_decode import contract
-from targets.paged_decode.oracle import paged_decode_torch
-from targets.paged_decode.strategy import cases, decode_case, paged_case
+from moefuzz_targets.paged_decode import contract
+from moefuzz_targets.paged_decode.oracle import paged_decode_torch
+from moefuzz_targets.paged_decode.strategy import cases, decode_case, paged_case
 
 
 def drawn_state(**fields):

@@ -13,20 +13,20 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.generate import CaseSource
-from moefuzz.launch import LaunchContext
+from moefuzz.engine.generate import CaseSource
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.model.case import Case
+from moefuzz.model.target import INTERPRETER_LIMITS
 from moefuzz.strategies import build_paged_kv_state
-from moefuzz.target import INTERPRETER_LIMITS
-from targets.paged_decode import contract
-from targets.paged_decode.kernels import (
+from moefuzz_targets.paged_decode import contract
+from moefuzz_targets.paged_decode.kernels import (
     paged_decode_bug_trailing_pages,
     paged_decode_bug_window_off_by_one,
     paged_decode_triton,
 )
-from targets.paged_decode.oracle import paged_decode_torch
-from targets.paged_decode.strategy import cases, decode_case, paged_case
+from moefuzz_targets.paged_decode.oracle import paged_decode_torch
+from moefuzz_targets.paged_decode.strategy import cases, decode_case, paged_case
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from targets.paged_decode.oracle import attended_positions, paged_decode_torch
+from moefuzz_targets.paged_decode.oracle import attended_positions, paged_decode_torch
 
 NAN = float("nan")
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
-from moefuzz.execute import oracle_outputs
+from moefuzz.execute.inprocess import oracle_outputs
+from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
 from moefuzz.strategies import build_paged_kv_state
-from targets.paged_decode import contract, shrink
-from targets.paged_decode.oracle import paged_decode_torch
-from targets.paged_decode.strategy import decode_case
+from moefuzz_targets.paged_decode import contract, shrink
+from moefuzz_targets.paged_decode.oracle import paged_decode_torch
+from moefuzz_targets.paged_decode.strategy import decode_case
 
 STATE = build_paged_kv_state(
     page_size=4,

@@ -9,14 +9,22 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.case import Case
-from moefuzz.corpus import load_finding
-from moefuzz.launch import INT_POISON, poisoned
-from moefuzz.perturb import PLAIN, POISONS, Perturbation, Rate, plan_perturbations, rate_floor, runs_for_confidence
-from moefuzz.replay import confident_runs, replay_findings
-from moefuzz.target import Limits
-from moefuzz.worker import CaseRunner
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.execute.launch import INT_POISON, poisoned
+from moefuzz.execute.perturb import (
+    PLAIN,
+    POISONS,
+    Perturbation,
+    Rate,
+    plan_perturbations,
+    rate_floor,
+    runs_for_confidence,
+)
+from moefuzz.model.case import Case
+from moefuzz.model.target import Limits
+from moefuzz.runtime.worker import CaseRunner
+from moefuzz.store.corpus import load_finding
+from moefuzz.store.replay import confident_runs, replay_findings
 
 KNOBS = {"num_warps": (1, 2, 4, 8)}
 

@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from moefuzz.campaign import CampaignConfig, auto_workers, run_campaign
-from moefuzz.cli import main
-from moefuzz.drawers import prepared_payload
-from moefuzz.generate import CaseSource, byte_stream
-from moefuzz.isolation import Request
-from moefuzz.registry import get_target
-from moefuzz.reports import percentiles
-from moefuzz.target import Limits, default_limits
+from moefuzz.engine.campaign import CampaignConfig, auto_workers, run_campaign
+from moefuzz.engine.generate import CaseSource, byte_stream
+from moefuzz.model.registry import get_target
+from moefuzz.model.target import Limits, default_limits
+from moefuzz.runtime.generators import prepared_payload
+from moefuzz.runtime.isolation import Request
+from moefuzz.ui.cli import main
+from moefuzz.ui.reports import percentiles
 from tests.test_isolation import DUPLICATE, PLAIN
 
 
@@ -152,8 +152,8 @@ def test_a_campaign_with_max_findings_ends_once_its_first_finding_is_shrunk(fake
 
 
 def test_drawers_draw_in_their_own_processes_the_cases_the_parent_draws_from_the_same_bytes():
-    from moefuzz.drawers import DrawerPool
-    from moefuzz.isolation import worker_context
+    from moefuzz.runtime.generators import DrawerPool
+    from moefuzz.runtime.isolation import worker_context
 
     limits = Limits(max_tokens=512)
     source = CaseSource(get_target("three_step_sort").strategy(limits), seed=0)
@@ -194,10 +194,10 @@ def test_a_campaign_fed_by_drawers_finds_the_bug_and_saves_the_case_a_crash_kill
 
 
 def test_drawers_send_the_oracle_outputs_of_each_case_they_draw():
-    from moefuzz.drawers import DrawerPool
-    from moefuzz.execute import oracle_outputs
-    from moefuzz.isolation import worker_context
-    from targets.three_step_sort.oracle import three_step_sort_torch
+    from moefuzz.execute.inprocess import oracle_outputs
+    from moefuzz.runtime.generators import DrawerPool
+    from moefuzz.runtime.isolation import worker_context
+    from moefuzz_targets.three_step_sort.oracle import three_step_sort_torch
 
     limits = Limits(max_tokens=512)
     pool = DrawerPool(worker_context(), "three_step_sort", limits, 1)
@@ -225,10 +225,10 @@ def test_drawers_send_the_oracle_outputs_of_each_case_they_draw():
 def test_a_worker_given_the_oracle_outputs_compares_the_kernel_with_them_instead_of_running_the_oracle(
     fake_targets,
 ):
-    from moefuzz.execute import oracle_outputs
-    from moefuzz.perturb import Perturbation
-    from moefuzz.worker import CaseRunner
-    from targets.three_step_sort.oracle import three_step_sort_torch
+    from moefuzz.execute.inprocess import oracle_outputs
+    from moefuzz.execute.perturb import Perturbation
+    from moefuzz.runtime.worker import CaseRunner
+    from moefuzz_targets.three_step_sort.oracle import three_step_sort_torch
 
     runner = CaseRunner("fake_sort", "correct", "cpu")
     expected = oracle_outputs(three_step_sort_torch, PLAIN)
@@ -239,7 +239,7 @@ def test_a_worker_given_the_oracle_outputs_compares_the_kernel_with_them_instead
 
 
 def test_auto_drawers_are_none_in_the_interpreter_and_the_spare_cores_on_a_gpu_at_most_eight():
-    from moefuzz.campaign import auto_drawers
+    from moefuzz.engine.campaign import auto_drawers
 
     assert auto_drawers("cpu", cpus=16) == 0
     assert auto_drawers("cuda", cpus=16) == 8
@@ -265,7 +265,7 @@ class _InstantDrawers:
         self.pending[index] = buffer
 
     def collect(self):
-        from moefuzz.drawers import Drawn
+        from moefuzz.runtime.generators import Drawn
 
         payload = prepared_payload(PLAIN, None)
         drawn = [Drawn(i, b, payload, "") for i, b in self.pending.items()]
@@ -274,8 +274,8 @@ class _InstantDrawers:
 
 
 def test_drawers_faster_than_the_workers_never_get_more_than_max_drawn_ahead_cases_ahead():
-    from moefuzz.campaign import MAX_DRAWN_AHEAD, _Feed
-    from moefuzz.perturb import Perturbation
+    from moefuzz.engine.campaign import MAX_DRAWN_AHEAD, _Feed
+    from moefuzz.execute.perturb import Perturbation
 
     feed = _Feed(byte_stream(0), _InstantDrawers(), lambda index: [Perturbation({})])
     for _ in range(200):
@@ -305,9 +305,9 @@ class _StartingDrawer(_InstantDrawers):
 
 
 def test_a_drawer_gets_its_first_buffers_in_the_same_draw_that_reads_it_is_ready():
-    from moefuzz.campaign import _Feed
-    from moefuzz.drawers import DRAW_AHEAD
-    from moefuzz.perturb import Perturbation
+    from moefuzz.engine.campaign import _Feed
+    from moefuzz.execute.perturb import Perturbation
+    from moefuzz.runtime.generators import DRAW_AHEAD
 
     drawer = _StartingDrawer()
     feed = _Feed(byte_stream(0), drawer, lambda index: [Perturbation({})])
@@ -344,8 +344,8 @@ def test_a_strategy_that_draws_cases_its_contract_rejects_is_a_one_line_cli_erro
 
 
 def test_drawers_started_before_the_limits_are_known_draw_once_configured_and_close_cleanly_unconfigured():
-    from moefuzz.drawers import DrawerPool
-    from moefuzz.isolation import worker_context
+    from moefuzz.runtime.generators import DrawerPool
+    from moefuzz.runtime.isolation import worker_context
 
     idle = DrawerPool(worker_context(), "three_step_sort", None, 2)
     processes = [d.process for d in idle._drawers]
@@ -376,7 +376,7 @@ def test_drawers_started_before_the_limits_are_known_draw_once_configured_and_cl
 def test_drawers_started_for_a_gpu_the_worker_does_not_have_are_stopped_and_the_campaign_runs_without(
     fake_targets, tmp_path, monkeypatch
 ):
-    from moefuzz import campaign as campaign_module
+    from moefuzz.engine import campaign as campaign_module
 
     monkeypatch.setattr(campaign_module, "likely_device", lambda requested: "cuda")
     config = CampaignConfig("fake_sort", "correct", 2, tmp_path, seed=0, device="cpu", workers=1)
@@ -385,8 +385,8 @@ def test_drawers_started_for_a_gpu_the_worker_does_not_have_are_stopped_and_the_
 
 
 def test_the_parent_guesses_the_device_it_was_told_and_auto_from_the_drivers_control_device(monkeypatch):
-    from moefuzz import campaign as campaign_module
-    from moefuzz.campaign import likely_device
+    from moefuzz.engine import campaign as campaign_module
+    from moefuzz.engine.campaign import likely_device
 
     assert likely_device("cpu") == "cpu" and likely_device("cuda") == "cuda"
     monkeypatch.setattr(campaign_module.os.path, "exists", lambda path: path == "/dev/nvidiactl")
@@ -396,8 +396,8 @@ def test_the_parent_guesses_the_device_it_was_told_and_auto_from_the_drivers_con
 
 
 def test_each_drawer_runs_the_oracle_on_one_torch_thread(fake_targets):
-    from moefuzz.drawers import DrawerPool
-    from moefuzz.isolation import worker_context
+    from moefuzz.runtime.generators import DrawerPool
+    from moefuzz.runtime.isolation import worker_context
 
     pool = DrawerPool(worker_context(), "fake_sort_oracle_threads", Limits(max_tokens=64), 1)
     try:

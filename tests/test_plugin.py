@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.corpus import load_finding
 from moefuzz.errors import UsageError
-from moefuzz.registry import builtin_targets, get_target
-from targets.three_step_sort import TARGET as THREE_STEP_SORT
+from moefuzz.model.registry import builtin_targets, get_target
+from moefuzz.store.corpus import load_finding
+from moefuzz_targets.three_step_sort import TARGET as THREE_STEP_SORT
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -26,7 +26,12 @@ def moefuzz(*args, cwd, pythonpath=(), timeout=300):
     env = {k: v for k, v in os.environ.items() if k != "MOEFUZZ_TARGETS"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *map(str, pythonpath)])
     return subprocess.run(
-        [sys.executable, "-m", "moefuzz.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "moefuzz.ui.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -75,7 +80,7 @@ def test_with_kernel_refuses_what_a_worker_could_not_import_or_tell_apart():
 def test_a_target_name_reused_with_another_contract_is_refused(tmp_path, monkeypatch):
     plugin = tmp_path / "impostor.py"
     plugin.write_text(
-        "import dataclasses\nfrom targets.three_step_sort import TARGET as T\n"
+        "import dataclasses\nfrom moefuzz_targets.three_step_sort import TARGET as T\n"
         "TARGET = dataclasses.replace(T, oracle='impostor:oracle')\n"
     )
     monkeypatch.setenv("MOEFUZZ_TARGETS", str(plugin))
@@ -164,7 +169,7 @@ def test_two_plugin_files_of_one_name_keep_their_own_kernels(tmp_path, monkeypat
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "mine.py").write_text(
-            "from targets.three_step_sort import TARGET as T\n\n\ndef run(ctx):\n    pass\n\n\n"
+            "from moefuzz_targets.three_step_sort import TARGET as T\n\n\ndef run(ctx):\n    pass\n\n\n"
             f"TARGET = T.with_kernel('{folder}-kernel', run)\n"
         )
     monkeypatch.setenv("MOEFUZZ_TARGETS", f"{tmp_path / 'a' / 'mine.py'},{tmp_path / 'b' / 'mine.py'}")

@@ -23,7 +23,7 @@ def corpus(pytester, monkeypatch):
 
 def replay(pytester, *args):
     return pytester.runpytest(
-        "-p", "moefuzz.pytest_plugin", "-p", "no:cacheprovider", "--moefuzz-corpus", "corpus",
+        "-p", "moefuzz.ui.pytest_plugin", "-p", "no:cacheprovider", "--moefuzz-corpus", "corpus",
         f"--moefuzz-targets={FAKE_TARGETS}", "--moefuzz-device", "cpu", *args,
     )  # fmt: skip
 
@@ -64,12 +64,12 @@ def test_a_missing_corpus_is_a_usage_error(pytester, corpus):
 def test_the_pyproject_pytest11_entry_point_loads_the_plugin_without_p(pytester, monkeypatch):
     tomllib = pytest.importorskip("tomllib")
     entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]["pytest11"]
-    assert entry_points == {"moefuzz": "moefuzz.pytest_plugin"}
+    assert entry_points == {"moefuzz": "moefuzz.ui.pytest_plugin"}
     # Installed as pip would: a dist-info on the path whose entry_points.txt declares it.
     info = pytester.mkdir("site") / "moefuzz_declared-0.1.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: moefuzz-declared\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[pytest11]\nmoefuzz = moefuzz.pytest_plugin\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nmoefuzz = moefuzz.ui.pytest_plugin\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path / "site"), str(ROOT)]))
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     build_fake_corpus(pytester.path / "corpus")

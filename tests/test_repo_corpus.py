@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.corpus import iter_finding_paths, load_finding
-from moefuzz.registry import get_target
-from moefuzz.replay import replay_findings
+from moefuzz.model.registry import get_target
+from moefuzz.store.corpus import iter_finding_paths, load_finding
+from moefuzz.store.replay import replay_findings
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 PATHS = sorted(iter_finding_paths([CORPUS]))

@@ -7,9 +7,9 @@ from pathlib import Path
 from fake_corpus import CASE, build_fake_corpus
 from test_cli import moefuzz
 
-from moefuzz.campaign import CampaignConfig, CampaignStatus
-from moefuzz.corpus import Finding
-from moefuzz.reports import junit_xml, run_document, write_reports
+from moefuzz.engine.campaign import CampaignConfig, CampaignStatus
+from moefuzz.store.corpus import Finding
+from moefuzz.ui.reports import junit_xml, run_document, write_reports
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from moefuzz.sanitize import ERROR_EXIT_CODE, SanitizerReport, format_table, parse_report
+from moefuzz.execute.sanitize import ERROR_EXIT_CODE, SanitizerReport, format_table, parse_report
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 REPRODUCER = next(CORPUS.glob("three_step_sort/*/finding.json")).parent
@@ -75,7 +75,7 @@ def test_sanitize_without_a_gpu_or_the_tool_says_why_and_exits_0(tmp_path: Path)
     shutil.copytree(REPRODUCER, copy)
     before = (copy / "finding.json").read_bytes()
     result = subprocess.run(
-        [sys.executable, "-m", "moefuzz.cli", "sanitize", str(copy)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "moefuzz.ui.cli", "sanitize", str(copy)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
     assert "no sanitizer table made" in result.stdout and "Traceback" not in result.stderr
@@ -84,7 +84,7 @@ def test_sanitize_without_a_gpu_or_the_tool_says_why_and_exits_0(tmp_path: Path)
 
 def test_sanitize_of_a_path_without_a_finding_is_one_line_and_exit_2(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "moefuzz.cli", "sanitize", str(tmp_path)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "moefuzz.ui.cli", "sanitize", str(tmp_path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr

@@ -14,14 +14,14 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.bug_models import bug_model
-from moefuzz.case import Case
-from moefuzz.corpus import Finding
-from moefuzz.isolation import Executor
-from moefuzz.minimize import minimize_finding
-from moefuzz.registry import get_target
+from moefuzz.model.case import Case
+from moefuzz.model.registry import get_target
+from moefuzz.runtime.isolation import Executor
 from moefuzz.shrinking import ShrinkResult
+from moefuzz.shrinking.finding import minimize_finding
+from moefuzz.store.corpus import Finding
 from moefuzz.strategies import build_routing_table
-from targets.three_step_sort.strategy import to_case
+from moefuzz_targets.three_step_sort.strategy import to_case
 from tests.test_moe_permute_shrink import big_case
 from tests.test_paged_decode_shrink import CASE as PAGED_WINDOW_CASE
 

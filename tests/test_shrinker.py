@@ -5,12 +5,12 @@ import dataclasses
 import numpy as np
 
 from benchmarks.bug_models import bug_model
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.routing import SENTINEL_PASSES, later_duplicates, routing_passes
 from moefuzz.strategies import build_routing_table
-from targets.three_step_sort import TARGET
-from targets.three_step_sort.strategy import LAYOUT, to_case
+from moefuzz_targets.three_step_sort import TARGET
+from moefuzz_targets.three_step_sort.strategy import LAYOUT, to_case
 
 #: (T, K, E, duplicates, distinct rows, E_local, sum |ids|) of one [0, 0] and 256 rows [0, -1].
 DUPLICATE_TOPK_MINIMUM = TARGET.size(bug_model("three_step_sort", "bug-duplicate-topk").minimum_case)

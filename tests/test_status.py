@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from moefuzz.campaign import CampaignStatus
-from moefuzz.case import Case
-from moefuzz.corpus import Finding
-from moefuzz.status import StatusDisplay, status_line, status_panel
+from moefuzz.engine.campaign import CampaignStatus
+from moefuzz.model.case import Case
+from moefuzz.store.corpus import Finding
+from moefuzz.ui.status import StatusDisplay, status_line, status_panel
 
 
 def finding(kind: str, detail: str) -> tuple[Path, Finding]:

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moefuzz.generate import CaseSource
+from moefuzz.engine.generate import CaseSource
+from moefuzz.model.target import Limits
 from moefuzz.shrinking.routing import later_duplicates
 from moefuzz.strategies import (
     DUPLICATE_MODES,
@@ -16,8 +17,7 @@ from moefuzz.strategies import (
     local_expert_range,
     routing_tables,
 )
-from moefuzz.target import Limits
-from targets.three_step_sort.strategy import cases
+from moefuzz_targets.three_step_sort.strategy import cases
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 

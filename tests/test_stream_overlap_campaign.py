@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.corpus import load_finding
-from moefuzz.replay import replay_findings
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.store.corpus import load_finding
+from moefuzz.store.replay import replay_findings
 
 pytestmark = pytest.mark.slow
 

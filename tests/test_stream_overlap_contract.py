@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
-from moefuzz.execute import oracle_outputs
-from moefuzz.launch import INT_POISON
-from moefuzz.target import OutputSpec
-from targets.stream_overlap import contract
-from targets.stream_overlap.oracle import stream_overlap_torch
+from moefuzz.execute.inprocess import oracle_outputs
+from moefuzz.execute.launch import INT_POISON
+from moefuzz.model.case import Case
+from moefuzz.model.target import OutputSpec
+from moefuzz_targets.stream_overlap import contract
+from moefuzz_targets.stream_overlap.oracle import stream_overlap_torch
 
 
 def valid() -> Case:
@@ -107,7 +107,7 @@ def test_an_in_progress_marker_says_a_forward_was_mid_write():
 
 
 def test_the_uncopied_marker_is_moefuzz_int_poison():
-    from moefuzz.launch import INT_POISON
-    from targets.stream_overlap.layout import UNCOPIED
+    from moefuzz.execute.launch import INT_POISON
+    from moefuzz_targets.stream_overlap.layout import UNCOPIED
 
     assert UNCOPIED == INT_POISON

@@ -15,19 +15,19 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.case import Case
-from moefuzz.corpus import load_finding
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.launch import LaunchContext
-from targets.stream_overlap import contract
-from targets.stream_overlap.kernels import (
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.model.case import Case
+from moefuzz.store.corpus import load_finding
+from moefuzz_targets.stream_overlap import contract
+from moefuzz_targets.stream_overlap.kernels import (
     stream_overlap_bug_missing_wait_forward,
     stream_overlap_bug_missing_wait_write,
     stream_overlap_triton,
 )
-from targets.stream_overlap.oracle import stream_overlap_torch
-from targets.stream_overlap.strategy import GPU_BOUNDS, build_schedule
+from moefuzz_targets.stream_overlap.oracle import stream_overlap_torch
+from moefuzz_targets.stream_overlap.strategy import GPU_BOUNDS, build_schedule
 
 pytestmark = [
     pytest.mark.gpu,

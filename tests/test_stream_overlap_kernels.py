@@ -14,19 +14,19 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.generate import CaseSource
-from moefuzz.launch import INT_POISON, LaunchContext
-from moefuzz.target import INTERPRETER_LIMITS
-from targets.stream_overlap import TARGET, contract
-from targets.stream_overlap.kernels import (
+from moefuzz.engine.generate import CaseSource
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import INT_POISON, LaunchContext
+from moefuzz.model.case import Case
+from moefuzz.model.target import INTERPRETER_LIMITS
+from moefuzz_targets.stream_overlap import TARGET, contract
+from moefuzz_targets.stream_overlap.kernels import (
     stream_overlap_bug_missing_wait_forward,
     stream_overlap_bug_missing_wait_write,
     stream_overlap_triton,
 )
-from targets.stream_overlap.oracle import stream_overlap_torch
-from targets.stream_overlap.strategy import build_schedule
+from moefuzz_targets.stream_overlap.oracle import stream_overlap_torch
+from moefuzz_targets.stream_overlap.strategy import build_schedule
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 KERNELS = {

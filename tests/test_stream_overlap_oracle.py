@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from moefuzz.case import Case
-from moefuzz.execute import oracle_outputs
-from targets.stream_overlap import contract
-from targets.stream_overlap.oracle import stream_overlap_torch
+from moefuzz.execute.inprocess import oracle_outputs
+from moefuzz.model.case import Case
+from moefuzz_targets.stream_overlap import contract
+from moefuzz_targets.stream_overlap.oracle import stream_overlap_torch
 
 
 def schedule(pages, fills, lengths=None, *, num_pages, page_size, slot_size, copy_method="copy_engine") -> Case:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
+from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
-from targets.stream_overlap import TARGET, contract, shrink
-from targets.stream_overlap.strategy import build_schedule
+from moefuzz_targets.stream_overlap import TARGET, contract, shrink
+from moefuzz_targets.stream_overlap.strategy import build_schedule
 
 
 def big_schedule(**structure) -> Case:

@@ -9,12 +9,12 @@ import itertools
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
-from moefuzz.generate import CaseSource
-from moefuzz.target import INTERPRETER_LIMITS, Limits
-from targets.stream_overlap import TARGET, contract
-from targets.stream_overlap.contract import COPY_METHODS
-from targets.stream_overlap.strategy import (
+from moefuzz.engine.generate import CaseSource
+from moefuzz.model.case import Case
+from moefuzz.model.target import INTERPRETER_LIMITS, Limits
+from moefuzz_targets.stream_overlap import TARGET, contract
+from moefuzz_targets.stream_overlap.contract import COPY_METHODS
+from moefuzz_targets.stream_overlap.strategy import (
     GPU_BOUNDS,
     INTERPRETER_BOUNDS,
     build_schedule,

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from benchmarks.bug_models import bug_model
-from moefuzz.campaign import CampaignConfig, run_campaign
-from moefuzz.corpus import load_finding
-from moefuzz.replay import replay_findings
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
 from moefuzz.shrinking.routing import later_duplicates
-from targets.three_step_sort import TARGET
+from moefuzz.store.corpus import load_finding
+from moefuzz.store.replay import replay_findings
+from moefuzz_targets.three_step_sort import TARGET
 from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
-from targets.three_step_sort import contract
+from moefuzz.model.case import Case
+from moefuzz_targets.three_step_sort import contract
 
 
 def make_case(ids, num_experts: int = 4, start: int = 0, end: int = 4, dtype=np.int32) -> Case:

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from moefuzz.case import Case
-from moefuzz.execute import launch_kernel, oracle_outputs
-from moefuzz.launch import LaunchContext
-from targets.three_step_sort import contract
-from targets.three_step_sort.kernels import three_step_sort_bug_duplicate_topk, three_step_sort_triton
-from targets.three_step_sort.oracle import three_step_sort_torch
+from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+from moefuzz.execute.launch import LaunchContext
+from moefuzz.model.case import Case
+from moefuzz_targets.three_step_sort import contract
+from moefuzz_targets.three_step_sort.kernels import three_step_sort_bug_duplicate_topk, three_step_sort_triton
+from moefuzz_targets.three_step_sort.oracle import three_step_sort_torch
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

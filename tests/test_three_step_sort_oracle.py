@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from targets.three_step_sort.oracle import three_step_sort_torch
+from moefuzz_targets.three_step_sort.oracle import three_step_sort_torch
 
 
 def run_oracle(ids: list[list[int]], num_experts: int, start: int, end: int, top_k: int | None = None):

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def _run(runner: Any, bug: Any, case: Case, index: int) -> Any:
     perturb = getattr(bug, "perturb", 1)
     if perturb <= 1:
         return runner.run(case)
-    from moefuzz.perturb import plan_perturbations
+    from moefuzz.execute.perturb import plan_perturbations
 
     return runner.run_plan(case, plan_perturbations(runner.target.launch_knobs, perturb, index))
 
@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     args = parser.parse_args()
 
-    from moefuzz.worker import CaseRunner, choose_device
+    from moefuzz.runtime.worker import CaseRunner, choose_device
 
     device = choose_device(args.device)  # before triton is imported: it may set TRITON_INTERPRET
     from benchmarks.bug_models import bug_model

@@ -37,11 +37,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from benchmarks.baselines import Baselines
-from moefuzz.case import Case
-from targets.alloc_extend.strategy import allocation_case
-from targets.page_table.strategy import table_case
-from targets.paged_decode.strategy import paged_case
-from targets.stream_overlap.layout import COPY_METHODS
+from moefuzz.model.case import Case
+from moefuzz_targets.alloc_extend.strategy import allocation_case
+from moefuzz_targets.page_table.strategy import table_case
+from moefuzz_targets.paged_decode.strategy import paged_case
+from moefuzz_targets.stream_overlap.layout import COPY_METHODS
 
 #: Page sizes of SGLang's paged KV cache: 1 (token-granular, its default), 16/32/64 (FA3,
 #: FlashInfer, trtllm_mha).

@@ -16,7 +16,7 @@ moe_permute, ep_gather, ep_scatter); :mod:`benchmarks.baselines` runs them.
   ``torch.Generator().manual_seed(seed)``, so a token's K experts are distinct, and an EP rank
   owns vLLM's linear split of the experts (``determine_expert_map``).
 
-Shapes of the cases are the targets' own (``targets/<target>/contract.py``).
+Shapes of the cases are the targets' own (``moefuzz_targets/<target>/contract.py``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from benchmarks.baselines import Baselines
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 
 #: The given strategies' default token bound: the sizes of a real test run.
 GIVEN_MAX_TOKENS = 2048

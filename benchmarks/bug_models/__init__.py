@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 
 
 @dataclass(frozen=True)

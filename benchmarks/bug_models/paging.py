@@ -1,7 +1,7 @@
 """Ground truth of the paging targets' bug models: where each bug lives and when it fires.
 
 Seven models over four targets, each predicate derived from the line of the bug kernel that
-differs from the correct one (``targets/<target>/kernels.py``)::
+differs from the correct one (``moefuzz_targets/<target>/kernels.py``)::
 
     alloc_extend    bug-page-past-capacity     decode kernel, _room_on_last_page(FULL_PAGE_BUG)
     page_table      bug-trailing-entries       _page_table_kernel, live = in_width & (page >= first)
@@ -31,12 +31,12 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.bug_models import BugModel
-from moefuzz.case import Case
-from targets.alloc_extend.strategy import allocation_case
-from targets.page_table.strategy import table_case
-from targets.paged_decode.strategy import paged_case
+from moefuzz.model.case import Case
+from moefuzz_targets.alloc_extend.strategy import allocation_case
+from moefuzz_targets.page_table.strategy import table_case
+from moefuzz_targets.paged_decode.strategy import paged_case
 
-#: Positions per loop step of the paged decode kernel (``targets.paged_decode.kernels.BLOCK_N``,
+#: Positions per loop step of the paged decode kernel (``moefuzz_targets.paged_decode.kernels.BLOCK_N``,
 #: restated so that these predicates import no triton; ``tests/test_bug_models_paging.py`` pins
 #: the two equal).
 DECODE_BLOCK_N = 64
@@ -165,7 +165,7 @@ def trailing_triggered(case: Case) -> bool:
 
     with ``v_ij = req_to_token[req_pool_indices[i], j * page_size]``. Exact on a full-attention
     layer. On a sliding-window layer a read outside the mapping can land inside another buffer
-    of the launch (moefuzz.oob allows those; a GPU may have memory mapped there) and happen to
+    of the launch (moefuzz.execute.oob allows those; a GPU may have memory mapped there) and happen to
     hold a value whose id is 0: then the bug model passes a case this calls triggered.
     """
     ids, wild = trailing_entry_reads(case)
@@ -318,7 +318,7 @@ def trailing_pages_triggered(case: Case) -> bool:
 
     An unattended lane gets softmax weight exactly 0 (``s = -inf`` there), so only a V that is
     NaN or infinite shows (0 * NaN in ``tl.dot(p, v)``); a NaN K is masked to -inf. Exact for
-    ids in the cache. An id outside it can land inside another buffer of the launch (moefuzz.oob
+    ids in the cache. An id outside it can land inside another buffer of the launch (moefuzz.execute.oob
     allows those; a GPU may have memory mapped there) and read finite values: the bug model
     then passes a case this calls triggered (:func:`trailing_pages_wild` says when that can be).
     """

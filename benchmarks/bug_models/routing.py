@@ -2,7 +2,7 @@
 
 One :class:`~benchmarks.bug_models.BugModel` per ``bug-*`` kernel of three_step_sort,
 moe_align_block_size, moe_permute, ep_gather and ep_scatter. Each predicate is read off the bug
-kernel's code in ``targets/<target>/kernels.py`` (the function named in its docstring) and is
+kernel's code in ``moefuzz_targets/<target>/kernels.py`` (the function named in its docstring) and is
 plain numpy on ``case.arrays`` / ``case.params``::
 
     target                kernel                       reached                  triggered
@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.bug_models import BugModel
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 
-#: three_step_sort's single-program path takes T <= BLOCK_TOKENS (targets/three_step_sort/kernels.py).
+#: three_step_sort's single-program path takes T <= BLOCK_TOKENS (moefuzz_targets/three_step_sort/kernels.py).
 THREE_STEP_MIN_TOKENS = 257
 #: Slots of ep_gather's term check per numpy step: bounds the [slots, H] temporary.
 GATHER_SLOTS_PER_STEP = 4096

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 
 if TYPE_CHECKING:
     from moefuzz.shrinking.shrinker import Shrinker

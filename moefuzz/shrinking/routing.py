@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from moefuzz.case import Case
+from moefuzz.model.case import Case
 from moefuzz.shrinking.passes import ShrinkPass, delete_runs
 from moefuzz.shrinking.shrinker import Shrinker
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from moefuzz.case import Case
 from moefuzz.errors import CaseError
+from moefuzz.model.case import Case
 from moefuzz.shrinking.passes import ShrinkPass
 
 

@@ -93,7 +93,7 @@ def aligned_counts(recv_topk: np.ndarray, num_experts: int, alignment: int = ALI
 
 
 def scatter_layout(recv_topk: np.ndarray, num_experts: int, alignment: int = ALIGNMENT) -> ScatterLayout:
-    """The oracle's layout of ``recv_topk`` (numpy twin of ``targets.ep_scatter.oracle``)."""
+    """The oracle's layout of ``recv_topk`` (numpy twin of ``moefuzz_targets.ep_scatter.oracle``)."""
     num_tokens, topk = recv_topk.shape
     flat = recv_topk.reshape(-1).astype(np.int64)
     valid = (flat >= 0) & (flat < num_experts)

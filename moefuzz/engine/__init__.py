@@ -1,0 +1,1 @@
+"""The campaign: case generation, the scheduling loop, triage and saving."""

@@ -1,0 +1,1 @@
+"""Running one case in this process: poisoned buffers, launch, perturbation, OOB guards, sanitizers."""

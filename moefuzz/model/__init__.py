@@ -1,0 +1,1 @@
+"""The data the engine and targets share: cases, targets, comparison, outcomes, the registry."""

@@ -1,0 +1,126 @@
+"""The outcome of running one case, and the signature that says whether two failures are the same.
+
+Kinds:
+
+- ``pass``: outputs equal the oracle's on every entry the contract specifies.
+- ``divergence``: some specified entry differs (a poisoned, never-written entry included).
+- ``crash``: the worker died or its device context broke: a CUDA error (illegal memory
+  access, device-side assert, misaligned address...), a signal (SIGSEGV, SIGABRT) or an exit;
+  or, under the Triton interpreter, an out-of-bounds load, store or atomic that
+  :mod:`moefuzz.execute.oob` refused before it happened (the worker stays up for those).
+- ``hang``: no answer within the per-case timeout; the worker was killed.
+- ``error``: the kernel raised a Python exception on a valid input (a compile error, a launcher
+  check that rejects a legal shape).
+- ``oracle-error``: the oracle raised: a bug of the target, never blamed on the kernel.
+
+Two more kinds answer a request to draw a case from bytes (:class:`moefuzz.runtime.isolation.Request`)
+and are not failures of the kernel: ``rejected`` (the strategy rejected the bytes: nothing ran)
+and ``invalid`` (the drawn case broke the contract's preconditions: a bug of the target's
+strategy; nothing ran).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from moefuzz.execute.perturb import Rate
+from moefuzz.model.case import Case
+from moefuzz.model.compare import Mismatch
+
+KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error", "rejected", "invalid")
+
+#: Kinds that say nothing about the kernel: no case ran.
+NOT_RUN = frozenset({"rejected", "invalid"})
+
+#: Crash classes of accesses :mod:`moefuzz.execute.oob` refused before they happened, keyed by the start
+#: of :class:`~moefuzz.execute.oob.OutOfBoundsAccess`'s message. Nothing was read or written, so the
+#: process that reports one is intact and keeps running.
+_CAUGHT_CRASH_CLASSES = (
+    ("out-of-bounds load", "out-of-bounds-load"),
+    ("out-of-bounds store", "out-of-bounds-store"),
+    ("out-of-bounds atomic", "out-of-bounds-atomic"),
+)
+CAUGHT_CRASHES = frozenset(name for _, name in _CAUGHT_CRASH_CLASSES)
+
+#: Substrings of CUDA error texts, mapped to the short class a signature uses, most specific first.
+_CUDA_ERROR_CLASSES = (
+    ("illegal memory access", "illegal-memory-access"),
+    ("misaligned address", "misaligned-address"),
+    ("device-side assert", "device-side-assert"),
+    ("illegal instruction", "illegal-instruction"),
+    ("unspecified launch failure", "unspecified-launch-failure"),
+    ("out of memory", "out-of-memory"),
+    ("an illegal", "illegal-address"),
+)
+
+
+def classify_crash_text(text: str) -> str:
+    """The short class of a crash message: an interpreter out-of-bounds class, a CUDA error class,
+    else ``cuda-error``, else the first line's exception name."""
+    lowered = text.lower()
+    for needle, name in _CAUGHT_CRASH_CLASSES + _CUDA_ERROR_CLASSES:
+        if needle in lowered:
+            return name
+    if "cuda" in lowered:
+        return "cuda-error"
+    first = text.strip().splitlines()[0] if text.strip() else "unknown"
+    return re.sub(r"[^A-Za-z0-9]+", "-", first.split(":")[0]).strip("-").lower() or "unknown"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened when a case ran.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        detail: the part of the signature after the kind: the diverging output, the crash class,
+            the exception type; empty for ``pass`` and ``hang``.
+        message: a human line (the mismatch headline, the CUDA error text, the signal).
+        mismatch: for divergences, the first mismatching entry.
+        seconds: wall time of the execution in the worker (kernel, oracle, compare).
+        log_tail: the last lines of a traceback or of the worker's stderr.
+        runs: launches of the case (several under schedule perturbation).
+        failures: launches that failed with this outcome's signature.
+        perturbation: the first failing launch's :class:`~moefuzz.execute.perturb.Perturbation`, as JSON.
+        nondeterministic: launches of the same input disagreed (some passed, or failed with
+            different values or signatures): the kernel's result depends on the schedule.
+        case: the case a worker drew from bytes, sent back when it failed (or was invalid).
+    """
+
+    kind: str
+    detail: str = ""
+    message: str = ""
+    mismatch: Mismatch | None = None
+    seconds: float = 0.0
+    log_tail: str = field(default="", compare=False)
+    runs: int = 1
+    failures: int = 0
+    perturbation: dict[str, Any] | None = None
+    nondeterministic: bool = False
+    case: Case | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def rate(self) -> Rate:
+        """Failures with this signature out of runs (a single failing run: 1/1)."""
+        if self.kind == "pass":
+            return Rate(0, self.runs)
+        return Rate(max(self.failures, 1), max(self.runs, 1))
+
+    @property
+    def failed(self) -> bool:
+        """A failure of the kernel or the oracle (``pass`` and the :data:`NOT_RUN` kinds are not)."""
+        return self.kind != "pass" and self.kind not in NOT_RUN
+
+    @property
+    def ends_worker(self) -> bool:
+        """Whether the worker that reported this outcome must be retired: every crash but one in
+        :data:`CAUGHT_CRASHES`, which was stopped before it touched memory."""
+        return self.kind == "crash" and self.detail not in CAUGHT_CRASHES
+
+    @property
+    def signature(self) -> str:
+        """``kind:detail``, the identity of a failure: the shrinker keeps a candidate only if it
+        fails with the same signature, and the corpus keeps one reproducer per signature."""
+        return f"{self.kind}:{self.detail}" if self.detail else self.kind

@@ -1,0 +1,1 @@
+"""Processes: disposable workers, case generators, and how they are started and stopped."""

@@ -1,0 +1,495 @@
+"""Running cases in disposable worker processes, so that no kernel can take the campaign down.
+
+:class:`Executor` owns one active worker and one warm spare (a new worker pays for importing
+torch and triton, seconds; the spare has paid already). When a case crashes the worker or hangs
+past its timeout, the executor kills what is left of it, promotes the spare, starts a new spare
+in the background and reports the outcome; the caller, which still holds the case, saves it.
+An out-of-bounds access that the interpreter's checker (:mod:`moefuzz.execute.oob`) refused before it
+happened is a crash too, but it left the worker intact: that worker is kept.
+
+Cases can be fed ahead (:meth:`Executor.submit`, :meth:`Executor.collect`): the worker finds the
+next request in its pipe the moment it replies, so it never waits for the parent. A request is
+either a case or the bytes a worker draws its case from (:class:`Request`); the parent keeps every
+request until its reply came, so a crash or a hang never loses the input: the request at the head
+of the queue is the one that ran, and those behind it go to the next worker.
+
+Shutdown escalates: ask (``None`` on the pipe), then terminate, then kill, each with a deadline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import queue
+import select
+import signal
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from moefuzz.errors import WorkerError
+from moefuzz.execute.perturb import Perturbation
+from moefuzz.model.case import Case
+from moefuzz.model.outcome import Outcome, classify_crash_text
+from moefuzz.model.target import Limits
+from moefuzz.runtime.worker import worker_main
+
+#: Seconds a new worker may take to import torch and triton and report ready.
+STARTUP_TIMEOUT_S = 180.0
+
+
+#: Modules the fork server imports once, so that each worker forks with them loaded instead of
+#: importing them (seconds for torch). Triton is not among them: a worker must set
+#: ``TRITON_INTERPRET`` before triton is imported. Nothing here initialises CUDA, so forking
+#: from the server is safe.
+PRELOAD = ("torch", "numpy", "moefuzz.runtime.worker", "moefuzz.execute.launch")
+
+
+def worker_context() -> Any:
+    """A ``forkserver`` context with :data:`PRELOAD` where the platform has one, else ``spawn``.
+
+    Never plain ``fork``: a parent that has touched CUDA cannot fork, and the fork server is a
+    clean process that never has.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOAD))
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+@dataclass
+class Request:
+    """One case for a worker: the case itself, or the bytes the worker draws it from.
+
+    Attributes:
+        plan: the perturbations to run it under (one plain launch by default).
+        case: the case, for replays and shrink candidates.
+        buffer: bytes the worker turns into a case through the target's strategy
+            (:meth:`moefuzz.engine.generate.CaseSource.from_bytes`), for campaigns: drawing in the
+            worker keeps the parent's share of a case to microseconds. The parent draws the same
+            case from the same bytes whenever it needs it.
+        index: the position of ``buffer`` in the campaign's byte stream.
+        payload: a drawer's pickle of the case drawn from ``buffer`` with its oracle outputs
+            (:mod:`moefuzz.runtime.generators`): the worker runs only the kernel and the comparison. The
+            parent forwards it as it came, never unpickling it (a case with its outputs is tens
+            to thousands of KB).
+    """
+
+    plan: list[Perturbation] = field(default_factory=lambda: [Perturbation({})])
+    case: Case | None = None
+    buffer: bytes | None = None
+    index: int = -1
+    payload: bytes | None = None
+
+    def message(self) -> tuple[Any, ...]:
+        """What travels over the pipe (:func:`moefuzz.runtime.worker.worker_main` reads it)."""
+        plan = [p.to_json() for p in self.plan]
+        if self.case is not None:
+            return ("case", dict(self.case.arrays), dict(self.case.params), plan)
+        if self.payload is not None:
+            return ("prepared", self.payload, plan)
+        return ("bytes", self.buffer, plan)
+
+
+#: What ends a worker's sender thread (see :meth:`_Worker.send`).
+_END_OF_SENDS = object()
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    log_path: Path
+    environment: dict[str, str] | None = None
+    _outbox: queue.SimpleQueue[Any] | None = None
+    _sender: threading.Thread | None = None
+
+    def send(self, message: Any) -> None:
+        """Queue ``message`` for the worker without waiting. A thread of the parent pickles and
+        writes it: a write larger than the pipe holds waits until the worker reads it, and the
+        parent's loop must go on serving drawers and other workers meanwhile. A worker that is
+        gone ends the thread (the parent reads its death off the pipe)."""
+        if self._outbox is None:
+            self._outbox = queue.SimpleQueue()
+            self._sender = threading.Thread(target=self._send_all, name="moefuzz-sender", daemon=True)
+            self._sender.start()
+        self._outbox.put(message)
+
+    def _send_all(self) -> None:
+        assert self._outbox is not None
+        while (message := self._outbox.get()) is not _END_OF_SENDS:
+            try:
+                self.conn.send(message)
+            except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
+                return
+
+    def end_sends(self, timeout: float) -> bool:
+        """End the sender thread once its queue is written (or the worker gone); whether it
+        ended within ``timeout`` seconds (only then may the pipe be closed: a thread still
+        writing to a closed descriptor could write to whatever reuses its number)."""
+        if self._sender is None or self._outbox is None:
+            return True
+        self._outbox.put(_END_OF_SENDS)
+        self._sender.join(timeout)
+        return not self._sender.is_alive()
+
+    def log_tail(self, limit: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-limit:]
+        except OSError:
+            return ""
+
+
+class Executor:
+    """Runs cases of one target and kernel in isolated worker processes.
+
+    Args:
+        target: the target's name (workers look it up in the registry).
+        kernel: the kernel's name, ``None`` for the target's default.
+        device: ``auto``, ``cuda`` or ``cpu`` (the Triton interpreter).
+        case_timeout_s: seconds one case may run before it is called a hang.
+        spare: keep a warm spare worker (off for one-shot replays, to save a process).
+        env: environment variables set in the workers on top of the parent's (for example
+            ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` to turn PyTorch's caching allocator off, or
+            ``CUDA_VISIBLE_DEVICES`` to pin them to one GPU).
+        limits: size limits of the cases workers draw from bytes (default: the device's).
+
+    Attributes:
+        replacements: workers replaced after a crash or a hang.
+        recovery_seconds: for each replacement, seconds from the failure's report to the end of
+            the next case the new worker ran (what a crash costs the campaign).
+
+    Raises:
+        WorkerError: from :meth:`start` when a worker cannot start at all (not a finding).
+    """
+
+    def __init__(
+        self,
+        target: str,
+        kernel: str | None,
+        device: str = "auto",
+        case_timeout_s: float = 60.0,
+        spare: bool = True,
+        env: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.target = target
+        self.kernel = kernel
+        self.device = device
+        self.case_timeout_s = case_timeout_s
+        self.use_spare = spare
+        self.env = dict(env or {})
+        self._context = worker_context()
+        self._log_dir = Path(tempfile.mkdtemp(prefix="moefuzz-workers-"))
+        self._serial = 0
+        self._active: _Worker | None = None
+        self._spare: _Worker | None = None
+        self.limits = limits
+        self.environment: dict[str, str] = {}
+        self.replacements = 0
+        self.recovery_seconds: list[float] = []
+        self._in_flight: deque[Request] = deque()
+        self._head_since = 0.0  # when the request at the head of the queue started running
+        self._failed_at: float | None = None  # when the last replacement's failure was reported
+        self._warm_spares = True
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> dict[str, str]:
+        """Start the first worker (resolving ``auto`` to a device) and a spare; return the
+        worker's environment (versions, device).
+
+        Raises:
+            WorkerError: the worker could not start.
+        """
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Spawn the first worker without waiting for it (several executors start at once)."""
+        if self._active is None:
+            self._active = self._spawn()
+
+    def wait_ready(self) -> dict[str, str]:
+        """Wait for the worker :meth:`launch` spawned, then spawn the spare; return the
+        worker's environment.
+
+        Raises:
+            WorkerError: the worker could not start.
+        """
+        if self._active is None:
+            self.launch()
+        assert self._active is not None
+        self._active = self._ready_or_cold(self._active)
+        self.environment = dict(self._active.environment or {})
+        self.device = self.environment.get("device", self.device)
+        if self.use_spare and self._spare is None:
+            self._spare = self._spawn()
+        return self.environment
+
+    def poll_ready(self) -> bool:
+        """Whether the worker :meth:`launch` spawned is ready, without waiting (it finishes the
+        start, spare and all, the moment the worker has reported).
+
+        Raises:
+            WorkerError: the worker could not start.
+        """
+        worker = self._active
+        if worker is None:
+            return False
+        if worker.environment is None:
+            if not readable(worker.conn):
+                return False
+            self.wait_ready()
+        return True
+
+    def close(self) -> None:
+        """Stop every worker: ask, then terminate, then kill."""
+        for worker in (self._active, self._spare):
+            if worker is not None:
+                _stop(worker)
+        self._active = self._spare = None
+        self._in_flight.clear()
+
+    def __enter__(self) -> Executor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- running ----------------------------------------------------------------------------
+    def run(
+        self, case: Case, config: Mapping[str, int] | None = None, plan: Sequence[Perturbation] | None = None
+    ) -> Outcome:
+        """Run one case in the active worker and return its outcome; never raises for what the
+        kernel does (crash and hang are outcomes), and leaves a live worker behind.
+
+        Args:
+            case: the input.
+            config: launch knobs of a single plain run (ignored when ``plan`` is given).
+            plan: perturbations to run the case under (see :mod:`moefuzz.execute.perturb`); the hang
+                timeout grows with the number of runs.
+
+        Raises:
+            WorkerError: cases submitted ahead are still in flight, or no worker could start.
+        """
+        plan = list(plan) if plan else [Perturbation(dict(config or {}))]
+        return self.run_request(Request(plan, case=case))
+
+    def run_request(self, request: Request) -> Outcome:
+        """Run one request and wait for its outcome (see :meth:`run`)."""
+        if self._in_flight:
+            raise WorkerError(f"run() with {len(self._in_flight)} cases in flight: collect them first")
+        self.submit(request)
+        while True:
+            done = self.collect() or self.expire()
+            if done:
+                return done[0][1]
+            wait([self.connection], timeout=max(0.0, self.deadline - time.perf_counter()))
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._in_flight)
+
+    @property
+    def connection(self) -> Connection:
+        """The active worker's end of the pipe: readable when a reply (or its death) is there."""
+        if self._active is None:
+            raise WorkerError("executor is not started")
+        return self._active.conn
+
+    @property
+    def deadline(self) -> float:
+        """``time.perf_counter()`` past which the request at the head of the queue is a hang
+        (infinity when none is in flight)."""
+        if not self._in_flight:
+            return float("inf")
+        return self._head_since + self.case_timeout_s * len(self._in_flight[0].plan)
+
+    def submit(self, request: Request) -> None:
+        """Send ``request`` to the active worker without waiting; its outcome comes from
+        :meth:`collect` (or :meth:`expire`), in the order of submission."""
+        worker = self._active
+        if worker is None:
+            raise WorkerError("executor is not started")
+        if not self._in_flight:
+            self._head_since = time.perf_counter()
+        self._in_flight.append(request)
+        worker.send(request.message())  # a worker that is gone: collect() reads its death off the pipe
+
+    def collect(self) -> list[tuple[Request, Outcome]]:
+        """The outcomes that have arrived, without waiting, each with its request. A worker that
+        died is a ``crash`` of the request at the head of its queue; a crash ends the worker,
+        and the requests queued behind it go to the one that replaces it."""
+        done: list[tuple[Request, Outcome]] = []
+        while self._in_flight:
+            worker = self._active
+            assert worker is not None
+            try:
+                if not readable(worker.conn):
+                    break
+                outcome: Outcome = worker.conn.recv()
+            except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+                request = self._in_flight.popleft()
+                done.append((request, self._died(worker, time.perf_counter() - self._head_since)))
+                self._resend()
+                break
+            now = time.perf_counter()
+            request = self._in_flight.popleft()
+            self._head_since = now
+            done.append((request, outcome))
+            if self._failed_at is not None:
+                self.recovery_seconds.append(now - self._failed_at)
+                self._failed_at = None
+            if outcome.ends_worker:
+                self._replace(kill=False)
+                self._resend()
+                break
+        return done
+
+    def expire(self) -> list[tuple[Request, Outcome]]:
+        """A ``hang`` outcome for the request at the head of the queue if it ran past
+        :attr:`deadline` (its worker is killed; those behind it go to the next worker); else
+        nothing."""
+        now = time.perf_counter()
+        if not self._in_flight or now < self.deadline:
+            return []
+        request = self._in_flight.popleft()
+        timeout = self.case_timeout_s * len(request.plan)
+        message = f"no answer within {timeout:g} s; worker killed"
+        outcome = Outcome("hang", message=message, seconds=now - self._head_since)
+        self._replace(kill=True)
+        self._resend()
+        return [(request, outcome)]
+
+    def _resend(self) -> None:
+        """Send the requests still queued (lost with a retired worker) to the active one."""
+        pending = list(self._in_flight)
+        self._in_flight.clear()
+        for request in pending:
+            self.submit(request)
+
+    # -- internals --------------------------------------------------------------------------
+    def _spawn(self, warmup: bool = True) -> _Worker:
+        self._serial += 1
+        log_path = self._log_dir / f"worker-{self._serial}.log"
+        parent_conn, child_conn = self._context.Pipe()
+        device = self.environment.get("device", self.device)
+        process = self._context.Process(
+            target=worker_main,
+            args=(
+                child_conn,
+                self.target,
+                self.kernel,
+                device,
+                str(log_path),
+                {**os.environ, **self.env},
+                limits_json(self.limits),
+                warmup and self._warm_spares,
+            ),
+            daemon=True,
+            name=f"moefuzz-worker-{self._serial}",
+        )
+        process.start()
+        child_conn.close()
+        return _Worker(process, parent_conn, log_path)
+
+    def _ready(self, worker: _Worker) -> _Worker:
+        if worker.environment is not None:
+            return worker
+        if not worker.conn.poll(STARTUP_TIMEOUT_S):
+            _stop(worker)
+            raise WorkerError(f"worker for target={self.target!r} did not start in {STARTUP_TIMEOUT_S:g} s")
+        try:
+            status, payload = worker.conn.recv()
+        except EOFError:
+            tail = worker.log_tail().strip().splitlines()
+            last = tail[-1] if tail else "?"
+            raise WorkerError(f"worker for target={self.target!r} died while starting: {last}") from None
+        if status != "ready":
+            _stop(worker)
+            raise WorkerError(f"worker for target={self.target!r} kernel={self.kernel!r} failed to start: {payload}")
+        worker.environment = payload
+        return worker
+
+    def _ready_or_cold(self, worker: _Worker) -> _Worker:
+        """``worker`` once ready; if its warm-up case crashed it (a bug model can crash on the
+        simplest case), a new worker that skips the warm-up, as every later spare will."""
+        try:
+            return self._ready(worker)
+        except WorkerError as exc:
+            if "warm-up" not in str(exc):
+                raise
+        self._warm_spares = False
+        return self._ready(self._spawn(warmup=False))
+
+    def _replace(self, kill: bool) -> None:
+        """Retire the active worker and promote the spare (or a new one)."""
+        self._failed_at = time.perf_counter()
+        old = self._active
+        if old is not None:
+            _stop(old, kill_now=kill)
+        self._active = self._ready_or_cold(self._spare if self._spare is not None else self._spawn())
+        self._spare = self._spawn() if self.use_spare else None
+        self.replacements += 1
+
+    def _died(self, worker: _Worker, seconds: float) -> Outcome:
+        worker.process.join(timeout=10)
+        code = worker.process.exitcode
+        tail = worker.log_tail()
+        if code is not None and code < 0:
+            detail = signal.Signals(-code).name
+            message = f"worker killed by {detail}"
+        else:
+            detail = classify_crash_text(tail) if tail.strip() else f"exit-{code}"
+            message = f"worker exited with status {code}"
+        last = [line for line in tail.strip().splitlines() if line.strip()]
+        if last:
+            message += f": {last[-1][:300]}"
+        self._replace(kill=True)
+        return Outcome("crash", detail, message, seconds=seconds, log_tail=tail)
+
+
+def readable(conn: Connection) -> bool:
+    """Whether a message (or the end of the pipe) waits on ``conn``, without waiting:
+    ``conn.poll()`` with one ``select`` call instead of a new selector each time (~40 us, several
+    times a case in a campaign's loop)."""
+    try:
+        return bool(select.select([conn.fileno()], [], [], 0)[0])
+    except (OSError, ValueError):  # closed: recv() says how
+        return True
+
+
+def limits_json(limits: Limits | None) -> dict[str, int] | None:
+    """``limits`` as the plain dict a worker or drawer process is started with (``None`` stays
+    ``None``: the process learns them later)."""
+    return None if limits is None else dataclasses.asdict(limits)
+
+
+def _stop(worker: _Worker, kill_now: bool = False) -> None:
+    process = worker.process
+    if not kill_now and process.is_alive():
+        worker.send(None)
+        process.join(timeout=2)
+    if process.is_alive():
+        process.terminate()
+        process.join(timeout=2)
+    if process.is_alive():
+        process.kill()
+        process.join(timeout=2)
+    if worker.end_sends(timeout=2):  # the worker is dead: a write still under way fails now
+        worker.conn.close()
+    try:
+        os.unlink(worker.log_path)
+    except OSError:
+        pass

@@ -1,0 +1,317 @@
+"""The worker process: the only place a kernel runs.
+
+A worker imports torch, triton, one target's oracle and one kernel, then answers one request at a
+time over a pipe: run this case, reply with an :class:`~moefuzz.model.outcome.Outcome`. A CUDA error
+breaks the device context for good, so after replying ``crash`` the worker exits; a signal or a
+hang kills it outright. Either way the parent, which holds the case, survives and starts another.
+On the CPU, Triton kernels run in the interpreter with every access checked (:mod:`moefuzz.execute.oob`):
+an out-of-bounds access is refused before it happens, reported as a crash, and the worker goes on.
+
+The worker's stderr goes to a log file that the parent reads after a death, to name the signal's
+cause.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from typing import Any
+
+from moefuzz.execute.oob import find_out_of_bounds
+from moefuzz.execute.perturb import Perturbation
+from moefuzz.model.case import Case
+from moefuzz.model.outcome import Outcome, classify_crash_text
+
+
+def describe_environment(device: str) -> dict[str, str]:
+    """Versions and device name, recorded with every finding."""
+    import numpy
+    import torch
+    import triton
+
+    env = {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "numpy": numpy.__version__,
+        "device": device,
+    }
+    if device == "cuda":
+        env["device_name"] = torch.cuda.get_device_name(0)
+        env["cuda"] = str(torch.version.cuda)
+    else:
+        env["device_name"] = "cpu (Triton interpreter, TRITON_INTERPRET=1)"
+    return env
+
+
+def choose_device(requested: str) -> str:
+    """``cuda`` or ``cpu`` for a request of ``auto``, ``cuda`` or ``cpu``; ``cpu`` sets
+    ``TRITON_INTERPRET=1`` before triton is imported, so Triton kernels run in the interpreter."""
+    import torch
+
+    device = requested
+    if requested == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        os.environ["TRITON_INTERPRET"] = "1"
+    elif not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' requested but torch sees no CUDA device")
+    return device
+
+
+class CaseRunner:
+    """Runs cases of one target against one kernel on one device, in this process.
+
+    Used by workers, and by benchmarks as the in-process floor (no isolation).
+    """
+
+    def __init__(self, target_name: str, kernel_name: str | None, device: str) -> None:
+        import torch
+
+        from moefuzz.model.registry import get_target
+        from moefuzz.model.target import resolve_entry
+
+        self.device = torch.device(device)
+        self.target = get_target(target_name)
+        self.kernel_spec = self.target.kernel(kernel_name)
+        self.kernel: Callable[[Any], None] = resolve_entry(self.kernel_spec.entry)
+        self.oracle: Callable[..., Mapping[str, Any]] = resolve_entry(self.target.oracle)
+
+    def run(self, case: Case, config: Mapping[str, int] | None = None) -> Outcome:
+        """Run ``case`` once: kernel on the device into poisoned buffers, oracle on the CPU,
+        compare."""
+        return self.run_plan(case, [Perturbation(dict(config or {}))])
+
+    def run_plan(self, case: Case, plan: Sequence[Perturbation], expected: Mapping[str, Any] | None = None) -> Outcome:
+        """Run ``case`` once per perturbation of ``plan`` (launch knobs and poison pattern); the
+        oracle runs once, after the first launch that did not raise, unless ``expected`` holds
+        its outputs already (a drawer ran it: :mod:`moefuzz.runtime.generators`). Returns ``pass`` if every
+        launch passed, else the first failure with ``runs``, ``failures`` (launches failing with
+        its signature) and ``nondeterministic`` (launches disagreed). A crash ends the plan: the device context is gone.
+
+        On the CPU (the Triton interpreter) every access is checked: one outside every buffer is
+        a ``crash:out-of-bounds-<load|store|atomic>`` outcome instead of a wild read or write."""
+        from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+
+        started = time.perf_counter()
+        specs = self.target.output_specs(case)
+        ref: Mapping[str, Any] | None = expected
+        first: Outcome | None = None
+        failures = passes = runs = 0
+        disagree = False
+        for perturbation in plan:
+            runs += 1
+            try:
+                tri = launch_kernel(
+                    self.kernel,
+                    specs,
+                    case,
+                    self.device,
+                    perturbation.config,
+                    perturbation.poison,
+                    perturbation.seed,
+                    perturbation.stress,
+                )
+            except Exception as exc:  # the kernel's failure is the finding
+                result = _kernel_failure(exc, 0.0)
+            else:
+                if ref is None:
+                    try:
+                        ref = oracle_outputs(self.oracle, case)
+                    except Exception as exc:
+                        return Outcome("oracle-error", type(exc).__name__, _one_line(exc), seconds=_since(started))
+                mismatch = self.target.compare(case, tri, ref)
+                result = (
+                    Outcome("pass")
+                    if mismatch is None
+                    else Outcome("divergence", mismatch.output, mismatch.headline(), mismatch)
+                )
+            if not result.failed:
+                passes += 1
+            elif first is None:
+                first, failures = replace(result, perturbation=perturbation.to_json()), 1
+            elif result.signature == first.signature and result.message == first.message:
+                failures += 1
+            else:
+                disagree = True
+                failures += result.signature == first.signature
+            if result.kind == "crash":
+                break
+        if first is None:
+            return Outcome("pass", seconds=_since(started), runs=runs)
+        return replace(
+            first, seconds=_since(started), runs=runs, failures=failures, nondeterministic=disagree or passes > 0
+        )
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
+def _kernel_failure(exc: Exception, seconds: float) -> Outcome:
+    oob = find_out_of_bounds(exc)
+    if oob is not None:  # refused by moefuzz.execute.oob before it happened: crash:out-of-bounds-<access>
+        text = str(oob)
+        return Outcome("crash", classify_crash_text(text), text[:500], seconds=seconds)
+    text = f"{type(exc).__name__}: {exc}"
+    if "cuda" in text.lower() or type(exc).__name__ in ("AcceleratorError", "CudaError"):
+        return Outcome("crash", classify_crash_text(text), _one_line(exc), seconds=seconds)
+    tail = "".join(traceback.format_exception(exc)[-6:])
+    return Outcome("error", type(exc).__name__, _one_line(exc), seconds=seconds, log_tail=tail)
+
+
+def worker_main(
+    conn: Connection,
+    target_name: str,
+    kernel_name: str | None,
+    device: str,
+    log_path: str,
+    environ: dict[str, str] | None = None,
+    limits: Mapping[str, int] | None = None,
+    warmup: bool = False,
+) -> None:
+    """Entry point of a worker process (forked from the fork server, or spawned).
+
+    ``environ`` is the parent's environment when it asked for this worker: the fork server's own
+    is a snapshot from when it started, which would miss a ``MOEFUZZ_TARGETS`` set since.
+    ``limits`` (a :class:`~moefuzz.model.target.Limits` as a dict, ``None`` for the device's default)
+    bounds the cases drawn from bytes. With ``warmup`` on a GPU the worker creates its CUDA
+    context and runs the strategy's simplest case before it reports ready, so that a spare
+    promoted after a crash starts on warm kernels; if that case crashes, it reports
+    ``("failed", "warm-up ...")`` and exits.
+
+    Protocol: sends ``("ready", environment)`` or ``("failed", text)``; then for each request
+    (:meth:`moefuzz.runtime.isolation.Request.message`: ``("case", arrays, params, plan)``,
+    ``("prepared", payload, plan)`` with a drawer's case and oracle outputs, or ``("bytes",
+    buffer, plan)``; ``plan`` as JSON perturbations) replies one :class:`Outcome`; ``None`` ends
+    it. A failing case the parent did not send as arrays comes back in the outcome's ``case``.
+    A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
+    is unpickled while this one runs.
+    """
+    if environ is not None:
+        for name in set(os.environ) - set(environ):
+            del os.environ[name]
+        os.environ.update(environ)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log_fd, 2)
+    try:
+        device = choose_device(device)
+        runner = CaseRunner(target_name, kernel_name, device)
+        source = _LazySource(runner.target, limits, device)
+        if warmup and device == "cuda":
+            crashed = _warm_up(runner, source)
+            if crashed is not None:
+                conn.send(("failed", f"warm-up case crashed the worker: {crashed}"))
+                os._exit(3)
+        conn.send(("ready", describe_environment(device)))
+    except Exception as exc:
+        conn.send(("failed", _one_line(exc)))
+        return
+    inbox = _Inbox(conn)
+    while True:
+        request = inbox.get()
+        if request is None:
+            return
+        outcome = _answer(runner, source, request)
+        conn.send(outcome)
+        if outcome.ends_worker:
+            # A CUDA error is sticky: this context can run nothing more. (An out-of-bounds access
+            # refused under the interpreter never happened: this process goes on.)
+            os._exit(3)
+
+
+class _Inbox:
+    """Requests read off ``conn`` by a daemon thread as they arrive, handed out in order.
+
+    A pipe holds 64 KiB; a drawn case with its oracle outputs is larger from T ~ 1024 on. The
+    thread reads and unpickles the next case while this one waits for the device (the GIL is
+    free then), so the worker finds it ready. The end of the pipe (the parent gone) reads as
+    ``None``: the worker stops.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._conn = conn
+        threading.Thread(target=self._read, name="moefuzz-inbox", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                request = self._conn.recv()
+            except (EOFError, OSError):
+                request = None
+            self._queue.put(request)
+            if request is None:
+                return
+
+    def get(self) -> Any:
+        """The next request (waits for it); ``None`` once the parent ended the worker."""
+        return self._queue.get()
+
+
+class _LazySource:
+    """The target's strategy within the worker's limits, built at the first draw from bytes."""
+
+    def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str) -> None:
+        self.target, self.limits, self.device = target, limits, device
+        self._source: Any = None
+
+    def from_bytes(self, buffer: bytes) -> Case | None:
+        if self._source is None:
+            from moefuzz.engine.generate import CaseSource
+            from moefuzz.model.target import Limits, default_limits
+
+            limits = Limits(**self.limits) if self.limits is not None else default_limits(self.device)
+            self._source = CaseSource(self.target.strategy(limits), seed=0)
+        case: Case | None = self._source.from_bytes(buffer)
+        return case
+
+
+def _answer(runner: CaseRunner, source: _LazySource, request: tuple[Any, ...]) -> Outcome:
+    """The outcome of one request (see :func:`worker_main`)."""
+    from moefuzz.engine.generate import draw_checked
+
+    plan = [Perturbation.from_json(p) for p in request[-1]]
+    if request[0] == "case":
+        return runner.run_plan(Case(request[1], request[2]), plan)
+    if request[0] == "prepared":
+        from moefuzz.runtime.generators import prepared_case
+
+        prepared, expected = prepared_case(request[1])
+        outcome = runner.run_plan(prepared, plan, expected)
+        return replace(outcome, case=prepared) if outcome.failed else outcome
+    case, error = draw_checked(source, runner.target.check, request[1])
+    if case is None:
+        return Outcome("rejected", message="the strategy rejected these bytes")
+    if error:
+        return Outcome("invalid", message=error.splitlines()[0][:500], case=case)
+    outcome = runner.run_plan(case, plan)
+    return replace(outcome, case=case) if outcome.failed else outcome
+
+
+def _warm_up(runner: CaseRunner, source: _LazySource) -> str | None:
+    """Create the CUDA context and run the strategy's simplest case (all-zero bytes), so that
+    its kernels are loaded; return the crash message if that case ended the worker."""
+    import torch
+
+    from moefuzz.engine.generate import DRAW_BYTES, draw_checked
+
+    torch.zeros(1, device="cuda")
+    case, error = draw_checked(source, runner.target.check, bytes(DRAW_BYTES))
+    if case is None or error:
+        return None
+    outcome = runner.run(case)
+    return outcome.message if outcome.ends_worker else None

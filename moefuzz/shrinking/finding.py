@@ -1,0 +1,99 @@
+"""Minimizing a finding with the target's shrink passes, every candidate run in a worker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from moefuzz.execute.perturb import Rate, rate_floor, recorded_plan
+from moefuzz.model.case import Case
+from moefuzz.model.outcome import Outcome
+from moefuzz.model.target import Target
+from moefuzz.runtime.isolation import Executor
+from moefuzz.shrinking import Shrinker, ShrinkResult
+from moefuzz.store.corpus import Finding, save_finding
+
+#: Least seconds between two progress saves while shrinking (the final result is always saved).
+SAVE_INTERVAL_S = 2.0
+
+
+def minimize_finding(
+    finding: Finding,
+    target: Target,
+    executor: Executor,
+    budget_s: float,
+    corpus: Path | None = None,
+    directory: Path | None = None,
+    on_progress: Callable[[Shrinker], None] | None = None,
+) -> ShrinkResult:
+    """Shrink ``finding.case`` in place to the smallest case that fails with the same signature.
+
+    A finding found under schedule perturbation (``found["runs"] > 1``) runs every candidate
+    under the same perturbation plan, and keeps it only while its failure rate stays at or
+    above :func:`~moefuzz.execute.perturb.rate_floor` of the finding's rate; the rate of the shrunk case
+    is recorded in ``finding.shrink["rate"]``.
+
+    Each improvement is saved to ``corpus`` (or to ``directory``, where the finding lies),
+    atomically, at most every :data:`SAVE_INTERVAL_S` seconds and at the end, so a campaign
+    killed mid-shrink keeps the best case so far. On
+    return ``finding`` holds the shrunk case, its mismatch, explanation and shrink statistics.
+
+    ``on_progress(shrinker)`` is called after every candidate run and every accepted one (its
+    ``current_pass``, ``candidates`` and ``accepted`` say where the shrink stands).
+    """
+    signature = finding.signature
+    outcomes: dict[str, Outcome] = {}
+    last_save = time.monotonic()
+    plan = recorded_plan(finding.found, target.launch_knobs)
+    floor = rate_floor(Rate(int(finding.found.get("failures", 1)), int(finding.found.get("runs", 1))))
+
+    def fails_same_way(candidate: Case) -> bool:
+        outcome = executor.run(candidate, plan=plan)
+        if on_progress is not None:
+            on_progress(shrinker)
+        if outcome.signature == signature and outcome.rate.value >= floor:
+            outcomes[candidate.digest()] = outcome
+            return True
+        return False
+
+    def on_improvement(candidate: Case) -> None:
+        nonlocal last_save
+        _adopt(finding, target, candidate, outcomes[candidate.digest()])
+        if on_progress is not None:
+            on_progress(shrinker)
+        if (corpus or directory) is not None and time.monotonic() - last_save >= SAVE_INTERVAL_S:
+            save_finding(corpus, finding, directory)
+            last_save = time.monotonic()
+
+    shrinker = Shrinker(
+        finding.case,
+        fails_same_way,
+        target.shrink_passes,
+        target.size,
+        target.check,
+        budget_s,
+        on_improvement,
+        derive=target.derive,
+    )
+    result = shrinker.shrink()
+    previous = finding.shrink
+    finding.shrink = result.to_json()
+    if previous.get("original_size"):
+        finding.shrink["original_size"] = previous["original_size"]
+        finding.shrink["seconds"] = round(float(previous.get("seconds", 0)) + result.seconds, 3)
+    if plan is not None and finding.case.digest() in outcomes:
+        finding.shrink["rate"] = str(outcomes[finding.case.digest()].rate)
+    if finding.mismatch is not None:
+        finding.explanation = target.explain(finding.case, finding.mismatch)
+    else:
+        finding.explanation = target.explain_crash(finding.case)
+    if (corpus or directory) is not None:
+        save_finding(corpus, finding, directory)
+    return result
+
+
+def _adopt(finding: Finding, target: Target, case: Case, outcome: Outcome) -> None:
+    finding.case = case
+    finding.message = outcome.message
+    finding.mismatch = outcome.mismatch

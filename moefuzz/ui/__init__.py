@@ -1,0 +1,1 @@
+"""What users touch: the CLI, status, rendering, reports, export and the pytest plugin."""
