@@ -17,7 +17,7 @@ FILES = {
     "my_kernels/common.py": "import triton\nBLOCK = 128\n",
     "my_kernels/sort.py": "import torch\nfrom .common import BLOCK\n\ndef run(ctx):\n    pass\n",
     "my_kernels/histogram.py": "import torch\n\ndef run(ctx):\n    pass\n",
-    "moefuzz_targets.py": (
+    "my_targets.py": (
         "from moefuzz_targets.three_step_sort import TARGET as T\n"
         "TARGET = T.with_kernel('mine', 'my_kernels.sort:run').with_kernel('hist', 'my_kernels.histogram:run')\n"
     ),
@@ -58,7 +58,7 @@ def test_the_cli_reads_the_changed_paths_from_stdin_and_prints_target_and_kernel
     env = {k: v for k, v in os.environ.items() if k != "MOEFUZZ_TARGETS"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(root)])
     result = subprocess.run(
-        [sys.executable, "-m", "moefuzz.ui.cli", "changed", "-", "--targets", "moefuzz_targets.py"],
+        [sys.executable, "-m", "moefuzz.ui.cli", "changed", "-", "--targets", "my_targets.py"],
         input="README.md\nmy_kernels/common.py\n", cwd=root, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
