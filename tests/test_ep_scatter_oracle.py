@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from moefuzz.strategies._expert_parallel import aligned_counts, scatter_layout
+from moefuzz.strategies.expert_parallel import aligned_counts, scatter_layout
 from moefuzz_targets.ep_scatter.oracle import ep_scatter_torch
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from moefuzz.engine.generate import CaseSource
 from moefuzz.model.target import INTERPRETER_LIMITS
 from moefuzz.strategies import build_routing_table
-from moefuzz.strategies._expert_parallel import (
+from moefuzz.strategies.expert_parallel import (
     E4M3_VALUES,
     aligned_counts,
     is_bf16_exact,

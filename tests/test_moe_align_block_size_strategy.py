@@ -10,7 +10,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.shrinking import Shrinker
 from moefuzz.strategies import build_routing_table
-from moefuzz.strategies._expert_map import PLACEMENTS, place_experts
+from moefuzz.strategies.expert_map import PLACEMENTS, place_experts
 from moefuzz_targets.moe_align_block_size import TARGET, contract, shrink
 
 

@@ -11,7 +11,7 @@ import torch
 from moefuzz.engine.campaign import CampaignConfig, run_campaign
 from moefuzz.store.corpus import load_finding
 from moefuzz.store.replay import replay_findings
-from moefuzz.strategies._dispatch import padded_rows
+from moefuzz.strategies.dispatch import padded_rows
 from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
 pytestmark = pytest.mark.slow

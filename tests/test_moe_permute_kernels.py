@@ -15,7 +15,7 @@ from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
 from moefuzz.execute.launch import LaunchContext
 from moefuzz.execute.oob import find_out_of_bounds
 from moefuzz.model.case import Case
-from moefuzz.strategies._dispatch import build_dispatched_table
+from moefuzz.strategies.dispatch import build_dispatched_table
 from moefuzz_targets.moe_permute import contract
 from moefuzz_targets.moe_permute.kernels import (
     moe_permute_bug_sentinel_minus_one,

@@ -11,7 +11,7 @@ from moefuzz.errors import CaseError
 from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.routing import later_duplicates
-from moefuzz.strategies._dispatch import build_dispatched_table, padded_rows
+from moefuzz.strategies.dispatch import build_dispatched_table, padded_rows
 from moefuzz_targets.moe_permute import TARGET, contract, shrink
 from moefuzz_targets.moe_permute.strategy import dispatched_case, to_case
 

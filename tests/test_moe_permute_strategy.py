@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from moefuzz.engine.generate import CaseSource
 from moefuzz.model.target import INTERPRETER_LIMITS
-from moefuzz.strategies._dispatch import (
+from moefuzz.strategies.dispatch import (
     FILLS,
     PLACEMENTS,
     RECEIVERS,

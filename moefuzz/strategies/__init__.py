@@ -43,7 +43,7 @@ Example (the README's "Use the strategies in your own @given tests" has a comple
         ...
 """
 
-from moefuzz.strategies._dispatch import (
+from moefuzz.strategies.dispatch import (
     FILLS,
     RANK_COUNTS,
     RECEIVERS,
@@ -55,7 +55,7 @@ from moefuzz.strategies._dispatch import (
     padding_sentinel,
     tokens_per_rank,
 )
-from moefuzz.strategies._expert_map import (
+from moefuzz.strategies.expert_map import (
     LOCAL_ORDERS,
     PLACEMENTS,
     ExpertPlacement,
@@ -64,7 +64,7 @@ from moefuzz.strategies._expert_map import (
     local_experts,
     place_experts,
 )
-from moefuzz.strategies._expert_parallel import (
+from moefuzz.strategies.expert_parallel import (
     ALIGNMENT,
     RecvTopk,
     ScatterLayout,
@@ -73,7 +73,7 @@ from moefuzz.strategies._expert_parallel import (
     recv_topk_tables,
     scatter_layout,
 )
-from moefuzz.strategies._paged_kv import (
+from moefuzz.strategies.paged_kv import (
     CAPACITY_SLACKS,
     FREE_ORDERS,
     GARBAGE_MODES,
@@ -85,7 +85,7 @@ from moefuzz.strategies._paged_kv import (
     build_paged_kv_state,
     paged_kv_states,
 )
-from moefuzz.strategies._routing import (
+from moefuzz.strategies.routing import (
     DUPLICATE_MODES,
     EXPERT_EDGES,
     PADDING_MODES,

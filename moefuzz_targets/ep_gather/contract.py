@@ -50,7 +50,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.compare import Mismatch
 from moefuzz.model.target import OutputSpec
 from moefuzz.model.validation import require_array
-from moefuzz.strategies._expert_parallel import is_bf16_exact
+from moefuzz.strategies.expert_parallel import is_bf16_exact
 
 #: Largest top-k of the contract.
 MAX_TOPK = 8

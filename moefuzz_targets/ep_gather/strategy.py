@@ -1,6 +1,6 @@
 """Cases of ep_gather: the rows an ep_scatter laid out, and what the scatter left unwritten.
 
-A received table (:func:`~moefuzz.strategies._expert_parallel.recv_topk_tables`) becomes
+A received table (:func:`~moefuzz.strategies.expert_parallel.recv_topk_tables`) becomes
 ``recv_topk``; the oracle scatter's layout of it (:func:`scatter_layout`) gives M and the rows of
 the valid slots of ``input_index``, optionally permuted inside each segment as a GPU scatter's
 atomics order them. What the scatter never writes is drawn from what engines leave there:
@@ -24,7 +24,7 @@ from moefuzz.execute.poison import INT_POISON
 from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.shrinking.routing import RoutingLayout
-from moefuzz.strategies._expert_parallel import hidden_sizes, recv_topk_tables, scatter_layout, token_rows
+from moefuzz.strategies.expert_parallel import hidden_sizes, recv_topk_tables, scatter_layout, token_rows
 
 #: The contract takes -1 in any slot (not on this rank; its weight and input_index: anything).
 LAYOUT = RoutingLayout(

@@ -50,7 +50,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.compare import Mismatch, compare_exact
 from moefuzz.model.target import OutputSpec
 from moefuzz.model.validation import require_array
-from moefuzz.strategies._expert_parallel import ALIGNMENT, aligned_counts, is_bf16_exact, is_e4m3_exact
+from moefuzz.strategies.expert_parallel import ALIGNMENT, aligned_counts, is_bf16_exact, is_e4m3_exact
 
 #: Largest top-k of the contract.
 MAX_TOPK = 8

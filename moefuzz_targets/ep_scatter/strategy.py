@@ -1,9 +1,9 @@
 """Cases of ep_scatter, drawn from the engine's expert-parallel strategies.
 
-A received table (:func:`~moefuzz.strategies._expert_parallel.recv_topk_tables`: routed tables
+A received table (:func:`~moefuzz.strategies.expert_parallel.recv_topk_tables`: routed tables
 in local ids, all -1, one expert for every token, counts at the 128 alignment edge) becomes
 ``recv_topk``; its aligned counts become ``num_recv_tokens_per_expert``; the dtype, a hidden size
-(:data:`~moefuzz.strategies._expert_parallel.HIDDEN_SIZES`, non-multiples of 128 included, capped
+(:data:`~moefuzz.strategies.expert_parallel.HIDDEN_SIZES`, non-multiples of 128 included, capped
 so that the M x H output stays a few MiB) and a seed for the token rows and scales are drawn next.
 Nothing is filtered: every such case is a legal input of the contract.
 """
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.shrinking.routing import RoutingLayout
-from moefuzz.strategies._expert_parallel import aligned_counts, hidden_sizes, recv_topk_tables, token_rows
+from moefuzz.strategies.expert_parallel import aligned_counts, hidden_sizes, recv_topk_tables, token_rows
 from moefuzz_targets.ep_scatter.contract import DTYPES, scale_columns
 
 #: The contract takes -1 in any slot (not on this rank: no item, output_index left untouched).

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.strategies import RoutingTable, routing_tables
-from moefuzz.strategies._expert_map import expert_placements
+from moefuzz.strategies.expert_map import expert_placements
 from moefuzz_targets.moe_align_block_size.contract import MAX_TOKENS, MAX_TOPK
 
 #: vLLM's BLOCK_SIZE_M values (fused_moe configs) and sizes that are not powers of two.

@@ -52,7 +52,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.compare import Mismatch, compare_exact
 from moefuzz.model.target import OutputSpec
 from moefuzz.model.validation import require_array, require_int_param
-from moefuzz.strategies._dispatch import padded_rows
+from moefuzz.strategies.dispatch import padded_rows
 
 #: Bounds the contract covers.
 MAX_TOPK = 16

@@ -23,7 +23,7 @@ from moefuzz.model.case import Case
 from moefuzz.shrinking.passes import ShrinkPass, delete_runs
 from moefuzz.shrinking.routing import RoutingLayout, drop_topk_slots, later_duplicates
 from moefuzz.shrinking.shrinker import Shrinker
-from moefuzz.strategies._dispatch import padded_rows
+from moefuzz.strategies.dispatch import padded_rows
 
 LAYOUT = RoutingLayout(ids="topk_ids", num_experts="num_experts")
 

@@ -1,6 +1,6 @@
 """Cases of moe_permute, drawn from the engine's one-sided dispatch strategy.
 
-The :class:`~moefuzz.strategies._dispatch.DispatchedTable` gives ``topk_ids``,
+The :class:`~moefuzz.strategies.dispatch.DispatchedTable` gives ``topk_ids``,
 ``num_tokens_per_rank``, ``expert_map`` and the sentinel; this module adds ``hidden_states`` of a
 few small widths H, multiples of the kernel's 64-column step and not. Nothing is filtered: every
 dispatched table is a legal input of the contract.
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
-from moefuzz.strategies._dispatch import DispatchedTable, dispatched_tables
+from moefuzz.strategies.dispatch import DispatchedTable, dispatched_tables
 
 #: Hidden widths: one column, odd, one 64-column step exactly, one and a bit, two and a bit.
 #: Small on purpose: the rows are copied, not computed on, and the interpreter pays per element.

@@ -35,7 +35,7 @@ from numpy.typing import ArrayLike
 from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.strategies import PagedKVState, paged_kv_states
-from moefuzz.strategies._paged_kv import _garbage
+from moefuzz.strategies.paged_kv import garbage_cells
 from moefuzz_targets.paged_decode.contract import pages_used
 
 #: KV heads and q heads per KV head (GQA group): MHA (G = 1) to Llama-3-like G = 8.
@@ -65,7 +65,7 @@ def decode_case(
     page_table = np.zeros((state.batch_size, width), dtype=np.int64)
     page_table[:, : table.shape[1]] = table
     trailing = np.arange(width)[None, :] >= used[:, None]
-    page_table[trailing] = _garbage(rng, int(trailing.sum()), state.garbage, state.num_pages)
+    page_table[trailing] = garbage_cells(rng, int(trailing.sum()), state.garbage, state.num_pages)
 
     owned = np.zeros(state.num_pages, dtype=bool)
     owned[page_table[~trailing]] = True

@@ -14,7 +14,7 @@ own (the fix of that PR).
 
 Hypothesis draws the structure (R, M, K, E, the expert placement and which rank receives, how
 full each rank is, the sentinel kind, a seed); the real rows come from
-:func:`~moefuzz.strategies._routing.build_routing_table`, relabelled so that its contiguous
+:func:`~moefuzz.strategies.routing.build_routing_table`, relabelled so that its contiguous
 "local" range becomes the placement's local experts, and numpy lays out the rest. Shrinking is
 not done here (targets shrink concrete cases with layout-keeping passes).
 """
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from moefuzz.strategies._expert_map import PLACEMENTS as EXPERT_MAP_PLACEMENTS
-from moefuzz.strategies._expert_map import build_expert_map
-from moefuzz.strategies._expert_map import local_experts as owned_experts
-from moefuzz.strategies._routing import (
+from moefuzz.strategies.expert_map import PLACEMENTS as EXPERT_MAP_PLACEMENTS
+from moefuzz.strategies.expert_map import build_expert_map
+from moefuzz.strategies.expert_map import local_experts as owned_experts
+from moefuzz.strategies.routing import (
     DUPLICATE_MODES,
     EXPERT_EDGES,
     SKEWS,
@@ -116,7 +116,7 @@ def local_experts(
 ) -> np.ndarray:
     """The global experts rank ``ep_rank`` of ``ep_size`` owns, in local-id order.
 
-    The owned set is :func:`moefuzz.strategies._expert_map.local_experts`'s (``linear`` and
+    The owned set is :func:`moefuzz.strategies.expert_map.local_experts`'s (``linear`` and
     ``round_robin`` as vLLM's ``determine_expert_map``, local id = position); ``scattered`` also
     numbers its experts in a random order drawn from ``rng``. Every placement gives a rank the
     same count, so a table drawn for the linear split can be relabelled onto any of them.
@@ -187,7 +187,7 @@ def build_dispatched_table(
         ep_rank: the receiving rank, 0 <= ep_rank < R (``receiver`` only labels it).
         placement, fill, sentinel_kind: one of :data:`PLACEMENTS`, :data:`FILLS`,
             :data:`SENTINELS`; ``skew``, ``duplicates``: of the real rows, as in
-            :func:`~moefuzz.strategies._routing.build_routing_table`.
+            :func:`~moefuzz.strategies.routing.build_routing_table`.
         seed: seeds every random choice.
 
     Returns:
@@ -260,7 +260,7 @@ def dispatched_tables(
     """Tables as a rank receives them from a one-sided dispatch, with the padding bugs' shapes.
 
     Args:
-        max_tokens: bound on R * M (M near :data:`~moefuzz.strategies._routing.TOKEN_EDGES`
+        max_tokens: bound on R * M (M near :data:`~moefuzz.strategies.routing.TOKEN_EDGES`
             is favoured).
         max_topk: K is drawn from 1..max_topk.
         max_experts: E is drawn from 1..max_experts (near ``EXPERT_EDGES`` favoured).

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from moefuzz.strategies._routing import RoutingTable, routing_tables
+from moefuzz.strategies.routing import RoutingTable, routing_tables
 
 #: DeepEP's ``expert_alignment`` for DeepGEMM's contiguous grouped GEMM: rows per M block.
 ALIGNMENT = 128

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from moefuzz.strategies._routing import RoutingTable
+from moefuzz.strategies.routing import RoutingTable
 
 #: Which global ids a rank owns: vLLM's contiguous split, its ``round_robin`` placement (rank r
 #: owns r, r + R, r + 2R...), a random subset of the same size (EPLB-like), or none at all.

@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from hypothesis import strategies as st
 
-from moefuzz.strategies._routing import _choices, between
+from moefuzz.strategies.routing import _choices, between
 
 #: Page sizes: SGLang's and FlashInfer's usual ones, 1 (token-granular) and odd ones.
 PAGE_SIZES = (1, 16, 64, 256, 3, 7, 33, 100)
@@ -157,7 +157,7 @@ def _pages(lengths: np.ndarray | int, page_size: int) -> np.ndarray:
     return -(-np.asarray(lengths, dtype=np.int64) // page_size)
 
 
-def _garbage(rng: np.random.Generator, size: int, mode: str, high: int) -> np.ndarray:
+def garbage_cells(rng: np.random.Generator, size: int, mode: str, high: int) -> np.ndarray:
     """``size`` int64 values of unowned cells: stale slots in [0, high), wild ints or zeros."""
     if mode == "zeros":
         return np.zeros(size, dtype=np.int64)
@@ -189,7 +189,8 @@ def _swa_pool(rng: np.random.Generator, state: PagedKVState, window: str, slack:
         full_pages += [int(after.req_to_token[row, j * size]) // size for j in range(first, _ceil_div(seq, size))]
     num_swa_pages = 1 + len(full_pages) + slack
     swa_pages = rng.permutation(np.arange(1, num_swa_pages))[: len(full_pages)]
-    mapping = _garbage(rng, state.capacity, "stale" if state.garbage == "wild" else state.garbage, num_swa_pages * size)
+    garbage = "stale" if state.garbage == "wild" else state.garbage
+    mapping = garbage_cells(rng, state.capacity, garbage, num_swa_pages * size)
     offsets = np.arange(size)
     for full_page, swa_page in zip(full_pages, swa_pages, strict=True):
         mapping[full_page * size + offsets] = swa_page * size + offsets
@@ -246,7 +247,7 @@ def build_paged_kv_state(
     pool_rows = batch + pool_gaps
     max_context = int(seq.max(initial=0)) + extra_context
     capacity = num_pages * page_size
-    req_to_token = _garbage(rng, pool_rows * max_context, garbage, capacity).reshape(pool_rows, max_context)
+    req_to_token = garbage_cells(rng, pool_rows * max_context, garbage, capacity).reshape(pool_rows, max_context)
     req_pool_indices = np.sort(rng.permutation(pool_rows)[:batch])
     rng.shuffle(req_pool_indices)
     first = np.cumsum(prefix_pages) - prefix_pages
