@@ -45,8 +45,8 @@ def shrink_text(status: CampaignStatus) -> str:
     return f"{status.shrinking}: {where}, {status.shrink_accepted} accepted of {status.shrink_candidates} candidates"
 
 
-def _drawers(status: CampaignStatus) -> str:
-    return f" + {status.drawers} drawers" if status.drawers else ""
+def _generators(status: CampaignStatus) -> str:
+    return f" + {status.generators} generators" if status.generators else ""
 
 
 def status_line(status: CampaignStatus) -> str:
@@ -54,7 +54,7 @@ def status_line(status: CampaignStatus) -> str:
     line = (
         f"[{status.target}/{status.kernel} on {device_label(status)}] {status.elapsed:7.1f}s  "
         f"execs {status.execs}  {status.execs_per_s:.1f}/s  findings {findings_text(status)}  "
-        f"corpus {status.corpus_size}  workers {status.workers}{_drawers(status)}  restarts {status.worker_restarts}"
+        f"corpus {status.corpus_size}  workers {status.workers}{_generators(status)}  restarts {status.worker_restarts}"
     )
     if status.shrinking:
         line += f"  shrinking {shrink_text(status)}"
@@ -70,7 +70,7 @@ def status_panel(status: CampaignStatus) -> RenderableType:
     grid.add_row(
         "execs",
         f"{status.execs} in {status.elapsed:.1f} s, {status.execs_per_s:.1f}/s, "
-        f"{status.workers} workers{_drawers(status)}, {status.worker_restarts} restarts",
+        f"{status.workers} workers{_generators(status)}, {status.worker_restarts} restarts",
     )
     grid.add_row("findings", Text(findings_text(status), style="red" if status.findings else ""))
     grid.add_row("corpus", f"{status.corpus_size} reproducers of {status.target}")
