@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import traceback
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,7 @@ class FuzzActor:
         self._open_digest = ""
         self._open_sent = 0.0
         self._done = False
+        self.instance = uuid.uuid4().hex  # a restarted actor is a new instance: the driver tells them apart
 
     def start(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Start the campaign ``spec`` describes and return once its first worker is ready.
@@ -73,9 +75,10 @@ class FuzzActor:
         corpus holds) and ``env`` (:data:`FORWARDED_ENV` as the driver has them, ``None`` for
         unset).
 
-        Returns ``{"pid", "node", "gpus", "device", "device_kind", "environment", "limits",
-        "error"}``; ``error`` is ``(class name, message)`` of a :class:`MoefuzzError` that stopped
-        the start (no worker could start), else ``None``.
+        Returns ``{"instance", "pid", "node", "gpus", "device", "device_kind", "environment",
+        "limits", "error"}``; ``instance`` names this actor's life (Ray starts a dead actor again
+        as a new instance, which :meth:`poll` names too); ``error`` is ``(class name, message)``
+        of a :class:`MoefuzzError` that stopped the start (no worker could start), else ``None``.
         """
         for name, value in dict(spec.get("env", {})).items():
             if value is None:
@@ -89,7 +92,13 @@ class FuzzActor:
         config = CampaignConfig(
             **{name: value for name, value in spec.items() if name in fields}, corpus=self._scratch, limits=limits
         )
-        reply: dict[str, Any] = {"pid": os.getpid(), "node": _node_id(), "gpus": _gpu_ids(), "error": None}
+        reply: dict[str, Any] = {
+            "instance": self.instance,
+            "pid": os.getpid(),
+            "node": _node_id(),
+            "gpus": _gpu_ids(),
+            "error": None,
+        }
         try:
             campaign = Campaign(config, self._on_status)
             self._campaign = campaign
@@ -116,7 +125,9 @@ class FuzzActor:
     def poll(self, known: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """Learn the finding ids in ``known``; return what happened since the last poll.
 
-        Returns ``{"findings", "counters", "in_flight", "done", "error"}``: ``findings`` a list
+        Returns ``{"instance", "findings", "counters", "in_flight", "done", "error"}``:
+        ``instance`` as :meth:`start` said (another one: the actor died and Ray started it again,
+        with no campaign); ``findings`` a list
         of ``{"phase": "found" | "shrinking" | "shrunk", "finding": data}``, oldest first;
         ``counters`` the campaign's status figures (:func:`counters`); ``in_flight`` the stream
         indices of the cases at the head of the workers' queues (running now); ``done`` once the
@@ -131,8 +142,16 @@ class FuzzActor:
             findings, self._outbox = self._outbox, []
             done = self._done
         if campaign is None:
-            return {"findings": findings, "counters": {}, "in_flight": [], "done": done, "error": self._error}
+            return {
+                "instance": self.instance,
+                "findings": findings,
+                "counters": {},
+                "in_flight": [],
+                "done": done,
+                "error": self._error,
+            }
         return {
+            "instance": self.instance,
             "findings": findings,
             "counters": counters(campaign.status),
             "in_flight": [] if done else in_flight_indices(campaign),

@@ -100,6 +100,7 @@ class ActorInfo:
         pid: its process id on its node.
         restarts: times it died and was started again.
         seed: the seed of its current case stream (:func:`actor_seed`).
+        running: cases its workers were running at its last report (what its death blames).
     """
 
     slot: int
@@ -109,6 +110,7 @@ class ActorInfo:
     pid: int = 0
     restarts: int = 0
     seed: int = 0
+    running: int = 0
 
 
 @dataclass

@@ -76,6 +76,7 @@ class _Slot:
     incarnation: int = 0
     pending: Any = None  # the ObjectRef of the call in progress
     pending_kind: str = ""  # "start" or "poll"
+    instance: str = ""  # the actor's life that started its campaign
     last_poll: float = 0.0
     known_sent: int = 0  # entries of the driver's known ids this incarnation has been sent
     base: dict[str, Any] = field(default_factory=dict)  # counters of its earlier incarnations
@@ -205,7 +206,6 @@ class _Driver:
         if status.fuzzing_since is not None:
             status.fuzzing_until = max(until) if until else time.monotonic()
         status.shrinking = None
-        status.workers = status.drawers = 0
         return status
 
     def _plan(self) -> tuple[int, str, dict[str, Any]]:
@@ -291,6 +291,9 @@ class _Driver:
         except ray.exceptions.RayActorError as exc:
             self._died(slot, device, _one_line(exc))
             return
+        if kind == "poll" and reply["instance"] != slot.instance:
+            self._died(slot, device, "the actor died and Ray started it again")
+            return
         if reply.get("error"):
             name, message = reply["error"]
             raise getattr(errors, name, MoefuzzError)(message)
@@ -298,10 +301,13 @@ class _Driver:
         if kind == "start":
             info = slot.info
             info.state, info.pid, info.node, info.gpus = "fuzzing", reply["pid"], reply["node"], reply["gpus"]
+            slot.instance = reply["instance"]
             slot.limits, slot.environment = reply["limits"], reply["environment"]
             slot.last_poll = 0.0
             if self.deadline == float("inf"):
                 self.deadline = now + self.config.duration_s
+            elif self._stopping:  # started again after the budget ran out: it has nothing left
+                slot.handle.stop.remote()
             if self.status.device_kind == "":
                 self.status.device, self.status.device_kind = reply["device"], reply["device_kind"]
                 self.status.environment = dict(reply["environment"])
@@ -316,6 +322,7 @@ class _Driver:
                 if age is not None and getattr(slot, attribute) is None:
                     setattr(slot, attribute, now - age)
         slot.in_flight, slot.in_flight_at = reply["in_flight"], now
+        slot.info.running = len(slot.in_flight)
         if reply["done"]:
             slot.info.state = "done"
             slot.fuzzing_until = now
@@ -368,7 +375,7 @@ class _Driver:
         slot.current = {}
         if info.state == "fuzzing":
             self._blame(slot, reason)
-        slot.in_flight = []
+        slot.in_flight, info.running = [], 0
         info.restarts += 1
         self.status.actor_restarts += 1
         if info.restarts > self.options.max_restarts:
@@ -448,7 +455,7 @@ class _Driver:
                     matched[key] = matched.get(key, 0) + count
         status.matched = matched
         status.recovery_seconds = [x for s in self._slots for x in s.current.get("recovery_seconds", [])]
-        live = [s for s in self._slots if s.info.state == "fuzzing"]
+        live = [s for s in self._slots if s.info.state in ("fuzzing", "done")]
         status.workers = sum(int(s.current.get("workers", 0)) for s in live)
         status.drawers = sum(int(s.current.get("drawers", 0)) for s in live)
         since = [s.fuzzing_since for s in self._slots if s.fuzzing_since is not None]
