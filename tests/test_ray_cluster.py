@@ -127,7 +127,7 @@ def test_an_actor_killed_mid_run_is_replaced_and_the_campaign_loses_nothing(tmp_
             slot = seen["killed"][0]
             seen["after"].add(status.actors[slot].state)
 
-    status = run_ray_campaign(bug_model_campaign(corpus, 12.0), RayOptions("local", actors=2), on_status)
+    status = run_ray_campaign(bug_model_campaign(corpus, 8.0), RayOptions("local", actors=2), on_status)
     assert seen["killed"] is not None, "no actor was ever seen running a case"
     slot, old_seed, execs_at_kill, saved_before = seen["killed"]
     actor = status.actors[slot]
