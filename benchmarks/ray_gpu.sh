@@ -1,15 +1,14 @@
 #!/usr/bin/env bash
 # Ray against native on one GPU (issue 19): the same three_step_sort campaign (correct kernel,
 # T <= 1024, 20 s) through `--ray local` and natively, 3 interleaved pairs after a warm-up
-# campaign, in ONE call of the device tool (about 4-5 minutes). The GPU machine has no Ray and no
-# network, so the wheels travel in .whl (a cp312 ray wheel trimmed below the 64 MiB that travels:
-# Java jars, RLlib, Serve, Tune, Train, Data and the dashboard's web client removed; and
-# jsonschema's packages, which the GPU image lacks).
+# campaign (benchmarks/ray_throughput.py), about 4-5 minutes in all. For a GPU host without Ray
+# and without network access, `pack` prepares the wheels in .whl beforehand: a cp312 ray wheel
+# trimmed to ~38 MB (Java jars, RLlib, Serve, Tune, Train, Data and the dashboard's web client
+# removed: a campaign uses none of them) and jsonschema's packages; `run` installs them offline.
 #
-# Here (network), once, from the repository root:
-#   bash benchmarks/ray_gpu.sh pack          # fills .whl/ (ignored by git), prints its size
-# On the GPU machine (carry: .whl):
-#   bash benchmarks/ray_gpu.sh run           # writes $OUT/ray_gpu.jsonl; the last line is the summary
+#   bash benchmarks/ray_gpu.sh pack          # with network, from the repository root: fills .whl/
+#   OUT=/tmp/out bash benchmarks/ray_gpu.sh run   # on the GPU host, from the repository root:
+#                                            # $OUT/ray_gpu.jsonl, the last line the summary
 set -uo pipefail
 RAY_VERSION=${RAY_VERSION:-2.60.0}
 case "${1:-run}" in
