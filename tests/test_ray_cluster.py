@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -140,3 +141,31 @@ def test_an_actor_killed_mid_run_is_replaced_and_the_campaign_loses_nothing(tmp_
     blamed = load_finding(corpus / "three_step_sort" / "bug-duplicate-topk--crash-actor-died")
     assert status.blamed >= 1 and blamed.found["seed"] == old_seed and blamed.found["actor"] == slot
     assert "died" in blamed.message
+
+
+def test_an_actor_reports_a_finding_before_shrinking_it_then_the_shrunk_case(fake_targets):
+    # the actor as a plain object (no Ray): its campaign thread, outbox and counters
+    from moefuzz.cluster.actor import FuzzActor
+
+    actor = FuzzActor()
+    spec = {
+        "target": "fake_sort", "kernel": "miscount-duplicates", "duration_s": 4.0, "seed": 1, "device": "cpu",
+        "shrink_budget_s": 30.0, "known": [], "env": {"MOEFUZZ_TARGETS": fake_targets},
+    }  # fmt: skip
+    reply = actor.start(spec)
+    assert reply["error"] is None and reply["device_kind"] == "cpu" and reply["limits"]
+    phases, polls = [], 0
+    while True:
+        polled = actor.poll()
+        polls += 1
+        phases += [(entry["phase"], finding_from_data(entry["finding"])) for entry in polled["findings"]]
+        if polled["done"]:
+            break
+        assert polls < 600, "the actor's campaign never ended"
+        time.sleep(0.1)
+    assert polled["error"] is None and polled["counters"]["execs"] >= 1
+    assert [phase for phase, _ in phases if phase != "shrinking"] == ["found", "shrunk"]
+    (_, found), (_, shrunk) = phases[0], phases[-1]
+    assert found.finding_id == shrunk.finding_id == "miscount-duplicates--divergence-expert_first_token_offset"
+    assert found.case.digest() == found.original_case.digest()  # reported before any shrinking
+    assert shrunk.case.arrays["token_selected_experts"].shape == (5, 2) and shrunk.shrink["complete"] is True
