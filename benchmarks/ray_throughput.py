@@ -24,14 +24,14 @@ import time
 from pathlib import Path
 
 
-def one(mode: str, target: str, seconds: float, seed: int, max_tokens: int | None) -> dict:
+def one(mode: str, target: str, seconds: float, seed: int, max_tokens: int | None, device: str = "cuda") -> dict:
     from moefuzz.engine.campaign import CampaignConfig, run_campaign
     from moefuzz.model.target import Limits
 
     limits = Limits(max_tokens=max_tokens) if max_tokens else None
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as corpus:
-        config = CampaignConfig(target, None, seconds, Path(corpus), seed, "auto", limits=limits)
+        config = CampaignConfig(target, None, seconds, Path(corpus), seed, device, limits=limits)
         if mode == "ray":
             from moefuzz.cluster.driver import RayOptions, run_ray_campaign
 
@@ -60,17 +60,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--max-tokens", type=int, default=1024)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--device", default="cuda", help="cuda, or cpu to try the script without a GPU.")
     parser.add_argument("--warmup", type=float, default=15.0, help="Seconds of a native campaign first (0: none).")
     args = parser.parse_args()
     if args.warmup > 0:
-        print(json.dumps({"warmup": one("native", args.target, args.warmup, 99, args.max_tokens)}), flush=True)
+        warmup = one("native", args.target, args.warmup, 99, args.max_tokens, args.device)
+        print(json.dumps({"warmup": warmup}), flush=True)
     rates: dict[str, list[float]] = {"native": [], "ray": []}
     ratios = []
     for pair in range(args.pairs):
         order = ("native", "ray") if pair % 2 == 0 else ("ray", "native")  # neither always goes first
         results = {}
         for mode in order:
-            result = one(mode, args.target, args.seconds, pair, args.max_tokens)
+            result = one(mode, args.target, args.seconds, pair, args.max_tokens, args.device)
             results[mode] = result
             print(json.dumps(result), flush=True)
         native, ray = results["native"]["steady_execs_per_s"], results["ray"]["steady_execs_per_s"]

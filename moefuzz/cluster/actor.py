@@ -230,6 +230,7 @@ def counters(status: CampaignStatus) -> dict[str, Any]:
         "shrink_accepted": status.shrink_accepted,
         "fuzzing_age": None if status.fuzzing_since is None else now - status.fuzzing_since,
         "first_case_age": None if status.first_case_at is None else now - status.first_case_at,
+        "fuzzing_until_age": None if status.fuzzing_until is None else now - status.fuzzing_until,
     }
 
 
@@ -238,9 +239,12 @@ def in_flight_indices(campaign: Campaign) -> list[int]:
     running now (shrink candidates, which come from no stream, left out)."""
     indices = []
     for executor in list(campaign.executors):
-        queue = executor._in_flight  # the head is the request its worker runs
-        if queue and queue[0].index >= 0:
-            indices.append(queue[0].index)
+        try:
+            head = executor._in_flight[0]  # the request its worker runs
+        except IndexError:  # none in flight (or its reply came in meanwhile, on the campaign's thread)
+            continue
+        if head.index >= 0:
+            indices.append(head.index)
     return indices
 
 

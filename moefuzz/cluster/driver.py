@@ -233,8 +233,12 @@ class _Driver:
                 if slot.info.state == "fuzzing" and slot.pending is None and due:
                     slot.pending, slot.pending_kind, slot.last_poll = self._poll(slot), "poll", now
             refs = [s.pending for s in self._slots if s.pending is not None]
-            if refs:
-                ray.wait(refs, num_returns=len(refs), timeout=options.poll_interval_s)
+            polls = [s.last_poll + options.poll_interval_s for s in self._slots if s.info.state == "fuzzing"]
+            wake = min([now + options.poll_interval_s, *polls]) - time.monotonic()
+            if refs:  # every reply, or the next poll due
+                ray.wait(refs, num_returns=len(refs), timeout=max(0.0, wake) if polls else options.poll_interval_s)
+            else:
+                time.sleep(max(0.0, wake))
             for slot in self._slots:
                 if slot.pending is not None:
                     self._answer(slot, device)
@@ -325,7 +329,8 @@ class _Driver:
         slot.info.running = len(slot.in_flight)
         if reply["done"]:
             slot.info.state = "done"
-            slot.fuzzing_until = now
+            age = counters.get("fuzzing_until_age") if counters else None
+            slot.fuzzing_until = now - age if age is not None else now
 
     # -- findings ---------------------------------------------------------------------------------
     def _receive(self, slot: _Slot, phase: str, data: dict[str, Any]) -> None:
