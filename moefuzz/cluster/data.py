@@ -135,8 +135,8 @@ class ClusterStatus(CampaignStatus):
 
     @property
     def gpus(self) -> int:
-        """GPUs held by live actors."""
-        return sum(len(actor.gpus) for actor in self.actors if actor.state in ("starting", "fuzzing"))
+        """GPUs of the actors not dead for good (a finished campaign still counts those it ran on)."""
+        return sum(len(actor.gpus) for actor in self.actors if actor.state != "dead")
 
     @property
     def cluster_text(self) -> str:
