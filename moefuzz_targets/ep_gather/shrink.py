@@ -3,7 +3,7 @@
 A shrunk routing table leaves input_tensor with all M rows of the original scatter, most of them
 named by no slot any more. ``compact_rows`` keeps the rows some input_index entry names, in order,
 and renumbers the entries, so every slot still reads the same values (an entry outside [0, M)
-stays outside). ``truncate_hidden`` is the shared hidden-column bisection of ep_scatter.
+stays outside). ``truncate_hidden`` is the hidden-column bisection shared with ep_scatter.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from moefuzz.model.case import Case
 from moefuzz.shrinking.passes import ShrinkPass
 from moefuzz.shrinking.shrinker import Shrinker
-from moefuzz_targets.ep_scatter.shrink import truncate_hidden
+from moefuzz_targets.shared.hidden import truncate_hidden
 
 
 def compact_rows(shrinker: Shrinker) -> None:

@@ -1,31 +1,16 @@
-"""Shrink passes of the expert-parallel targets beyond the routing ones: fewer hidden columns.
+"""ep_scatter's shrink pass beyond the routing ones: fewer hidden columns, with their scales.
 
-``truncate_hidden`` works on any case whose token rows have a hidden axis; a target hands it
-the function that cuts its case to ``h`` columns (and whatever depends on H, like the per-128
-scales of fp8 rows).
+The bisection is :func:`moefuzz_targets.shared.hidden.truncate_hidden`, shared with ep_gather.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 
 from moefuzz.model.case import Case
 from moefuzz.shrinking.passes import ShrinkPass
-from moefuzz.shrinking.shrinker import Shrinker
 from moefuzz_targets.ep_scatter.contract import scale_columns
-
-
-def truncate_hidden(shrinker: Shrinker, hidden: Callable[[Case], int], cut: Callable[[Case, int], Case]) -> None:
-    """Keep the fewest leading hidden columns that still fail, found by bisection (1 first)."""
-    low, high = 0, hidden(shrinker.current)  # `high` columns fail; `low` not known to
-    while high - low > 1 and not shrinker.exhausted:
-        mid = 1 if low == 0 else (low + high) // 2
-        if shrinker.consider(cut(shrinker.current, mid)):
-            high = mid
-        else:
-            low = mid
+from moefuzz_targets.shared.hidden import truncate_hidden
 
 
 def _scatter_hidden(case: Case) -> int:
