@@ -1,6 +1,8 @@
-"""ep_scatter's shrink pass beyond the routing ones: fewer hidden columns, with their scales.
+"""ep_scatter's shrink pass beyond the routing ones: fewer hidden columns.
 
-The bisection is :func:`moefuzz_targets.shared.hidden.truncate_hidden`, shared with ep_gather.
+The engine's :func:`~moefuzz.shrinking.routing.hidden_pass` bisects the hidden size; this module
+says how to cut an ep_scatter case to ``h`` columns: recv_x's first ``h`` and the per-128 scales
+of fp8 rows that cover them.
 """
 
 from __future__ import annotations
@@ -8,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.routing import hidden_pass
 from moefuzz_targets.ep_scatter.contract import scale_columns
-from moefuzz_targets.shared.hidden import truncate_hidden
 
 
 def _scatter_hidden(case: Case) -> int:
@@ -28,4 +29,4 @@ def _cut_scatter(case: Case, hidden: int) -> Case:
     )
 
 
-SCATTER_HIDDEN_PASS = ShrinkPass("truncate_hidden", lambda s: truncate_hidden(s, _scatter_hidden, _cut_scatter))
+SCATTER_HIDDEN_PASS = hidden_pass(_scatter_hidden, _cut_scatter)
