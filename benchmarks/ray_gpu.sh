@@ -13,7 +13,6 @@ set -uo pipefail
 RAY_VERSION=${RAY_VERSION:-2.60.0}
 case "${1:-run}" in
 pack)
-  grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >>"$(git rev-parse --git-path info/exclude)"
   rm -rf .whl && mkdir -p .whl
   platforms="--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64"
   get() { python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
