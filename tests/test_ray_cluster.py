@@ -98,9 +98,11 @@ def bug_model_campaign(corpus: Path, duration_s: float, **kwargs) -> CampaignCon
 
 def test_two_cpu_actors_find_the_three_step_sort_bug_model_and_save_one_finding(tmp_path, local_cluster):
     from moefuzz.cluster.driver import RayOptions, run_ray_campaign
+    from moefuzz.ui.reports import run_document
 
     corpus = tmp_path / "corpus"
-    status = run_ray_campaign(bug_model_campaign(corpus, 60.0, max_findings=1), RayOptions("local", actors=2))
+    config = bug_model_campaign(corpus, 60.0, max_findings=1)
+    status = run_ray_campaign(config, RayOptions("local", actors=2))
     saved = [p for p in (corpus / "three_step_sort").iterdir() if p.is_dir()]
     assert [p.name for p in saved] == ["bug-duplicate-topk--divergence-expert_first_token_offset"]
     assert [path for path, _ in status.findings] == saved
@@ -109,6 +111,9 @@ def test_two_cpu_actors_find_the_three_step_sort_bug_model_and_save_one_finding(
     assert finding.shrink["original_size"] and "size" in finding.shrink  # shrunk on the actor, saved here
     assert status.nodes == 1 and [a.state for a in status.actors] == ["done", "done"]
     assert status.device_kind == "cpu" and status.execs >= 1 and status.actor_restarts == 0
+    report = run_document(config, status, 0.0, 1.0)
+    assert report["ray"]["nodes"] == 1 and [a["slot"] for a in report["ray"]["actors"]] == [0, 1]
+    assert [f["id"] for f in report["findings"]] == [saved[0].name] and report["passed"] is False
 
 
 def test_an_actor_killed_mid_run_is_replaced_and_the_campaign_loses_nothing(tmp_path, local_cluster):
