@@ -45,16 +45,18 @@ class CampaignConfig:
         caching_allocator: False sets ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` in the workers, so
             every buffer is a fresh allocation (stale reads see what the driver leaves).
         engine: what chooses the cases: ``random`` (seeded random bytes through the target's
-            strategy) or ``atheris`` (libFuzzer's coverage-guided mutations of those bytes).
-        workers: worker processes running cases at once (``None``: :func:`~moefuzz.engine.sizing.auto_workers`); the
-            atheris engine uses one.
+            strategy) or ``atheris`` (libFuzzer's coverage-guided mutations of those bytes); a
+            former name (``hypothesis``) becomes its new one.
+        workers: worker processes running cases at once (``None``:
+            :func:`~moefuzz.engine.sizing.auto_workers`); the atheris engine uses one.
         devices: CUDA device indices to spread the workers over, round robin (each worker sees
             its one as ``cuda:0`` through ``CUDA_VISIBLE_DEVICES``); empty: the default device.
         max_findings: end the campaign once this many new findings are saved and shrunk
             (``None``: run the whole budget; benchmarks of time to bug take 1).
         generators: CPU-only processes drawing cases and running the oracle for the workers
-            (``0``: each worker draws its own; ``None``: :func:`~moefuzz.engine.sizing.auto_generators`, none in the
-            interpreter); the atheris engine draws in its own process.
+            (``0``: each worker draws its own; ``None``:
+            :func:`~moefuzz.engine.sizing.auto_generators`, none in the interpreter); the atheris
+            engine draws in its own process.
     """
 
     target: str
@@ -73,6 +75,9 @@ class CampaignConfig:
     devices: tuple[int, ...] = ()
     max_findings: int | None = None
     generators: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "engine", engine_name(self.engine))  # a former name: its new one
 
 
 @dataclass
