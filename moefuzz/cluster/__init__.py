@@ -4,5 +4,7 @@ workers, the driver keeps the one corpus.
 Nothing here imports Ray at module level; only :func:`moefuzz.cluster.driver.run_ray_campaign`
 does, when a campaign asks for a cluster. :mod:`moefuzz.cluster.data` says what travels between
 the driver and the actors (plain data: arrays and JSON-able metadata), :mod:`moefuzz.cluster.actor`
-is what runs in an actor, :mod:`moefuzz.cluster.driver` is the driver's loop.
+is what runs in an actor, :mod:`moefuzz.cluster.driver` is the driver's loop,
+:mod:`moefuzz.cluster.pool` its record of each actor across restarts and
+:mod:`moefuzz.cluster.tally` the campaign's status it sums from the actors' reports.
 """

@@ -20,21 +20,19 @@ reports and its exit status.
 
 from __future__ import annotations
 
-import itertools
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from moefuzz import errors
-from moefuzz.cluster.actor import FORWARDED_ENV, FuzzActor
+from moefuzz.cluster.actor import FuzzActor
 from moefuzz.cluster.data import ActorInfo, ClusterStatus, actor_seed, finding_from_data
+from moefuzz.cluster.pool import ActorSlot, blamed_findings, fold_counters, start_spec
+from moefuzz.cluster.tally import close_status, sum_status
 from moefuzz.engine.campaign import CampaignConfig, CampaignStatus
-from moefuzz.engine.generate import CaseSource, byte_stream
 from moefuzz.errors import MoefuzzError, UsageError, WorkerError
 from moefuzz.model.registry import get_target
-from moefuzz.model.target import Limits
 from moefuzz.store.corpus import Finding, save_finding
 
 #: Times Ray starts one actor again after it died, before the campaign goes on without it.
@@ -65,29 +63,6 @@ class RayOptions:
     actors: int | None = None
     max_restarts: int = MAX_ACTOR_RESTARTS
     poll_interval_s: float = POLL_INTERVAL_S
-
-
-@dataclass
-class _Slot:
-    """The driver's side of one actor."""
-
-    info: ActorInfo
-    handle: Any
-    incarnation: int = 0
-    pending: Any = None  # the ObjectRef of the call in progress
-    pending_kind: str = ""  # "start" or "poll"
-    instance: str = ""  # the actor's life that started its campaign
-    last_poll: float = 0.0
-    known_sent: int = 0  # entries of the driver's known ids this incarnation has been sent
-    base: dict[str, Any] = field(default_factory=dict)  # counters of its earlier incarnations
-    current: dict[str, Any] = field(default_factory=dict)  # its latest counters
-    in_flight: list[int] = field(default_factory=list)
-    in_flight_at: float = 0.0
-    limits: dict[str, int] | None = None
-    environment: dict[str, str] = field(default_factory=dict)
-    fuzzing_since: float | None = None
-    first_case_at: float | None = None
-    fuzzing_until: float | None = None
 
 
 def run_ray_campaign(config: CampaignConfig, options: RayOptions, on_status: Any = None) -> ClusterStatus:
@@ -178,7 +153,7 @@ class _Driver:
         self.deadline = float("inf")
         self._stopping = False
         self._nodes_at = 0.0
-        self._slots: list[_Slot] = []
+        self._slots: list[ActorSlot] = []
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> ClusterStatus:
@@ -190,7 +165,7 @@ class _Driver:
             for number in range(count):
                 handle = actor_class.options(max_restarts=self.options.max_restarts, max_task_retries=0, **resources)
                 info = ActorInfo(number)
-                self._slots.append(_Slot(info, handle.remote()))
+                self._slots.append(ActorSlot(info, handle.remote()))
                 self.status.actors.append(info)
             for slot in self._slots:
                 self._start(slot, device)
@@ -201,12 +176,7 @@ class _Driver:
                     ray.kill(slot.handle, no_restart=True)
                 except Exception:  # gone already
                     pass
-        status = self.status
-        until = [s.fuzzing_until for s in self._slots if s.fuzzing_until is not None]
-        if status.fuzzing_since is not None:
-            status.fuzzing_until = max(until) if until else time.monotonic()
-        status.shrinking = None
-        return status
+        return close_status(self.status, self._slots)
 
     def _plan(self) -> tuple[int, str, dict[str, Any]]:
         """How many actors, on which device, each asking Ray for what."""
@@ -247,38 +217,21 @@ class _Driver:
             self._sum()
             self._notify(self.status)
 
-    def _poll(self, slot: _Slot) -> Any:
+    def _poll(self, slot: ActorSlot) -> Any:
         new = self._known[slot.known_sent :]
         slot.known_sent = len(self._known)
         return slot.handle.poll.remote(new)
 
-    def _start(self, slot: _Slot, device: str) -> None:
+    def _start(self, slot: ActorSlot, device: str) -> None:
         config = self.config
         remaining = config.duration_s if self.deadline == float("inf") else self.deadline - time.monotonic()
         slot.info.seed = actor_seed(config.seed, slot.info.slot, slot.incarnation)
-        spec = {
-            "target": config.target,
-            "kernel": config.kernel,
-            "duration_s": max(0.0, remaining),
-            "seed": slot.info.seed,
-            "device": device,
-            "case_timeout_s": config.case_timeout_s,
-            "shrink_budget_s": config.shrink_budget_s or min(600.0, max(60.0, config.duration_s / 4)),
-            "limits": None if config.limits is None else dict(config.limits.__dict__),
-            "perturb_runs": config.perturb_runs,
-            "caching_allocator": config.caching_allocator,
-            "engine": config.engine,
-            "workers": config.workers,
-            "max_findings": None,
-            "generators": config.generators,
-            "known": list(self._known),
-            "env": {name: os.environ.get(name) for name in FORWARDED_ENV},
-        }
+        spec = start_spec(config, slot, device, remaining, self._known)
         slot.known_sent = len(self._known)
         slot.info.state = "starting"
         slot.pending, slot.pending_kind = slot.handle.start.remote(spec), "start"
 
-    def _answer(self, slot: _Slot, device: str) -> None:
+    def _answer(self, slot: ActorSlot, device: str) -> None:
         """Take the reply of ``slot``'s call if it came (or its actor's death)."""
         ray = self.ray
         ready, _ = ray.wait([slot.pending], timeout=0)
@@ -333,7 +286,7 @@ class _Driver:
             slot.fuzzing_until = now - age if age is not None else now
 
     # -- findings ---------------------------------------------------------------------------------
-    def _receive(self, slot: _Slot, phase: str, data: dict[str, Any]) -> None:
+    def _receive(self, slot: ActorSlot, phase: str, data: dict[str, Any]) -> None:
         """Save a finding an actor reported: a new one to the corpus, a known one counted; a
         shrink's progress or result over the finding it came from (only from the actor that
         reported it first)."""
@@ -351,7 +304,7 @@ class _Driver:
         self.status.findings[owner[2]] = (path, finding)
         save_finding(None, finding, path)
 
-    def _keep(self, finding: Finding, slot: _Slot) -> None:
+    def _keep(self, finding: Finding, slot: ActorSlot) -> None:
         """Save ``finding`` if the corpus does not hold its id yet, else count it as known."""
         status, finding_id = self.status, finding.finding_id
         if finding_id in self._known_set:
@@ -366,20 +319,15 @@ class _Driver:
         status.findings.append((path, finding))
         status.corpus_size = len(self._known)
 
-    def _died(self, slot: _Slot, device: str, reason: str) -> None:
+    def _died(self, slot: ActorSlot, device: str, reason: str) -> None:
         """``slot``'s actor died: blame the cases it was running, fold its counters into the
         campaign's, start it again while the budget lasts and Ray's restarts do."""
         info = slot.info
-        for name, value in slot.current.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and name in _SUMMED:
-                slot.base[name] = slot.base.get(name, 0) + value
-            elif name == "matched":
-                merged = slot.base.setdefault("matched", {})
-                for key, count in value.items():
-                    merged[key] = merged.get(key, 0) + count
-        slot.current = {}
+        fold_counters(slot)
         if info.state == "fuzzing":
-            self._blame(slot, reason)
+            for finding in blamed_findings(slot, self.target, self.kernel, reason):
+                self.status.blamed += 1
+                self._keep(finding, slot)
         slot.in_flight, info.running = [], 0
         info.restarts += 1
         self.status.actor_restarts += 1
@@ -394,47 +342,6 @@ class _Driver:
         slot.incarnation += 1
         self._start(slot, device)
 
-    def _blame(self, slot: _Slot, reason: str) -> None:
-        """Save the cases ``slot``'s workers were running at its last report as ``crash:actor-died``."""
-        if not slot.in_flight:
-            return
-        limits = Limits(**slot.limits) if slot.limits else None
-        if limits is None:
-            return
-        source = CaseSource(self.target.strategy(limits), 0)
-        age = time.monotonic() - slot.in_flight_at
-        for index in slot.in_flight:
-            buffer = next(itertools.islice(byte_stream(slot.info.seed), index, None))
-            case = source.from_bytes(buffer)
-            if case is None:
-                continue
-            self.status.blamed += 1
-            finding = Finding(
-                target=self.target.name,
-                kernel=self.kernel.name,
-                kind="crash",
-                detail="actor-died",
-                message=(
-                    f"Ray actor {slot.info.slot} died ({reason}) with this case running in one of its workers "
-                    f"at its last report, {age:.1f} s before"
-                ),
-                case=case,
-                original_case=case,
-                environment=slot.environment,
-                found={
-                    "at": _now_iso(),
-                    "seed": slot.info.seed,
-                    "stream_index": index,
-                    "plan_seed": slot.info.seed * 1_000_003 + index,
-                    "runs": 1,
-                    "failures": 1,
-                    "actor": slot.info.slot,
-                    "node": slot.info.node,
-                },
-                shrink={"original_size": list(self.target.size(case))},
-            )
-            self._keep(finding, slot)
-
     # -- status ---------------------------------------------------------------------------------
     def _enough(self) -> bool:
         limit = self.config.max_findings
@@ -448,46 +355,9 @@ class _Driver:
             pass
 
     def _sum(self) -> None:
-        status = self.status
-        for name in _SUMMED:
-            total = sum(s.base.get(name, 0) + s.current.get(name, 0) for s in self._slots)
-            setattr(status, name, total)
-        status.known += self._driver_known
-        matched = dict(self._driver_matched)
-        for slot in self._slots:
-            for source in (slot.base.get("matched", {}), slot.current.get("matched", {})):
-                for key, count in source.items():
-                    matched[key] = matched.get(key, 0) + count
-        status.matched = matched
-        status.recovery_seconds = [x for s in self._slots for x in s.current.get("recovery_seconds", [])]
-        live = [s for s in self._slots if s.info.state in ("fuzzing", "done")]
-        status.workers = sum(int(s.current.get("workers", 0)) for s in live)
-        status.generators = sum(int(s.current.get("generators", 0)) for s in live)
-        since = [s.fuzzing_since for s in self._slots if s.fuzzing_since is not None]
-        first = [s.first_case_at for s in self._slots if s.first_case_at is not None]
-        status.fuzzing_since = min(since) if since else None
-        status.first_case_at = min(first) if first else None
-        shrinking = next((s.current for s in live if s.current.get("shrinking")), None)
-        if shrinking is not None:
-            status.shrinking = shrinking["shrinking"]
-            status.shrink_pass = shrinking.get("shrink_pass", "")
-            status.shrink_candidates = int(shrinking.get("shrink_candidates", 0))
-            status.shrink_accepted = int(shrinking.get("shrink_accepted", 0))
-        else:
-            status.shrinking, status.shrink_pass = None, ""
-            status.shrink_candidates = status.shrink_accepted = 0
-
-
-#: Counters summed over the actors (and over the incarnations of each).
-_SUMMED = ("execs", "launches", "exec_seconds", "known", "worker_restarts", "unconfirmed_hangs")
+        sum_status(self.status, self._slots, self._driver_known, self._driver_matched)
 
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
-
-
-def _now_iso() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
