@@ -71,10 +71,10 @@ def test_the_atheris_engine_finds_shrinks_and_saves_a_triton_bug_model_then_prin
     )  # fmt: skip
     seconds = time.monotonic() - started
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "saved corpus/moe_align_block_size/bug-negative-id--divergence-" in result.stdout
+    assert "saved moefuzz-corpus/moe_align_block_size/bug-negative-id--divergence-" in result.stdout
     assert "engine atheris: libFuzzer cov " in result.stdout
     assert "strategy functions instrumented (kernel code not seen)" in result.stdout
-    findings = [load_finding(p.parent) for p in (tmp_path / "corpus").rglob("finding.json")]
+    findings = [load_finding(p.parent) for p in (tmp_path / "moefuzz-corpus").rglob("finding.json")]
     assert findings
     for finding in findings:
         # shrunk inside one libFuzzer input, which takes far longer than a second in the interpreter

@@ -143,7 +143,7 @@ def test_the_readme_plugin_example_survives_a_campaign_and_its_planted_bug_is_fo
     command = ["--target", "three_step_sort", "--kernel", "my-sort", "--device", "cpu", "--shrink-time", "20s"]
     correct = moefuzz("run", "--targets", str(SORT_EXAMPLE), *command, "--time", "2s", cwd=tmp_path)
     assert correct.returncode == 0, correct.stdout + correct.stderr
-    assert not (tmp_path / "corpus").exists()
+    assert not (tmp_path / "moefuzz-corpus").exists()
 
     source = SORT_EXAMPLE.read_text()
     assert source.count(CORRECT_LINE) == 1
@@ -153,7 +153,8 @@ def test_the_readme_plugin_example_survives_a_campaign_and_its_planted_bug_is_fo
         "--json", "report.json", "--junit-xml", "report.xml", cwd=tmp_path,
     )  # fmt: skip
     assert buggy.returncode == 1, buggy.stdout + buggy.stderr
-    finding = load_finding(tmp_path / "corpus" / "three_step_sort" / "my-sort--divergence-expert_first_token_offset")
+    directory = tmp_path / "moefuzz-corpus" / "three_step_sort" / "my-sort--divergence-expert_first_token_offset"
+    finding = load_finding(directory)
     # Shrunk to one token routed to the first local expert, the one the off-by-one drops.
     ids = finding.case.arrays["token_selected_experts"]
     assert ids.shape == (1, 1) and int(ids[0, 0]) == finding.case.params["start_expert"]

@@ -11,6 +11,11 @@ import click
 from moefuzz.ui.cli_common import DEVICES, Reports, one_line_errors, parse_devices, report_options, targets_option
 from moefuzz.ui.commands_findings import TOOLS_ALL, sanitize_and_print
 
+#: Where ``moefuzz run`` saves findings without ``--corpus``: a directory of its own, apart from
+#: the regression corpus a repository commits and replays (``corpus/``, as ci/moefuzz.yml names
+#: it), so that a campaign reports what it finds instead of matching the committed reproducers.
+DEFAULT_CORPUS = "moefuzz-corpus"
+
 
 def engine_option(value: str) -> str:
     """The engine ``--engine`` names: ``random`` or ``atheris``; the former name ``hypothesis``
@@ -34,7 +39,17 @@ def engine_option(value: str) -> str:
 @click.option("--target", "target_name", required=True, help="Target to fuzz (see `moefuzz targets`).")
 @click.option("--time", "duration", required=True, help="Fuzzing budget: 90s, 10m, 1h, 1h30m.")
 @click.option("--kernel", default=None, help="Kernel of the target (default: its correct Triton kernel).")
-@click.option("--corpus", "corpus_dir", default="corpus", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--corpus",
+    "corpus_dir",
+    default=DEFAULT_CORPUS,
+    show_default=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Where findings are saved (DIR/<target>/<finding-id>/); failures it already holds count as known. "
+    "Kept apart from a repository's committed regression corpus, corpus/, which CI replays: --corpus corpus "
+    "adds to that one.",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the case source.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES, help="cpu runs Triton's interpreter.")
 @click.option("--case-timeout", default=None, type=float, help="Seconds before a case is a hang.")
