@@ -11,7 +11,14 @@ Kinds:
 - ``hang``: no answer within the per-case timeout; the worker was killed.
 - ``error``: the kernel raised a Python exception on a valid input (a compile error, a launcher
   check that rejects a legal shape).
-- ``oracle-error``: the oracle raised: a bug of the target, never blamed on the kernel.
+- ``oracle-error``: the oracle raised (findings saved before ``harness`` existed; no longer
+  produced).
+- ``harness``: the target's own code raised (``output_specs``, the oracle, ``compare``, the
+  strategy): a bug of the target, never a kernel finding; ``detail`` is ``<stage>-<Exception>``.
+  A campaign stops at the first one (:class:`~moefuzz.errors.HarnessError`, exit 3).
+- ``resource``: the machine ran out of something: ``cuda-oom`` (``torch.cuda.OutOfMemoryError``
+  or a CUDA "out of memory" error) or ``host-oom`` (the worker was SIGKILLed while the host's OOM
+  killer ran). Not a kernel finding: counted, never saved; the worker is replaced.
 
 Two more kinds answer a request to draw a case from bytes (:class:`moefuzz.runtime.isolation.Request`)
 and are not failures of the kernel: ``rejected`` (the strategy rejected the bytes: nothing ran)
@@ -29,10 +36,25 @@ from moefuzz.execute.perturb import Rate
 from moefuzz.model.case import Case
 from moefuzz.model.compare import Mismatch
 
-KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error", "rejected", "invalid")
+KINDS = (
+    "pass",
+    "divergence",
+    "crash",
+    "hang",
+    "error",
+    "oracle-error",
+    "harness",
+    "resource",
+    "rejected",
+    "invalid",
+    "skipped",
+)
 
-#: Kinds that say nothing about the kernel: no case ran.
-NOT_RUN = frozenset({"rejected", "invalid"})
+#: Kinds that say nothing about the kernel: no case ran (``skipped``: the case looked like a known
+#: crasher's, see :mod:`moefuzz.engine.storm`).
+NOT_RUN = frozenset({"rejected", "invalid", "skipped"})
+#: Kinds that are not the kernel's failure: the target's own code, or the machine.
+NOT_KERNEL = frozenset({"harness", "resource"})
 
 #: Crash classes of accesses :mod:`moefuzz.execute.oob` refused before they happened, keyed by the start
 #: of :class:`~moefuzz.execute.oob.OutOfBoundsAccess`'s message. Nothing was read or written, so the
@@ -54,6 +76,13 @@ _CUDA_ERROR_CLASSES = (
     ("out of memory", "out-of-memory"),
     ("an illegal", "illegal-address"),
 )
+
+
+def is_cuda_oom(text: str) -> bool:
+    """Whether an error text is the device running out of memory (``torch.cuda.OutOfMemoryError``
+    or a CUDA "out of memory" error), not a kernel's crash."""
+    lowered = text.lower()
+    return "outofmemoryerror" in lowered or ("out of memory" in lowered and "cuda" in lowered)
 
 
 def classify_crash_text(text: str) -> str:
@@ -110,14 +139,16 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        """A failure of the kernel or the oracle (``pass`` and the :data:`NOT_RUN` kinds are not)."""
-        return self.kind != "pass" and self.kind not in NOT_RUN
+        """A failure of the kernel (``pass``, the :data:`NOT_RUN` and the :data:`NOT_KERNEL` kinds
+        are not)."""
+        return self.kind != "pass" and self.kind not in NOT_RUN and self.kind not in NOT_KERNEL
 
     @property
     def ends_worker(self) -> bool:
         """Whether the worker that reported this outcome must be retired: every crash but one in
-        :data:`CAUGHT_CRASHES`, which was stopped before it touched memory."""
-        return self.kind == "crash" and self.detail not in CAUGHT_CRASHES
+        :data:`CAUGHT_CRASHES`, which was stopped before it touched memory, and every ``resource``
+        outcome (a fresh process and device context)."""
+        return (self.kind == "crash" and self.detail not in CAUGHT_CRASHES) or self.kind == "resource"
 
     @property
     def signature(self) -> str:

@@ -20,7 +20,6 @@ Shutdown escalates: ask (``None`` on the pipe), then terminate, then kill, each 
 from __future__ import annotations
 
 import os
-import signal
 import tempfile
 import time
 from collections import deque
@@ -31,10 +30,11 @@ from pathlib import Path
 from moefuzz.errors import WorkerError
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
-from moefuzz.model.outcome import Outcome, classify_crash_text
+from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Limits
+from moefuzz.runtime.deaths import LOG_READ_LIMIT, classify_death, note_path, oom_kills, read_note
 from moefuzz.runtime.messages import Failed, Ready, Request
-from moefuzz.runtime.processes import WorkerProcess, limits_json, readable, worker_context
+from moefuzz.runtime.processes import WorkerProcess, limits_json, readable, track, worker_context
 from moefuzz.runtime.worker import worker_main
 
 __all__ = ["STARTUP_TIMEOUT_S", "Executor", "Request", "readable", "worker_context"]
@@ -295,8 +295,9 @@ class Executor:
             name=f"moefuzz-worker-{self._serial}",
         )
         process.start()
+        track(process)
         child_conn.close()
-        return WorkerProcess(process, parent_conn, log_path)
+        return WorkerProcess(process, parent_conn, log_path, oom_kills=oom_kills())
 
     def _ready(self, worker: WorkerProcess) -> WorkerProcess:
         if worker.environment is not None:
@@ -340,17 +341,12 @@ class Executor:
         self.replacements += 1
 
     def _died(self, worker: WorkerProcess, seconds: float) -> Outcome:
+        """The outcome of the request a worker died on: labelled by
+        :func:`~moefuzz.runtime.deaths.classify_death` (its first CUDA error, an escaping
+        exception, a host OOM, else its signal)."""
         worker.process.join(timeout=10)
-        code = worker.process.exitcode
-        tail = worker.log_tail()
-        if code is not None and code < 0:
-            detail = signal.Signals(-code).name
-            message = f"worker killed by {detail}"
-        else:
-            detail = classify_crash_text(tail) if tail.strip() else f"exit-{code}"
-            message = f"worker exited with status {code}"
-        last = [line for line in tail.strip().splitlines() if line.strip()]
-        if last:
-            message += f": {last[-1][:300]}"
+        log = worker.log_tail(LOG_READ_LIMIT)
+        note = read_note(note_path(worker.log_path))
+        kind, detail, message = classify_death(worker.process.exitcode, log, note, worker.oom_kills, oom_kills())
         self._replace(kill=True)
-        return Outcome("crash", detail, message, seconds=seconds, log_tail=tail)
+        return Outcome(kind, detail, message, seconds=seconds, log_tail=log[-4000:])

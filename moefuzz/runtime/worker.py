@@ -8,7 +8,10 @@ On the CPU, Triton kernels run in the interpreter with every access checked (:mo
 an out-of-bounds access is refused before it happens, reported as a crash, and the worker goes on.
 
 The worker's stderr goes to a log file that the parent reads after a death, to name the signal's
-cause.
+cause; the first CUDA error the worker saw and any exception that escapes it go to a note beside
+the log before it dies (:mod:`moefuzz.runtime.deaths`), so that an abort after a CUDA error is
+labelled with that error. The target's own code raising (``output_specs``, the oracle,
+``compare``, the strategy) is a ``harness`` outcome, never the kernel's failure.
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from typing import Any
 from moefuzz.execute.oob import find_out_of_bounds
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
-from moefuzz.model.outcome import Outcome, classify_crash_text
+from moefuzz.model.outcome import Outcome, classify_crash_text, is_cuda_oom
+from moefuzz.runtime.deaths import note_path, write_note
 from moefuzz.runtime.messages import Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_case
-from moefuzz.runtime.processes import reset_environment
+from moefuzz.runtime.processes import child_setup, reset_environment
+
+#: Where this worker writes its note (:func:`moefuzz.runtime.deaths.write_note`); ``None`` outside
+#: a worker process.
+_NOTE: str | None = None
 
 
 def describe_environment(device: str) -> dict[str, str]:
@@ -101,7 +109,10 @@ class CaseRunner:
         from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
 
         started = time.perf_counter()
-        specs = self.target.output_specs(case)
+        try:
+            specs = self.target.output_specs(case)
+        except Exception as exc:
+            return harness_outcome("output_specs", exc, started)
         ref: Mapping[str, Any] | None = expected
         first: Outcome | None = None
         failures = passes = runs = 0
@@ -126,13 +137,18 @@ class CaseRunner:
                     try:
                         ref = oracle_outputs(self.oracle, case)
                     except Exception as exc:
-                        return Outcome("oracle-error", type(exc).__name__, _one_line(exc), seconds=_since(started))
-                mismatch = self.target.compare(case, tri, ref)
+                        return harness_outcome("oracle", exc, started)
+                try:
+                    mismatch = self.target.compare(case, tri, ref)
+                except Exception as exc:
+                    return harness_outcome("compare", exc, started)
                 result = (
                     Outcome("pass")
                     if mismatch is None
                     else Outcome("divergence", mismatch.output, mismatch.headline(), mismatch)
                 )
+            if result.kind == "resource":  # the machine, not the kernel: nothing more runs here
+                return replace(result, seconds=_since(started), runs=runs)
             if not result.failed:
                 passes += 1
             elif first is None:
@@ -155,6 +171,14 @@ def _since(started: float) -> float:
     return time.perf_counter() - started
 
 
+def harness_outcome(stage: str, exc: BaseException, started: float) -> Outcome:
+    """The ``harness`` outcome of the target's own code raising ``exc`` at ``stage``
+    (``output_specs``, ``oracle``, ``compare``, ``strategy``): never a kernel finding."""
+    tail = "".join(traceback.format_exception(exc)[-8:])
+    message = f"{stage} raised {_one_line(exc)}"
+    return Outcome("harness", f"{stage}-{type(exc).__name__}", message, seconds=_since(started), log_tail=tail)
+
+
 def _one_line(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return text.splitlines()[0][:500] if text else type(exc).__name__
@@ -166,7 +190,10 @@ def _kernel_failure(exc: Exception, seconds: float) -> Outcome:
         text = str(oob)
         return Outcome("crash", classify_crash_text(text), text[:500], seconds=seconds)
     text = f"{type(exc).__name__}: {exc}"
-    if "cuda" in text.lower() or type(exc).__name__ in ("AcceleratorError", "CudaError"):
+    if "cuda" in text.lower() or type(exc).__name__ in ("AcceleratorError", "CudaError", "OutOfMemoryError"):
+        write_note(_NOTE, "cuda_error", _one_line(exc))  # the first one names a death that follows
+        if is_cuda_oom(text):
+            return Outcome("resource", "cuda-oom", _one_line(exc), seconds=seconds)
         return Outcome("crash", classify_crash_text(text), _one_line(exc), seconds=seconds)
     tail = "".join(traceback.format_exception(exc)[-6:])
     return Outcome("error", type(exc).__name__, _one_line(exc), seconds=seconds, log_tail=tail)
@@ -199,13 +226,17 @@ def worker_main(
     A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
     is unpickled while this one runs.
     """
+    global _NOTE
+    child_setup()
     if environ is not None:
         reset_environment(environ)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log_fd, 2)
+    _NOTE = str(note_path(log_path))
     try:
         device = choose_device(device)
         runner = CaseRunner(target_name, kernel_name, device)
+        write_note(_NOTE, "kernel_file", _module_file(runner.kernel))
         source = _LazySource(runner.target, limits, device)
         if warmup and device == "cuda":
             crashed = _warm_up(runner, source)
@@ -217,16 +248,38 @@ def worker_main(
         conn.send(Failed(_one_line(exc)))
         return
     inbox = _Inbox(conn)
-    while True:
-        request = inbox.get()
-        if request is None:
-            return
-        outcome = _answer(runner, source, request)
-        conn.send(outcome)
-        if outcome.ends_worker:
-            # A CUDA error is sticky: this context can run nothing more. (An out-of-bounds access
-            # refused under the interpreter never happened: this process goes on.)
-            os._exit(3)
+    try:
+        while True:
+            request = inbox.get()
+            if request is None:
+                return
+            outcome = _answer(runner, source, request)
+            conn.send(outcome)
+            if outcome.ends_worker:
+                # A CUDA error is sticky: this context can run nothing more. (An out-of-bounds access
+                # refused under the interpreter never happened: this process goes on.)
+                os._exit(3)
+    except BaseException as exc:  # escaping: the parent labels the death from the note
+        if "cuda" in str(exc).lower():
+            write_note(_NOTE, "cuda_error", _one_line(exc))
+        write_note(_NOTE, "exception", _escaped(exc, _module_file(runner.kernel)))
+        raise
+
+
+def _module_file(function: Any) -> str:
+    """The file of ``function``'s module (empty when unknown)."""
+    module = sys.modules.get(getattr(function, "__module__", "") or "")
+    return str(getattr(module, "__file__", "") or "")
+
+
+def _escaped(exc: BaseException, kernel_file: str) -> dict[str, str]:
+    """What the note records of an exception escaping the worker: its type, the innermost frame
+    in the kernel's module (``file:function``, else the innermost frame at all) and its line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if kernel_file and os.path.basename(f.filename) == os.path.basename(kernel_file)]
+    frame = (own or frames or [None])[-1]
+    where = f"{os.path.basename(frame.filename)}:{frame.name}" if frame is not None else ""
+    return {"type": type(exc).__name__, "where": where, "message": _one_line(exc)}
 
 
 class _Inbox:
@@ -289,14 +342,23 @@ def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> 
     if isinstance(request, RunPrepared):
         prepared, expected = prepared_case(request.payload)
         outcome = runner.run_plan(prepared, plan, expected)
-        return replace(outcome, case=prepared) if outcome.failed else outcome
-    case, error = draw_checked(source, runner.target.check, request.buffer)
+        return replace(outcome, case=prepared) if _sends_case(outcome) else outcome
+    started = time.perf_counter()
+    try:
+        case, error = draw_checked(source, runner.target.check, request.buffer)
+    except Exception as exc:
+        return harness_outcome("strategy", exc, started)
     if case is None:
         return Outcome("rejected", message="the strategy rejected these bytes")
     if error:
         return Outcome("invalid", message=error.splitlines()[0][:500], case=case)
     outcome = runner.run_plan(case, plan)
-    return replace(outcome, case=case) if outcome.failed else outcome
+    return replace(outcome, case=case) if _sends_case(outcome) else outcome
+
+
+def _sends_case(outcome: Outcome) -> bool:
+    """Whether the parent needs the case back: a failure, or the target's own code raising."""
+    return outcome.failed or outcome.kind == "harness"
 
 
 def _warm_up(runner: CaseRunner, source: _LazySource) -> str | None:
