@@ -286,6 +286,7 @@ THREADS_TARGET = dataclasses.replace(
     oracle=f"{MODULE}:threads_oracle",
 )
 
+
 def compare_raising_on_duplicate(case, actual, expected):
     """The three-step sort's comparison, with a bug of its own: it raises on a repeated local
     expert (T >= 3)."""

@@ -106,6 +106,7 @@ def first_cuda_error(text: str) -> str:
     return ""
 
 
+_NOT_KERNEL_FILE = re.compile(r"(/moefuzz/|/multiprocessing/|/torch/|/python3\.\d+/)")
 _FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+, in (?P<function>\S+)')
 _EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)?)(: .*)?$")
 
@@ -134,7 +135,7 @@ def escaped_exception(log: str, kernel_file: str = "") -> tuple[str, str] | None
         own = [f for f in frames if os.path.basename(f.group("file")) == os.path.basename(kernel_file)]
         if own:
             return kind, where(own[-1])
-    foreign = [f for f in frames if not re.search(r"(/moefuzz/|/multiprocessing/|/torch/|/python3\.\d+/)", f.group("file"))]
+    foreign = [f for f in frames if not _NOT_KERNEL_FILE.search(f.group("file"))]
     return kind, where(foreign[-1]) if foreign else ""
 
 
@@ -145,8 +146,10 @@ def classify_death(
     leaving ``log`` (its stderr) and ``note`` (:func:`read_note`); ``oom_before`` and
     ``oom_after`` are :func:`oom_kills` when it started and now. See the module doc for the
     order. ``kind`` is ``crash`` or ``resource`` (a host or CUDA OOM: not a kernel finding)."""
-    died = f"worker killed by {signal_label(-exitcode)}" if exitcode is not None and exitcode < 0 else (
-        f"worker exited with status {exitcode}"
+    died = (
+        f"worker killed by {signal_label(-exitcode)}"
+        if exitcode is not None and exitcode < 0
+        else (f"worker exited with status {exitcode}")
     )
     cuda = str(note.get("cuda_error") or "") or first_cuda_error(log)
     if cuda:
@@ -164,7 +167,8 @@ def classify_death(
     if exitcode is not None and exitcode < 0:
         signum = -exitcode
         if signum == signal.SIGKILL and oom_before is not None and oom_after is not None and oom_after > oom_before:
-            return "resource", "host-oom", f"{died} while the host's OOM killer ran (oom_kill {oom_before} -> {oom_after})"
+            evidence = f"oom_kill {oom_before} -> {oom_after}"
+            return "resource", "host-oom", f"{died} while the host's OOM killer ran ({evidence})"
         return "crash", signal_label(signum), f"{died}: {_last_line(log)}"[:500] if _last_line(log) else died
     return "crash", f"exit-{exitcode}", f"{died}: {_last_line(log)}"[:500] if _last_line(log) else died
 

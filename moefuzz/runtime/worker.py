@@ -277,8 +277,8 @@ def _escaped(exc: BaseException, kernel_file: str) -> dict[str, str]:
     in the kernel's module (``file:function``, else the innermost frame at all) and its line."""
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if kernel_file and os.path.basename(f.filename) == os.path.basename(kernel_file)]
-    frame = (own or frames or [None])[-1]
-    where = f"{os.path.basename(frame.filename)}:{frame.name}" if frame is not None else ""
+    chosen = own or list(frames)
+    where = f"{os.path.basename(chosen[-1].filename)}:{chosen[-1].name}" if chosen else ""
     return {"type": type(exc).__name__, "where": where, "message": _one_line(exc)}
 
 
