@@ -37,3 +37,8 @@ class WorkerError(MoefuzzError):
 class ExportError(MoefuzzError):
     """A finding that cannot be written as a standalone reproducer script (its oracle fails on
     it, or the contract rejects the oracle's own outputs)."""
+
+
+class HarnessError(MoefuzzError):
+    """The target's own code (``output_specs``, the oracle, ``compare``, the strategy) raised or
+    broke its contract on a case: a bug of the target, never a kernel finding (exit status 3)."""

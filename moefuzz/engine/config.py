@@ -109,6 +109,13 @@ class CampaignStatus:
             (counted, not saved: a slow first compile, not a hang).
         engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
             empty for the default engine.
+        generator_restarts: generators replaced after they died.
+        resource_failures: cases the machine could not run (``cuda-oom``, ``host-oom``), by
+            class: counted, never saved as findings.
+        skipped_known_crashers: cases not run because they looked like a known crasher's
+            (:mod:`moefuzz.engine.storm`).
+        interrupted: the signal that stopped the campaign early (``SIGINT``, ``SIGTERM``), else
+            empty.
     """
 
     target: str
@@ -137,6 +144,10 @@ class CampaignStatus:
     generators: int = 0
     engine_stats: str = ""
     unconfirmed_hangs: int = 0
+    generator_restarts: int = 0
+    resource_failures: dict[str, int] = field(default_factory=dict)
+    skipped_known_crashers: int = 0
+    interrupted: str = ""
 
     @property
     def findings_by_kind(self) -> dict[str, int]:

@@ -12,6 +12,7 @@ from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Target
+from moefuzz.runtime import stopping
 from moefuzz.runtime.isolation import Executor
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.finding import minimize_finding
@@ -121,6 +122,9 @@ class Triage:
         executions when the failure came back; ``index``: the case's buffer in the campaign's
         :func:`~moefuzz.engine.generate.byte_stream`, when it was drawn from one."""
         if outcome.kind == "hang":
+            if stopping.requested():  # no time to confirm it: not saved, as an unconfirmed one
+                self.status.unconfirmed_hangs += 1
+                return
             outcome = self.confirm_hang(case, plan, outcome)
         if not outcome.failed:
             return
@@ -136,6 +140,8 @@ class Triage:
         path = save_finding(self.config.corpus, finding)
         status.findings.append((path, finding))
         status.corpus_size = len(self.known_ids)
+        if stopping.requested():  # saved as found; `moefuzz shrink` can shrink it later
+            return
         status.shrinking = finding.finding_id
         self._notify(status)
 
@@ -143,6 +149,8 @@ class Triage:
             status.shrink_pass = shrinker.current_pass
             status.shrink_candidates = shrinker.candidates
             status.shrink_accepted = shrinker.accepted
+            if stopping.requested():
+                shrinker.stop()  # the best case so far is saved on the way out
             self._notify(status)
 
         budget, corpus = self.shrink_budget_s, self.config.corpus

@@ -116,6 +116,8 @@ class Outcome:
         nondeterministic: launches of the same input disagreed (some passed, or failed with
             different values or signatures): the kernel's result depends on the schedule.
         case: the case a worker drew from bytes, sent back when it failed (or was invalid).
+        size: ``target.size`` of a case the worker drew or was given drawn (``None`` for a case
+            the parent sent): the campaign tells crash storms by it (:mod:`moefuzz.engine.storm`).
     """
 
     kind: str
@@ -129,6 +131,7 @@ class Outcome:
     perturbation: dict[str, Any] | None = None
     nondeterministic: bool = False
     case: Case | None = field(default=None, compare=False, repr=False)
+    size: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def rate(self) -> Rate:

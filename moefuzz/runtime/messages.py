@@ -64,6 +64,13 @@ class RunBytes(NamedTuple):
 WorkerRequest = RunCase | RunPrepared | RunBytes
 
 
+class Avoid(NamedTuple):
+    """To a worker, no reply: skip drawn cases of these fingerprints from now on (answer
+    ``skipped``; see :mod:`moefuzz.engine.storm`). Cases sent as arrays always run."""
+
+    fingerprints: frozenset[tuple[int, ...]]
+
+
 class SetLimits(NamedTuple):
     """The campaign's size limits (a :class:`~moefuzz.model.target.Limits` as a dict), for a
     generator started before they were known."""

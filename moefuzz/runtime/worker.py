@@ -30,7 +30,7 @@ from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome, classify_crash_text, is_cuda_oom
 from moefuzz.runtime.deaths import note_path, write_note
-from moefuzz.runtime.messages import Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_case
+from moefuzz.runtime.messages import Avoid, Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_case
 from moefuzz.runtime.processes import child_setup, reset_environment
 
 #: Where this worker writes its note (:func:`moefuzz.runtime.deaths.write_note`); ``None`` outside
@@ -253,6 +253,9 @@ def worker_main(
             request = inbox.get()
             if request is None:
                 return
+            if isinstance(request, Avoid):
+                source.avoid = request.fingerprints
+                continue
             outcome = _answer(runner, source, request)
             conn.send(outcome)
             if outcome.ends_worker:
@@ -320,6 +323,8 @@ class _LazySource:
     def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str) -> None:
         self.target, self.limits, self.device = target, limits, device
         self._source: Any = None
+        #: Fingerprints of cases to skip (:class:`~moefuzz.runtime.messages.Avoid`).
+        self.avoid: frozenset[tuple[int, ...]] = frozenset()
 
     def from_bytes(self, buffer: bytes) -> Case | None:
         if self._source is None:
@@ -341,7 +346,10 @@ def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> 
         return runner.run_plan(Case(request.arrays, request.params), plan)
     if isinstance(request, RunPrepared):
         prepared, expected = prepared_case(request.payload)
-        outcome = runner.run_plan(prepared, plan, expected)
+        size = _skip_size(runner, source, prepared)
+        if size is None:
+            return Outcome("skipped", message="like a known crasher's case")
+        outcome = replace(runner.run_plan(prepared, plan, expected), size=size)
         return replace(outcome, case=prepared) if _sends_case(outcome) else outcome
     started = time.perf_counter()
     try:
@@ -352,8 +360,19 @@ def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> 
         return Outcome("rejected", message="the strategy rejected these bytes")
     if error:
         return Outcome("invalid", message=error.splitlines()[0][:500], case=case)
-    outcome = runner.run_plan(case, plan)
+    size = _skip_size(runner, source, case)
+    if size is None:
+        return Outcome("skipped", message="like a known crasher's case")
+    outcome = replace(runner.run_plan(case, plan), size=size)
     return replace(outcome, case=case) if _sends_case(outcome) else outcome
+
+
+def _skip_size(runner: CaseRunner, source: _LazySource, case: Case) -> tuple[int, ...] | None:
+    """The size of a drawn ``case``, or ``None`` when its fingerprint is avoided."""
+    from moefuzz.engine.storm import fingerprint
+
+    size = tuple(runner.target.size(case))
+    return None if source.avoid and fingerprint(size) in source.avoid else size
 
 
 def _sends_case(outcome: Outcome) -> bool:

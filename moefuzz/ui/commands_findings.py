@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from moefuzz.errors import MoefuzzError
 from moefuzz.ui.cli_common import DEVICES, Reports, one_line_errors, report_options, targets_option
+
+if TYPE_CHECKING:
+    from moefuzz.store.corpus import Finding
 
 
 @click.command()
@@ -21,23 +25,26 @@ from moefuzz.ui.cli_common import DEVICES, Reports, one_line_errors, report_opti
 @one_line_errors
 def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeout: float, reports: Reports) -> None:
     """Re-run saved reproducers; exit 1 if any still fails."""
+    from moefuzz.model.outcome import NOT_KERNEL
     from moefuzz.store.replay import recorded_rate, replay_findings
     from moefuzz.ui.reports import replay_document
 
     results = replay_findings(list(paths), kernel, device, case_timeout)
-    failed = 0
+    failed = broken = 0
     for result in results:
         verdict = "FAIL" if result.outcome.failed else "pass"
+        if result.outcome.kind in NOT_KERNEL:  # the harness or the machine: neither pass nor fail
+            verdict, broken = result.outcome.kind.upper(), broken + 1
         failed += result.outcome.failed
         line = f"{verdict}  {result.path}  [{result.kernel}]"
-        if result.outcome.failed:
+        if result.outcome.failed or result.outcome.kind in NOT_KERNEL:
             line += f"  {result.outcome.signature}: {result.outcome.message}"
         if result.outcome.runs > 1:
             line += f"  (failed {result.outcome.rate} runs; recorded rate {recorded_rate(result.finding)})"
         click.echo(line)
-    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    click.echo(f"{len(results) - failed - broken} passed, {failed} failed" + (f", {broken} not run" if broken else ""))
     reports.write(lambda at, seconds: replay_document(results, kernel, at, seconds))
-    sys.exit(1 if failed else 0)
+    sys.exit(3 if broken else 1 if failed else 0)
 
 
 @click.command()
@@ -61,7 +68,7 @@ def shrink(path: Path, duration: str, device: str, case_timeout: float) -> None:
     directory = path if path.is_dir() else path.parent
     with Executor(target.name, finding.kernel, device, case_timeout) as executor:
         first = executor.run(finding.case)
-        if first.signature != finding.signature:
+        if first.signature != finding.signature and not _flaky(finding):
             raise MoefuzzError(
                 f"reproducer path={str(path)!r} no longer fails as {finding.signature!r} "
                 f"(now {first.signature!r}); nothing to shrink"
@@ -71,6 +78,14 @@ def shrink(path: Path, duration: str, device: str, case_timeout: float) -> None:
     click.echo(
         f"shrunk {directory}: size {before} -> {result.size} in {result.seconds:.1f} s ({result.candidates} candidates)"
     )
+
+
+def _flaky(finding: Finding) -> bool:
+    """Whether ``finding`` recorded a flaky rate (``found.launch_rate`` below 1, see
+    :mod:`moefuzz.shrinking.flaky`): one plain run passing says nothing then."""
+    recorded = str(finding.found.get("launch_rate", ""))
+    failures, _, runs = recorded.partition("/")
+    return failures.isdigit() and runs.isdigit() and 0 < int(failures) < int(runs)
 
 
 TOOLS_ALL = ("memcheck", "initcheck", "synccheck", "racecheck")
