@@ -232,7 +232,10 @@ class GeneratorPool:
     def submit(self, generator: Any, index: int, buffer: bytes) -> None:
         """Send the buffer at ``index`` to ``generator`` (one of :meth:`hungry`)."""
         generator.pending[index] = buffer
-        generator.conn.send(Draw(index, buffer))
+        try:
+            generator.conn.send(Draw(index, buffer))
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass  # it died: collect() replaces it and sends its buffers to the replacement
 
     def collect(self) -> list[Generated]:
         """The cases drawn since the last call, without waiting.
