@@ -218,6 +218,32 @@ def crash_one_in_ten(ctx: LaunchContext) -> None:
     _write_oracle(ctx)
 
 
+def _triton_sort(ctx: LaunchContext) -> None:
+    """The three-step sort's own Triton kernel (its target's default)."""
+    from moefuzz.model.target import resolve_entry
+
+    resolve_entry(THREE_STEP_SORT.default_kernel.entry)(ctx)
+
+
+def triton(ctx: LaunchContext) -> None:
+    """The three-step sort's Triton kernel, unchanged: the crash-free twin of
+    ``triton-crash-one-in-ten``."""
+    _triton_sort(ctx)
+
+
+def triton_crash_one_in_ten(ctx: LaunchContext) -> None:
+    """The three-step sort's Triton kernel, crashing on about one input in :data:`CRASH_PERIOD`
+    (by CRC-32, as ``crash-one-in-ten``): on a GPU with a real illegal memory access (a Triton
+    store far past an output), in the interpreter with :data:`CUDA_ABORT_TEXT` and an abort."""
+    ids = ctx.inputs["token_selected_experts"].cpu().numpy()
+    if zlib.crc32(ids.tobytes()) % CRASH_PERIOD == 0:
+        if ctx.outputs["expert_first_token_offset"].is_cuda:
+            _poke_far(ctx.outputs["expert_first_token_offset"])
+        os.write(2, CUDA_ABORT_TEXT.encode())
+        os.abort()
+    _triton_sort(ctx)
+
+
 def _spec(name: str) -> KernelSpec:
     function = name.replace("-", "_")
     return KernelSpec(name, f"{MODULE}:{function}", f"test double: {name}")
@@ -259,6 +285,8 @@ TARGET = dataclasses.replace(
             "realtime-signal-on-duplicate",
             "cuda-oom-on-duplicate",
             "crash-one-in-ten",
+            "triton",
+            "triton-crash-one-in-ten",
         )
     ),
 )
