@@ -29,6 +29,7 @@ from pathlib import Path
 
 from moefuzz.engine.generate import CaseSource, byte_stream
 from moefuzz.errors import CaseError, MoefuzzError, UsageError
+from moefuzz.execute.cuda_build import prebuild_kernel
 from moefuzz.execute.perturb import Perturbation, plan_perturbations
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome
@@ -196,6 +197,8 @@ class CampaignStatus:
             (counted, not saved: a slow first compile, not a hang).
         engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
             empty for the default engine.
+        build: how the kernel's CUDA source was built (``compiled in 41.2 s``, ``cached ...``),
+            "" for a kernel without one.
     """
 
     target: str
@@ -224,6 +227,7 @@ class CampaignStatus:
     drawers: int = 0
     engine_stats: str = ""
     unconfirmed_hangs: int = 0
+    build: str = ""
 
     @property
     def findings_by_kind(self) -> dict[str, int]:
@@ -327,6 +331,7 @@ class Campaign:
             WorkerError: no worker could start.
         """
         config = self.config
+        self.status.build = prebuild_kernel(self.target.name, self.kernel, config.device)  # CUDA source, once
         self.executor.launch()
         # Drawers import the target while the first worker starts (the fork server, torch, the
         # CUDA context), on the device the parent expects; they learn the limits once it is ready.

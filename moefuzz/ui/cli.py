@@ -258,15 +258,18 @@ def run(
 @_one_line_errors
 def targets() -> None:
     """List targets and their kernels (correct kernels and bug-* models)."""
+    from moefuzz.execute.cuda_build import NEEDS, toolchain_problem
     from moefuzz.model.registry import builtin_targets
 
+    cuda_problem = toolchain_problem()
     for target in builtin_targets().values():
         click.echo(f"{target.name}: {target.summary}")
         click.echo(f"  contract: {target.source}")
         width = max(24, *(len(kernel.name) for kernel in target.kernels))
         for index, kernel in enumerate(target.kernels):
             role = "default" if index == 0 else ("bug model" if kernel.is_bug_model else "kernel")
-            click.echo(f"  {kernel.name:<{width}} {role:<9} {kernel.summary}")
+            needs = f" ({NEEDS}: {cuda_problem})" if kernel.build is not None and cuda_problem else ""
+            click.echo(f"  {kernel.name:<{width}} {role:<9} {kernel.summary}{needs}")
 
 
 @main.command()

@@ -2,12 +2,13 @@
 
 Files: ``contract.py`` (preconditions, buffer sizes, set-per-segment comparison, explanations),
 ``oracle.py`` (``moe_align_block_size_torch``), ``kernels.py`` (moefuzz's Triton kernel: the
-correct default and the ``bug-negative-id`` model), ``strategy.py`` (cases from the engine's
+correct default and the ``bug-negative-id`` model), ``cuda/`` and ``cuda_kernels.py`` (the same
+structure in CUDA C++, with ``bug-cuda-negative-id`` and ``bug-cuda-smem-experts``), ``strategy.py`` (cases from the engine's
 routing tables and expert maps), ``shrink.py`` (map-, block- and padding-aware passes).
 """
 
 from moefuzz.model.target import KernelSpec, Target
-from moefuzz_targets.moe_align_block_size import contract, shrink
+from moefuzz_targets.moe_align_block_size import contract, cuda, shrink
 from moefuzz_targets.moe_align_block_size.strategy import cases
 
 TARGET = Target(
@@ -31,6 +32,27 @@ TARGET = Target(
             "moefuzz_targets.moe_align_block_size.kernels:moe_align_block_size_bug_negative_id",
             "a -1 id is not skipped: it is counted and placed as expert E-1",
             models_bug="vLLM moe_align_block_size small-batch kernel: tokens_cnts indexed by an unguarded -1 id",
+        ),
+        KernelSpec(
+            "cuda",
+            "moefuzz_targets.moe_align_block_size.cuda_kernels:moe_align_block_size_cuda",
+            "moefuzz's correct CUDA kernels (cuda/moe_align_block_size.cu): per-thread counts, cumsum, padding",
+            build=cuda.BUILD,
+        ),
+        KernelSpec(
+            "bug-cuda-negative-id",
+            "moefuzz_targets.moe_align_block_size.cuda_kernels:moe_align_block_size_cuda_bug_negative_id",
+            "CUDA: only id >= E is skipped; a -1 id indexes the per-thread counters and the cumsum",
+            models_bug="vLLM moe_align_sum_kernels.cu: `if (expert_id >= num_experts) continue;` lets -1 through",
+            build=cuda.BUILD_NEGATIVE_ID,
+        ),
+        KernelSpec(
+            "bug-cuda-smem-experts",
+            "moefuzz_targets.moe_align_block_size.cuda_kernels:moe_align_block_size_cuda_bug_smem_experts",
+            "CUDA: the per-thread-count kernel for any E; its shared memory grows with E and the launch fails",
+            models_bug="vLLM moe_align_sum_kernels.cu small-batch kernel without its E <= 64 guard: "
+            "((threads + 1) * E) ints of shared memory",
+            build=cuda.BUILD_SMEM_EXPERTS,
         ),
     ),
     shrink_passes=shrink.PASSES,

@@ -2,12 +2,13 @@
 
 Files: ``contract.py`` (preconditions, output specs, comparison, explanations), ``oracle.py``
 (``three_step_sort_torch``), ``kernels.py`` (moefuzz's Triton kernels: the correct default and
-the ``bug-duplicate-topk`` model), ``strategy.py`` (cases from the engine's routing tables).
+the ``bug-duplicate-topk`` model), ``cuda/`` and ``cuda_kernels.py`` (the same in CUDA C++, with
+``bug-cuda-first-match``), ``strategy.py`` (cases from the engine's routing tables).
 """
 
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz.shrinking.routing import routing_passes, routing_size
-from moefuzz_targets.three_step_sort import contract
+from moefuzz_targets.three_step_sort import contract, cuda
 from moefuzz_targets.three_step_sort.strategy import LAYOUT, cases
 
 TARGET = Target(
@@ -31,6 +32,19 @@ TARGET = Target(
             "moefuzz_targets.three_step_sort.kernels:three_step_sort_bug_duplicate_topk",
             "three-step path counts only the first of repeated experts in a token's top-k",
             models_bug="flashinfer-ai/flashinfer#3011: break after the first top-k match (T > 256)",
+        ),
+        KernelSpec(
+            "cuda",
+            "moefuzz_targets.three_step_sort.cuda_kernels:three_step_sort_cuda",
+            "moefuzz's correct CUDA kernels (cuda/three_step_sort.cu): block radix sort, T > 256 three steps",
+            build=cuda.BUILD,
+        ),
+        KernelSpec(
+            "bug-cuda-first-match",
+            "moefuzz_targets.three_step_sort.cuda_kernels:three_step_sort_cuda_bug_first_match",
+            "CUDA: a token's top-k loop stops at the first slot matching the expert (T > 256)",
+            models_bug="flashinfer-ai/flashinfer#3011 as upstream wrote it: break in blockExpertPrefixSumKernel",
+            build=cuda.BUILD_FIRST_MATCH,
         ),
     ),
     shrink_passes=routing_passes(LAYOUT),
