@@ -15,8 +15,7 @@ import json
 import os
 import sys
 import time
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
 from types import ModuleType
 from typing import Any
 
@@ -85,7 +84,7 @@ def compile_build(build: CudaBuild) -> BuildResult:
     return BuildResult(directory, seconds, cached=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_extension(build: CudaBuild) -> ModuleType:
     """The compiled extension of ``build`` as a Python module (once per process): the cached
     ``.so`` imported directly, compiled first by :func:`compile_build` if it is not cached.

@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
     from moefuzz.execute.cuda_build import CudaBuild
-
     from moefuzz.model.compare import Mismatch
     from moefuzz.shrinking.passes import ShrinkPass
 

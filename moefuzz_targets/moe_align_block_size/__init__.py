@@ -3,8 +3,8 @@
 Files: ``contract.py`` (preconditions, buffer sizes, set-per-segment comparison, explanations),
 ``oracle.py`` (``moe_align_block_size_torch``), ``kernels.py`` (moefuzz's Triton kernel: the
 correct default and the ``bug-negative-id`` model), ``cuda/`` and ``cuda_kernels.py`` (the same
-structure in CUDA C++, with ``bug-cuda-negative-id`` and ``bug-cuda-smem-experts``), ``strategy.py`` (cases from the engine's
-routing tables and expert maps), ``shrink.py`` (map-, block- and padding-aware passes).
+structure in CUDA C++, with ``bug-cuda-negative-id`` and ``bug-cuda-smem-experts``), ``strategy.py``
+(cases from the engine's routing tables and expert maps), ``shrink.py`` (map-, block- and padding-aware passes).
 """
 
 from moefuzz.model.target import KernelSpec, Target

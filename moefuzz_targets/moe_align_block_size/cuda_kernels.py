@@ -30,7 +30,7 @@ def _launch(ctx: LaunchContext, build: CudaBuild) -> None:
     num_experts = int(ctx.params["num_experts"])
     block_size = int(ctx.params["block_size"])
     if not 1 <= num_experts <= 1024 or block_size < 1:
-        raise ValueError(f"moe_align_block_size CUDA kernels take 1 <= E <= 1024, B >= 1, got {(num_experts, block_size)!r}")
+        raise ValueError(f"CUDA moe_align_block_size takes 1 <= E <= 1024, B >= 1: {(num_experts, block_size)!r}")
     if ids.numel() == 0:  # every buffer but the total is empty
         out["num_tokens_post_padded"].zero_()
         return

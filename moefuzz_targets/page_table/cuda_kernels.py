@@ -31,7 +31,7 @@ def _launch(ctx: LaunchContext, build: CudaBuild) -> None:
     out = ctx.outputs
     max_pages = int(ctx.params["max_pages"])
     if tuple(out["page_table"].shape) != (seq_lens.shape[0], max_pages):
-        raise ValueError(f"page_table CUDA kernels write a [B, max_pages] table, got {tuple(out['page_table'].shape)!r}")
+        raise ValueError(f"page_table CUDA kernels write a [B, max_pages] table: {tuple(out['page_table'].shape)!r}")
     no_mapping = torch.empty(0, dtype=torch.int64, device=seq_lens.device)
     load_extension(build).page_table(
         ctx.inputs["req_to_token"].contiguous(),
