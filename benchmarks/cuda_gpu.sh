@@ -132,8 +132,8 @@ for pid in $(cat "$WORK/survivor.pids" 2>/dev/null); do
   while kill -0 "$pid" 2>/dev/null && [ "$(left)" -gt 5 ]; do sleep 2; done
 done
 for target in three_step_sort moe_align_block_size page_table; do
-  python3 -c "import json;r=json.load(open('$WORK/survive-$target.json'));print('$target/cuda', 'execs', r['execs'], 'execs/s', r['execs_per_s'], 'findings', [f['signature'] for f in r['findings']], 'restarts', r['worker_restarts'], 'build', r.get('cuda_build'))" >>"$OUT/survive.txt" 2>&1 \
-    || { echo "$target/cuda: no report; last status:"; tr '\r' '\n' <"$WORK/logs/survive-$target.log" | grep -E '^\[' | tail -n 1; } >>"$OUT/survive.txt"
+  python3 2>/dev/null -c "import json;r=json.load(open('$WORK/survive-$target.json'));print('$target/cuda', 'execs', r['execs'], 'execs/s', r['execs_per_s'], 'findings', [f['signature'] for f in r['findings']], 'restarts', r['worker_restarts'], 'build', r.get('cuda_build'))" >>"$OUT/survive.txt" 2>&1 \
+    || { echo "$target/cuda: no report; the log ends:"; tr '\r' '\n' <"$WORK/logs/survive-$target.log" | grep -v '^\s*$' | tail -n 2; } >>"$OUT/survive.txt"
 done
 cat "$OUT/survive.txt" >>"$OUT/summary.txt"
 say "done"

@@ -216,3 +216,24 @@ def test_a_build_error_is_a_moefuzz_error_that_exits_2() -> None:
     from moefuzz.execute.cuda_build import BuildError
 
     assert issubclass(BuildError, MoefuzzError) and issubclass(CudaUnavailable, MoefuzzError)
+
+
+def test_a_changed_cu_file_touches_its_cuda_kernel() -> None:
+    from moefuzz.ui.changed import touched_kernels
+
+    changed = [Path("moefuzz_targets/moe_align_block_size/cuda/moe_align_block_size.cu")]
+    assert touched_kernels([get_target("moe_align_block_size")], changed, ROOT) == [("moe_align_block_size", "cuda")]
+
+
+@without_cuda
+def test_changed_leaves_out_a_cuda_kernel_a_cpu_runner_cannot_fuzz_and_says_why() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "moefuzz", "changed", "-"],
+        input="moefuzz_targets/page_table/contract.py\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert done.stdout.split("\n")[0] == "page_table triton"
+    assert "page_table cuda" not in done.stdout and f"kernel page_table/cuda {NEEDS}" in done.stderr

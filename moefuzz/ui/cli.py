@@ -408,8 +408,16 @@ def changed(changed_files: str, root: Path) -> None:
             paths = [Path(line.strip()) for line in handle if line.strip()]
     except OSError as exc:
         raise UsageError(f"cannot read changed_files={changed_files!r}: {exc.strerror or exc}") from None
-    for target, kernel in touched_kernels(builtin_targets().values(), paths, root):
-        click.echo(f"{target} {kernel}")
+    from moefuzz.execute.cuda_build import unavailable_message
+
+    targets = builtin_targets()
+    for target, kernel in touched_kernels(targets.values(), paths, root):
+        build = targets[target].kernel(kernel).build
+        skip = unavailable_message(f"kernel {target}/{kernel}") if build is not None and build.uses_cuda else ""
+        if skip:  # a CPU runner cannot fuzz it: say so, and leave it out
+            click.echo(f"skipped: {skip}", err=True)
+        else:
+            click.echo(f"{target} {kernel}")
 
 
 @main.command()
