@@ -6,48 +6,36 @@ the ``bug-duplicate-topk`` model), ``cuda/`` and ``cuda_kernels.py`` (the same i
 ``bug-cuda-first-match``), ``strategy.py`` (cases from the engine's routing tables).
 """
 
-from moefuzz.model.target import KernelSpec, Target
-from moefuzz.shrinking.routing import routing_passes, routing_size
-from moefuzz_targets.three_step_sort import contract, cuda
-from moefuzz_targets.three_step_sort.strategy import LAYOUT, cases
+from moefuzz.model.convention import conventional_target, kernel
+from moefuzz_targets.three_step_sort import cuda
 
-TARGET = Target(
-    name="three_step_sort",
+TARGET = conventional_target(
+    __name__,
     summary="MoE permutation prologue: expert offsets and both row maps (fused T<=256, three-step T>256)",
     source="TensorRT-LLM/FlashInfer cutlass_fused_moe_kernels.cuh threeStepBuildExpertMapsSortFirstToken",
-    strategy=cases,
-    check=contract.check,
-    output_specs=contract.output_specs,
-    oracle="moefuzz_targets.three_step_sort.oracle:three_step_sort_torch",
-    compare=contract.compare,
-    explain=contract.explain,
     kernels=(
-        KernelSpec(
+        kernel(
             "triton",
-            "moefuzz_targets.three_step_sort.kernels:three_step_sort_triton",
             "moefuzz's correct Triton kernels, fused and three-step paths",
         ),
-        KernelSpec(
+        kernel(
             "bug-duplicate-topk",
-            "moefuzz_targets.three_step_sort.kernels:three_step_sort_bug_duplicate_topk",
             "three-step path counts only the first of repeated experts in a token's top-k",
             models_bug="flashinfer-ai/flashinfer#3011: break after the first top-k match (T > 256)",
         ),
-        KernelSpec(
+        kernel(
             "cuda",
-            "moefuzz_targets.three_step_sort.cuda_kernels:three_step_sort_cuda",
             "moefuzz's correct CUDA kernels (cuda/three_step_sort.cu): block radix sort, T > 256 three steps",
+            entry="moefuzz_targets.three_step_sort.cuda_kernels:three_step_sort_cuda",
             build=cuda.BUILD,
         ),
-        KernelSpec(
+        kernel(
             "bug-cuda-first-match",
-            "moefuzz_targets.three_step_sort.cuda_kernels:three_step_sort_cuda_bug_first_match",
             "CUDA: a token's top-k loop stops at the first slot matching the expert (T > 256)",
             models_bug="flashinfer-ai/flashinfer#3011 as upstream wrote it: break in blockExpertPrefixSumKernel",
+            entry="moefuzz_targets.three_step_sort.cuda_kernels:three_step_sort_cuda_bug_first_match",
             build=cuda.BUILD_FIRST_MATCH,
         ),
     ),
-    shrink_passes=routing_passes(LAYOUT),
-    size=routing_size(LAYOUT),
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
 )
