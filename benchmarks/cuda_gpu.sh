@@ -21,7 +21,7 @@ SURVIVE_S=${SURVIVE_S:-240}
 RUNS=${RUNS:-10}
 JOBS=${JOBS:-2}
 BUG_TIME=${BUG_TIME:-45s}
-SHRINK_TIME=${SHRINK_TIME:-20s}
+SHRINK_TIME=${SHRINK_TIME:-15s}
 BUGS=${BUGS:-"three_step_sort:bug-cuda-first-match moe_align_block_size:bug-cuda-negative-id moe_align_block_size:bug-cuda-smem-experts page_table:bug-cuda-trailing-entries"}
 mkdir -p "$OUT" "$WORK/logs"
 export MOEFUZZ_CACHE=${MOEFUZZ_CACHE:-$WORK/cache}
@@ -30,7 +30,7 @@ T0=$(date +%s)
 left() { echo $((BUDGET_S - ($(date +%s) - T0))); }
 say() { echo "[$(($(date +%s) - T0))s] $*" | tee -a "$OUT/summary.txt"; }
 
-say "device: $(nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader 2>&1 | head -1); nvcc: $(nvcc --version 2>&1 | tail -1)"
+say "device: $(nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader 2>&1 | head -1); nvcc: $(nvcc --version 2>&1 | tail -1); ninja: $(ninja --version 2>&1 || python3 -c 'import ninja' 2>&1 | tail -1)"
 if [ -z "${SKIP_INSTALL:-}" ]; then
   timeout 150 pip install -q --no-build-isolation --no-deps -e . >"$WORK/logs/pip.log" 2>&1 || say "pip install failed (see logs)"
 fi
@@ -81,9 +81,12 @@ done
 # 4 -- the bug models from empty corpora, default settings -----------------------------------------
 for spec in $BUGS; do
   target=${spec%%:*} kernel=${spec#*:}
-  (timeout $(($(left) - 60 > 60 ? $(left) - 60 : 60)) python3 benchmarks/time_to_bug.py --target "$target" \
+  (timeout $(($(left) - 45 > 60 ? $(left) - 45 : 60)) python3 benchmarks/time_to_bug.py --target "$target" \
     --kernel "$kernel" --runs "$RUNS" --jobs "$JOBS" --time "$BUG_TIME" --shrink-time "$SHRINK_TIME" \
-    --keep "$WORK/hunt-$target-$kernel" >"$WORK/hunt-$target-$kernel.json" 2>"$WORK/logs/hunt-$target-$kernel.err") &
+    --keep "$WORK/hunt-$target-$kernel" >"$WORK/hunt-$target-$kernel.json" 2>"$WORK/logs/hunt-$target-$kernel.err"
+   flock "$WORK/hunts.lock" sh -c "cat '$WORK/hunt-$target-$kernel.json' >>'$OUT/hunts.jsonl'" 2>/dev/null \
+     || cat "$WORK/hunt-$target-$kernel.json" >>"$OUT/hunts.jsonl"
+   say "hunt $kernel ended") &
 done
 # 5 -- the example, meanwhile ------------------------------------------------------------------------
 timeout 120 python3 -m moefuzz run --targets examples/my_cuda_kernel.py --target three_step_sort \
@@ -92,7 +95,6 @@ echo "exit $?" >"$OUT/example.txt"
 tr '\r' '\n' <"$WORK/logs/example.log" | grep -v '^\s*$' | tail -n 12 >>"$OUT/example.txt"
 say "example: $(head -1 "$OUT/example.txt")"
 wait $(jobs -p | grep -v -x -f "$WORK/survivor.pids" 2>/dev/null) 2>/dev/null
-cat "$WORK"/hunt-*.json >"$OUT/hunts.jsonl" 2>/dev/null
 python3 - "$OUT/hunts.jsonl" >>"$OUT/summary.txt" 2>&1 <<'EOF'
 import json, sys
 from benchmarks.bug_models import bug_model
@@ -132,7 +134,7 @@ for pid in $(cat "$WORK/survivor.pids" 2>/dev/null); do
   while kill -0 "$pid" 2>/dev/null && [ "$(left)" -gt 5 ]; do sleep 2; done
 done
 for target in three_step_sort moe_align_block_size page_table; do
-  python3 2>/dev/null -c "import json;r=json.load(open('$WORK/survive-$target.json'));print('$target/cuda', 'execs', r['execs'], 'execs/s', r['execs_per_s'], 'findings', [f['signature'] for f in r['findings']], 'restarts', r['worker_restarts'], 'build', r.get('cuda_build'))" >>"$OUT/survive.txt" 2>&1 \
+  python3 -c "import json;r=json.load(open('$WORK/survive-$target.json'));print('$target/cuda', 'execs', r['execs'], 'execs/s', r['execs_per_s'], 'findings', [f['signature'] for f in r['findings']], 'restarts', r['worker_restarts'], 'build', r.get('cuda_build'))" >>"$OUT/survive.txt" 2>/dev/null \
     || { echo "$target/cuda: no report; the log ends:"; tr '\r' '\n' <"$WORK/logs/survive-$target.log" | grep -v '^\s*$' | tail -n 2; } >>"$OUT/survive.txt"
 done
 cat "$OUT/survive.txt" >>"$OUT/summary.txt"
