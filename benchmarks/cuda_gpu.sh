@@ -73,7 +73,7 @@ say "start-up (last two rows: warm): $(tail -n 2 "$OUT/startup.json" | tr '\n' '
 # 3 -- the correct CUDA kernels, all at once, in the background -------------------------------------
 for target in three_step_sort moe_align_block_size page_table; do
   timeout $((SURVIVE_S + 120)) python3 -m moefuzz run --target $target --kernel cuda --time "${SURVIVE_S}s" \
-    --seed 100 --drawers 2 --corpus "$WORK/survive-$target" --json "$WORK/survive-$target.json" \
+    --seed 100 --generators 2 --corpus "$WORK/survive-$target" --json "$WORK/survive-$target.json" \
     >"$WORK/logs/survive-$target.log" 2>&1 </dev/null &
   echo $! >>"$WORK/survivor.pids"
 done
@@ -90,7 +90,7 @@ for spec in $BUGS; do
 done
 # 5 -- the example, meanwhile ------------------------------------------------------------------------
 timeout 120 python3 -m moefuzz run --targets examples/my_cuda_kernel.py --target three_step_sort \
-  --kernel my-cuda-sort --time 45s --drawers 2 --corpus "$WORK/example" >"$WORK/logs/example.log" 2>&1
+  --kernel my-cuda-sort --time 45s --generators 2 --corpus "$WORK/example" >"$WORK/logs/example.log" 2>&1
 echo "exit $?" >"$OUT/example.txt"
 tr '\r' '\n' <"$WORK/logs/example.log" | grep -v '^\s*$' | tail -n 12 >>"$OUT/example.txt"
 say "example: $(head -1 "$OUT/example.txt")"
