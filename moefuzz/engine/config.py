@@ -116,6 +116,8 @@ class CampaignStatus:
             (:mod:`moefuzz.engine.storm`).
         interrupted: the signal that stopped the campaign early (``SIGINT``, ``SIGTERM``), else
             empty.
+        build: how the kernel's CUDA source was built (``compiled in 41.2 s``, ``cached ...``),
+            "" for a kernel without one.
     """
 
     target: str
@@ -148,6 +150,7 @@ class CampaignStatus:
     resource_failures: dict[str, int] = field(default_factory=dict)
     skipped_known_crashers: int = 0
     interrupted: str = ""
+    build: str = ""
 
     @property
     def findings_by_kind(self) -> dict[str, int]:

@@ -30,6 +30,7 @@ from moefuzz.engine.sizing import generator_count, likely_device, worker_count
 from moefuzz.engine.storm import KnownCrashers, fingerprint
 from moefuzz.engine.triage import Triage
 from moefuzz.errors import CaseError, HarnessError, MoefuzzError, UsageError
+from moefuzz.execute.cuda_build import prebuild_kernel
 from moefuzz.execute.perturb import Perturbation, plan_perturbations
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome
@@ -139,6 +140,7 @@ class Campaign:
             WorkerError: no worker could start.
         """
         config = self.config
+        self.status.build = prebuild_kernel(self.target.name, self.kernel, config.device)  # CUDA source, once
         self.executor.launch()
         # Generators import the target while the first worker starts (the fork server, torch, the
         # CUDA context), on the device the parent expects; they learn the limits once it is ready.

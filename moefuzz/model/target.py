@@ -37,6 +37,7 @@ from moefuzz.model.case import Case
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+    from moefuzz.execute.cuda_build import CudaBuild
     from moefuzz.model.compare import Mismatch
     from moefuzz.shrinking.passes import ShrinkPass
 
@@ -77,12 +78,16 @@ class KernelSpec:
             :class:`moefuzz.execute.launch.LaunchContext` and writes the context's outputs.
         summary: one line for ``moefuzz targets``.
         models_bug: for ``bug-*`` kernels, the bug class it models and the report it comes from.
+        build: C++/CUDA source the entry calls into (a
+            :class:`~moefuzz.execute.cuda_build.CudaBuild`): compiled once per source and
+            machine before the workers start; ``None`` for Triton and plain torch kernels.
     """
 
     name: str
     entry: str
     summary: str
     models_bug: str | None = None
+    build: CudaBuild | None = None
 
     @property
     def is_bug_model(self) -> bool:
@@ -142,6 +147,7 @@ class Target:
         summary: str = "",
         *,
         models_bug: str | None = None,
+        build: CudaBuild | None = None,
     ) -> Target:
         """This target with one more kernel: fuzz your own implementation against its contract.
 
@@ -158,6 +164,9 @@ class Target:
                 and writes every buffer of ``ctx.outputs`` (workers import it by module and name).
             summary: one line for ``moefuzz targets`` (default: the entry).
             models_bug: for a planted bug, what it models (lists it as a bug model).
+            build: the C++/CUDA source the kernel calls into (:class:`~moefuzz.execute.cuda_build.CudaBuild`),
+                compiled before the campaign's workers start; the kernel loads it with
+                :func:`moefuzz.execute.cuda_compile.load_extension`.
 
         Raises:
             UsageError: an empty, spaced or taken name, or a function workers cannot import (a
@@ -170,7 +179,7 @@ class Target:
         entry = kernel if isinstance(kernel, str) else entry_of(kernel)
         if entry.count(":") != 1 or not all(entry.partition(":")[::2]):
             raise UsageError(f"kernel entry={entry!r} is not 'module:function'")
-        spec = KernelSpec(name, entry, summary or entry, models_bug)
+        spec = KernelSpec(name, entry, summary or entry, models_bug, build)
         return replace(self, kernels=(*self.kernels, spec))
 
 
