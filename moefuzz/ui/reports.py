@@ -109,7 +109,7 @@ def run_document(
     document = _header("run", started_at, duration_s, status.device, status.environment)
     document.update(
         {
-            "passed": not findings and not known,
+            "passed": not findings and not known and not status.interrupted,
             "tests": max(1, len(findings) + len(known)),
             "failures": len(findings) + len(known),
             "target": status.target,
@@ -169,7 +169,7 @@ def replay_document(
             "kernel": r.kernel,
             "recorded": r.finding.signature,
             "outcome": r.outcome.signature,
-            "passed": not r.outcome.failed,
+            "passed": r.outcome.kind == "pass",
             "message": r.outcome.message,
             "seconds": round(r.outcome.seconds, 3),
             "report": render_finding(r.finding, r.outcome),
