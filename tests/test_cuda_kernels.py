@@ -113,6 +113,15 @@ def test_a_launch_failure_is_its_own_crash_class() -> None:
     assert classify_crash_text(text) == "launch-failure"
 
 
+def test_torchs_hint_about_device_side_assertions_does_not_make_a_launch_failure_an_assert() -> None:
+    text = (
+        "AcceleratorError: CUDA error: too many resources requested for launch\n"
+        "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions."
+    )
+    assert classify_crash_text(text) == "launch-failure"
+    assert classify_crash_text("CUDA error: device-side assert triggered") == "device-side-assert"
+
+
 def test_a_cuda_kernel_on_the_cpu_device_is_refused_before_any_worker() -> None:
     kernel = get_target("three_step_sort").kernel("cuda")
     with pytest.raises(CudaUnavailable, match=NEEDS):

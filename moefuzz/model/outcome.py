@@ -48,7 +48,7 @@ CAUGHT_CRASHES = frozenset(name for _, name in _CAUGHT_CRASH_CLASSES)
 _CUDA_ERROR_CLASSES = (
     ("illegal memory access", "illegal-memory-access"),
     ("misaligned address", "misaligned-address"),
-    ("device-side assert", "device-side-assert"),
+    ("device-side assert triggered", "device-side-assert"),
     ("illegal instruction", "illegal-instruction"),
     ("unspecified launch failure", "unspecified-launch-failure"),
     ("out of memory", "out-of-memory"),
