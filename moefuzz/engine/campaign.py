@@ -38,7 +38,7 @@ from moefuzz.runtime.generators import DRAW_AHEAD, DrawerPool
 from moefuzz.runtime.isolation import Executor, Request, worker_context
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.finding import minimize_finding
-from moefuzz.store.corpus import Finding, save_finding
+from moefuzz.store.corpus import Finding, save_finding, scan_target
 
 #: A case that hangs is run again with this many times the case timeout before it is saved.
 HANG_CONFIRM_FACTOR = 4
@@ -185,6 +185,8 @@ class CampaignStatus:
         findings: new findings, each with the directory it was saved to.
         known: failures whose finding the corpus already held; ``matched`` counts them by id.
         corpus_size: reproducers of this target in the corpus, new ones included.
+        corpus_problems: one line per directory of this target in the corpus that holds no valid
+            finding (see :func:`~moefuzz.store.corpus.scan_target`); not counted as known.
         shrinking: id of the finding being shrunk, else ``None``; ``shrink_pass``,
             ``shrink_candidates`` and ``shrink_accepted`` say where that shrink stands.
         worker_restarts: workers replaced after a crash or a hang.
@@ -214,6 +216,7 @@ class CampaignStatus:
     known: int = 0
     matched: dict[str, int] = field(default_factory=dict)
     corpus_size: int = 0
+    corpus_problems: list[str] = field(default_factory=list)
     shrinking: str | None = None
     shrink_pass: str = ""
     shrink_candidates: int = 0
@@ -363,7 +366,8 @@ class Campaign:
             pool = DrawerPool(worker_context(), self.target.name, self.limits, drawers)
         self._drawers = pool
         self.status.drawers = drawers
-        self._known_ids = {p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir()}
+        scan = scan_target(config.corpus, self.target.name)  # only valid findings are known
+        self._known_ids, self.status.corpus_problems = scan.known, scan.problems
         self.status.corpus_size = len(self._known_ids)
         self.status.fuzzing_since = time.monotonic()
         self.deadline = self.status.fuzzing_since + config.duration_s

@@ -3,8 +3,8 @@
 Every command that takes a target or a finding takes ``--targets PATH_OR_MODULE`` (plugins, see
 :mod:`moefuzz.model.plugin`); ``run`` and ``replay`` take ``--json`` and ``--junit-xml`` (see
 :mod:`moefuzz.ui.reports`). Arguments are checked before anything heavy is imported. Every moefuzz
-error becomes one line on stderr and exit status 2; ``run`` exits 1 when it met failures,
-``replay`` when a reproducer still fails.
+error becomes one line on stderr and exit status 2 (3 for a :class:`~moefuzz.errors.StorageError`:
+a full disk); ``run`` exits 1 when it met failures, ``replay`` when a reproducer still fails.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from moefuzz.errors import MoefuzzError
+from moefuzz.errors import MoefuzzError, StorageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,6 +31,9 @@ def _one_line_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except StorageError as exc:  # the environment (a full disk), not the input: exit 3
+            click.echo(f"moefuzz: error: {exc}", err=True)
+            sys.exit(3)
         except MoefuzzError as exc:
             click.echo(f"moefuzz: error: {exc}", err=True)
             sys.exit(2)
@@ -227,6 +230,8 @@ def run(
             click.echo("moefuzz: interrupted; saved findings are kept", err=True)
             sys.exit(130)
     click.echo(status_line(status))
+    for problem in status.corpus_problems:
+        click.echo(f"warning: not a known finding: {problem}", err=True)
     if status.engine_stats:
         click.echo(f"engine {engine}: {status.engine_stats}")
     if "interpreter" in status.device:
@@ -347,6 +352,7 @@ def _sanitize_and_print(path: Path, tools: tuple[str, ...], kernel: str | None) 
 
 
 @main.command()
+@_targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--tool", "tools", multiple=True, type=click.Choice(TOOLS_ALL), help="Tool to run (repeatable; default: all four)."
@@ -410,6 +416,7 @@ def changed(changed_files: str, root: Path) -> None:
 
 
 @main.command()
+@_targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("-o", "--output", default="repro.py", show_default=True, type=click.Path(path_type=Path))
 @click.option("--kernel", default=None, help="Launch this kernel of the target instead of the recorded one.")
