@@ -165,8 +165,7 @@ def load_finding(path: Path) -> Finding:
             holds non-numeric data or does not match its manifest.
     """
     file = path / FINDING_FILE if path.is_dir() else path
-    if path.is_dir():
-        _refuse_symlink(path, "finding directory")
+    _refuse_symlink(file.parent, "finding directory")
     try:
         check_regular_file(file, "finding", MAX_FINDING_BYTES)
         data = file.read_bytes()

@@ -300,7 +300,7 @@ class _Checker:
                 or len(shape) > MAX_NDIM
                 or not all(type(n) is int and 0 <= n <= MAX_CASE_BYTES for n in shape)
             ):
-                self.fail(where + ".shape", shape, f"is not a list of at most {MAX_NDIM} sizes")
+                self.fail(where + ".shape", shape, f"is not a list of at most {MAX_NDIM} sizes of 0..{MAX_CASE_BYTES}")
             total += math.prod(shape) * np.dtype(spec["dtype"]).itemsize
             if total > MAX_CASE_BYTES:
                 self.fail(where + ".shape", shape, f"takes the case above {MAX_CASE_BYTES} bytes")
