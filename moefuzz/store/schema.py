@@ -114,7 +114,7 @@ def check_document(document: object, where: Path) -> dict[str, Any]:
     :data:`MAX_CASE_ARRAYS`, :data:`MAX_NDIM` and :data:`MAX_CASE_BYTES`). Optional, type-checked
     when present: ``id``, ``detail``, ``signature``, ``message``, ``explanation`` (strings),
     ``mismatch``, ``original_case``, ``environment`` (strings to strings), ``found`` (``runs`` in
-    1..:data:`MAX_RUNS`, ``failures`` in 0..runs, ...), ``shrink``, ``sanitizer``.
+    1..:data:`MAX_RUNS`, ``failures`` in 0..runs, ``launch_rate`` ``failures/runs``, ...), ``shrink``, ``sanitizer``.
 
     Raises:
         CorpusError: the first field that breaks these rules, named as ``field=value``.
@@ -315,6 +315,7 @@ class _Checker:
             self.integer(found, name, 0, MAX_INT, prefix)
         self.number(found, "elapsed_s", prefix)
         self.string(found, "at", prefix=prefix)
+        self.rate(found, "launch_rate", prefix)
         if "nondeterministic" in found and not isinstance(found["nondeterministic"], bool):
             self.fail(prefix + "nondeterministic", found["nondeterministic"], "is not true or false")
         perturbation = found.get("perturbation")
@@ -330,8 +331,11 @@ class _Checker:
         self.number(shrink, "seconds", prefix)
         if "complete" in shrink and not isinstance(shrink["complete"], bool):
             self.fail(prefix + "complete", shrink["complete"], "is not true or false")
-        if "rate" in shrink:
-            rate = shrink["rate"]
+        self.rate(shrink, "rate", prefix)
+
+    def rate(self, holder: dict[str, Any], name: str, prefix: str) -> None:
+        if name in holder:
+            rate = holder[name]
             match = _RATE.fullmatch(rate) if isinstance(rate, str) else None
             if match is None or not int(match.group(1)) <= int(match.group(2)) <= MAX_RUNS:
-                self.fail(prefix + "rate", rate, f"is not 'failures/runs' with runs <= {MAX_RUNS}")
+                self.fail(prefix + name, rate, f"is not 'failures/runs' with runs <= {MAX_RUNS}")
