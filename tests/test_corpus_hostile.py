@@ -240,3 +240,18 @@ def test_replay_refuses_a_symlink_anywhere_below_the_corpus(hostile_corpus):
     (corpus / "elsewhere").symlink_to(outside, target_is_directory=True)
     with pytest.raises(CorpusError, match="is a symlink"):
         iter_finding_paths([corpus])
+
+
+def test_every_field_a_campaign_writes_passes_the_checks(tmp_path):
+    case = Case({"x": np.arange(6, dtype=np.int32).reshape(3, 2)}, {"num_experts": 4, "mode": "a", "flag": True})
+    found = {
+        "at": "2026-12-03T00:00:00+00:00", "seed": 10**30, "plan_seed": 10**30 * 1_000_003 + 5, "elapsed_s": 1.5,
+        "execs": 9, "runs": 1000, "failures": 3, "launch_rate": "3/8", "nondeterministic": True,
+        "perturbation": {"config": {"num_warps": 8}, "poison": "nan", "seed": 1, "stress": False}, "stream_index": 4,
+    }  # fmt: skip
+    shrink = {"size": [3, 2], "original_size": [9, 2], "candidates": 5, "accepted": 2, "seconds": 0.5,
+              "complete": True, "passes": {"truncate_tokens": [3, 1]}, "rate": "2/24"}  # fmt: skip
+    sanitizer = [{"tool": "memcheck", "errors": None, "exit_code": 0, "first": [], "seconds": 1.0}]
+    finding = Finding("t", "k", "crash", "SIGSEGV", "m", case, case, found=found, shrink=shrink, sanitizer=sanitizer)
+    loaded = load_finding(save_finding(tmp_path, finding))
+    assert (loaded.found, loaded.shrink, loaded.sanitizer) == (found, shrink, finding.sanitizer)

@@ -45,8 +45,11 @@ MAX_NDIM = 8
 MAX_CASE_BYTES = 256 * 2**20
 #: Longest name (array, param, target, kernel) kept as it is in a path.
 MAX_NAME = 100
-#: Largest absolute value of an integer field (a seed, a count).
+#: Largest absolute value of an integer field (a count, an index).
 MAX_INT = 2**64
+#: Bound of a seed: any integer Python reads from JSON (at most 4300 digits); a seed costs no work,
+#: and seeds are derived from the user's ``--seed`` by products and sums.
+MAX_SEED = 10**4300
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 _SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
@@ -310,7 +313,7 @@ class _Checker:
         runs = self.integer(found, "runs", 1, MAX_RUNS, prefix)
         self.integer(found, "failures", 0, runs if runs is not None else MAX_RUNS, prefix)
         for name in ("seed", "plan_seed"):
-            self.integer(found, name, -MAX_INT, MAX_INT, prefix)
+            self.integer(found, name, -MAX_SEED, MAX_SEED, prefix)
         for name in ("execs", "stream_index"):
             self.integer(found, name, 0, MAX_INT, prefix)
         self.number(found, "elapsed_s", prefix)
