@@ -98,6 +98,8 @@ class CampaignStatus:
         findings: new findings, each with the directory it was saved to.
         known: failures whose finding the corpus already held; ``matched`` counts them by id.
         corpus_size: reproducers of this target in the corpus, new ones included.
+        corpus_problems: one line per directory of this target in the corpus that holds no valid
+            finding (see :func:`~moefuzz.store.corpus.scan_target`); not counted as known.
         shrinking: id of the finding being shrunk, else ``None``; ``shrink_pass``,
             ``shrink_candidates`` and ``shrink_accepted`` say where that shrink stands.
         worker_restarts: workers replaced after a crash or a hang.
@@ -129,6 +131,7 @@ class CampaignStatus:
     known: int = 0
     matched: dict[str, int] = field(default_factory=dict)
     corpus_size: int = 0
+    corpus_problems: list[str] = field(default_factory=list)
     shrinking: str | None = None
     shrink_pass: str = ""
     shrink_candidates: int = 0

@@ -15,7 +15,7 @@ from moefuzz.model.target import Target
 from moefuzz.runtime.isolation import Executor
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.finding import minimize_finding
-from moefuzz.store.corpus import Finding, save_finding
+from moefuzz.store.corpus import Finding, save_finding, scan_target
 
 #: A case that hangs is run again with this many times the case timeout before it is saved.
 HANG_CONFIRM_FACTOR = 4
@@ -28,8 +28,9 @@ def default_shrink_budget(duration_s: float) -> float:
 
 
 def known_finding_ids(corpus: Path, target: str) -> set[str]:
-    """Ids of the findings of ``target`` the corpus directory ``corpus`` holds."""
-    return {p.name for p in (corpus / target).glob("*") if p.is_dir()}
+    """Ids of the findings of ``target`` the corpus directory ``corpus`` holds: only directories
+    with a valid finding (see :func:`~moefuzz.store.corpus.scan_target`)."""
+    return scan_target(corpus, target).known
 
 
 def new_finding(
@@ -104,7 +105,8 @@ class Triage:
 
     def load_known(self) -> None:
         """Read the ids of the findings the corpus holds already."""
-        self.known_ids = known_finding_ids(self.config.corpus, self.target.name)
+        scan = scan_target(self.config.corpus, self.target.name)  # only valid findings are known
+        self.known_ids, self.status.corpus_problems = scan.known, scan.problems
         self.status.corpus_size = len(self.known_ids)
 
     def settle(

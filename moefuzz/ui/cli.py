@@ -3,8 +3,8 @@
 Every command that takes a target or a finding takes ``--targets PATH_OR_MODULE`` (plugins, see
 :mod:`moefuzz.model.plugin`); ``run`` and ``replay`` take ``--json`` and ``--junit-xml`` (see
 :mod:`moefuzz.ui.reports`). Arguments are checked before anything heavy is imported. Every moefuzz
-error becomes one line on stderr and exit status 2; ``run`` exits 1 when it met failures,
-``replay`` when a reproducer still fails.
+error becomes one line on stderr and exit status 2 (3 for a :class:`~moefuzz.errors.StorageError`:
+a full disk); ``run`` exits 1 when it met failures, ``replay`` when a reproducer still fails.
 """
 
 from __future__ import annotations

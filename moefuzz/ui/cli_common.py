@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from moefuzz.errors import MoefuzzError
+from moefuzz.errors import MoefuzzError, StorageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,12 +21,16 @@ DEVICES = click.Choice(["auto", "cuda", "cpu"])
 
 
 def one_line_errors(command: F) -> F:
-    """Turn a moefuzz error raised by ``command`` into one line on stderr and exit status 2."""
+    """Turn a moefuzz error raised by ``command`` into one line on stderr and exit status 2 (3 for
+    a :class:`~moefuzz.errors.StorageError`: the environment, such as a full disk)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except StorageError as exc:
+            click.echo(f"moefuzz: error: {exc}", err=True)
+            sys.exit(3)
         except MoefuzzError as exc:
             click.echo(f"moefuzz: error: {exc}", err=True)
             sys.exit(2)

@@ -90,6 +90,7 @@ def sanitize_and_print(path: Path, tools: tuple[str, ...], kernel: str | None) -
 
 
 @click.command()
+@targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--tool", "tools", multiple=True, type=click.Choice(TOOLS_ALL), help="Tool to run (repeatable; default: all four)."
@@ -128,6 +129,7 @@ def show(path: Path, rerun: bool, device: str) -> None:
 
 
 @click.command()
+@targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("-o", "--output", default="repro.py", show_default=True, type=click.Path(path_type=Path))
 @click.option("--kernel", default=None, help="Launch this kernel of the target instead of the recorded one.")

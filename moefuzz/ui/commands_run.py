@@ -168,6 +168,8 @@ def run(
             click.echo("moefuzz: interrupted; saved findings are kept", err=True)
             sys.exit(130)
     click.echo(status_line(status))
+    for problem in status.corpus_problems:
+        click.echo(f"warning: not a known finding: {problem}", err=True)
     if status.engine_stats:
         click.echo(f"engine {engine}: {status.engine_stats}")
     if "interpreter" in status.device:
