@@ -139,4 +139,3 @@ def outside_domain(ctx: LaunchContext, target: Target, domain: Callable[[Case], 
     for output, buffer in ctx.outputs.items():
         buffer.copy_(expected[output].to(buffer.device, buffer.dtype))
     return True
-

@@ -51,7 +51,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 #: Stand-ins for the module's top-level imports (sglang.srt.utils' own definitions of ceil_div;
 #: is_cuda False keeps the module from importing its fp8 quantization kernels).
-STUBS = {
+STUBS: dict[str, dict[str, object]] = {
     "sglang.srt.environ": {"envs": object()},
     "sglang.srt.utils": {"ceil_div": _ceil_div, "is_cuda": _false, "is_musa": _false},
 }
@@ -97,6 +97,4 @@ def sglang_ep_scatter(ctx: LaunchContext) -> None:
     out["output_tensor"].copy_(output)
 
 
-TARGET = with_domain(
-    EP_SCATTER, "sglang-ep-scatter", sglang_ep_scatter, f"{RELEASE} {SOURCE} ep_scatter", domain
-)
+TARGET = with_domain(EP_SCATTER, "sglang-ep-scatter", sglang_ep_scatter, f"{RELEASE} {SOURCE} ep_scatter", domain)

@@ -56,7 +56,7 @@ def _round_up(x: int, y: int) -> int:
     return -(-x // y) * y
 
 
-STUBS = {
+STUBS: dict[str, dict[str, object]] = {
     "vllm.model_executor.layers.fused_moe.modular_kernel": {"ExpertTokensMetadata": _ExpertTokensMetadata},
     "vllm.model_executor.layers.fused_moe.utils": {"count_expert_num_tokens": _unused},
     "vllm.triton_utils": {"tl": tl, "triton": triton},

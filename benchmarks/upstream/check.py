@@ -1,0 +1,166 @@
+"""Triage the upstream adapters' campaigns, and measure how much of each contract a kernel takes.
+
+    python3 -m benchmarks.upstream.check table DIR       # DIR: the JSON reports of run_gpu.sh
+    python3 -m benchmarks.upstream.check domains [--cases 200] [--device cuda]
+
+``table`` prints one markdown row per campaign report (``*.json`` in DIR): adapter, kernel, cases
+run, cases/s, cases skipped outside the kernel's domain (where moefuzz reports it), worker
+restarts, and each finding with its failure label and its triage from :data:`TRIAGE` ("TODO"
+for a finding nobody has triaged yet). ``domains`` draws cases from each adapter's target
+strategy (no kernel runs) and prints the share inside the adapter's ``domain``: how much of the
+fuzzing a kernel actually receives while moefuzz cannot steer the strategy into a domain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+#: Adapter modules of benchmarks/upstream, with the target each fuzzes.
+ADAPTERS = {
+    "sglang_alloc_extend": "alloc_extend",
+    "sglang_alloc_decode": "alloc_extend",
+    "sglang_ep_scatter": "ep_scatter",
+    "sglang_ep_gather": "ep_gather",
+    "sglang_kv_indices": "page_table",
+    "vllm_ep_scatter": "ep_scatter",
+    "vllm_ep_gather": "ep_gather",
+}
+
+#: (kernel, failure label, a substring of its message, triage): "real kernel bug: ...", "domain:
+#: ..." (a kernel domain narrower than the contract, now declared), "harness: ..." (fixed),
+#: "interpreter: ..." (the Triton interpreter cannot run the kernel; GPU only).
+TRIAGE = (
+    (
+        "sglang-ep-scatter",
+        "error:InterpreterError",
+        "arange's end argument",
+        "domain: bf16 with H < 128 builds tl.arange(0, next_power_of_2(H // 128) = 0); H >= 128 declared",
+    ),
+    (
+        "sglang-ep-scatter",
+        "error:InterpreterError",
+        "has no attribute 'to'",
+        "interpreter: a range() loop variable is a Python int under TRITON_INTERPRET=1, so upstream's "
+        "token_id_int32.to(tl.int64) raises; GPU only",
+    ),
+    (
+        "sglang-ep-gather",
+        "error:InterpreterError",
+        "has no attribute 'to'",
+        "interpreter: a range() loop variable is a Python int under TRITON_INTERPRET=1, so upstream's "
+        "cur_token_int32.to(tl.int64) raises; GPU only",
+    ),
+)
+
+
+def triage_of(kernel: str, label: str, message: str) -> str:
+    """The :data:`TRIAGE` entry of a finding, or ``TODO``."""
+    for entry_kernel, entry_label, needle, triage in TRIAGE:
+        if (entry_kernel, entry_label) == (kernel, label) and needle in message:
+            return triage
+    return "TODO"
+
+
+def reports(directory: Path) -> list[dict]:
+    """The campaign reports (``format: moefuzz-report``) among ``directory/*.json``."""
+    found = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(document, dict) and document.get("format") == "moefuzz-report":
+            document["_file"] = path.name
+            found.append(document)
+    return found
+
+
+def table(documents: list[dict]) -> str:
+    """A markdown table: one row per finding (one row for a campaign without any)."""
+    lines = [
+        "| report | kernel | cases | cases/s | skipped outside domain | restarts | finding | triage |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for doc in documents:
+        kernel = doc.get("kernel", "?")
+        head = (
+            f"| {doc['_file']} | {doc.get('target', '?')}/{kernel} | {doc.get('execs', '?')} | "
+            f"{doc.get('execs_per_s', '?')} | {doc.get('skipped_outside_domain', 'n/a')} | "
+            f"{doc.get('worker_restarts', '?')}"
+        )
+        findings = doc.get("findings", [])
+        known = doc.get("known", [])
+        if not findings and not known:
+            lines.append(f"{head} | none | |")
+        for finding in findings:
+            label = finding.get("signature", "?")
+            size = finding.get("size")
+            message = str(finding.get("message") or "").split("\n", 1)[0]
+            triage = triage_of(kernel, label, message)
+            message = message[:120]
+            lines.append(f"{head} | `{label}` size {size}: {message} | {triage} |")
+        for entry in known if isinstance(known, list) else []:
+            lines.append(f"{head} | known `{entry.get('id')}` x{entry.get('count')} | (as above) |")
+    return "\n".join(lines)
+
+
+def domain_shares(cases: int, device: str) -> list[tuple[str, int, int]]:
+    """(adapter, cases drawn, cases inside its domain) for each adapter, from ``cases`` draws of
+    its target's strategy at ``device``'s size limits (seeded, no kernel runs)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from moefuzz.model.registry import get_target
+    from moefuzz.model.target import default_limits
+
+    rows = []
+    for adapter, target_name in ADAPTERS.items():
+        domain = importlib.import_module(f"benchmarks.upstream.{adapter}").domain
+        drawn: list[bool] = []
+
+        @hypothesis_seed(0)
+        @settings(
+            max_examples=cases,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(get_target(target_name).strategy(default_limits(device)))
+        def draw(case: object) -> None:
+            drawn.append(bool(domain(case)))  # noqa: B023 (the loop's own list and predicate)
+
+        draw()
+        rows.append((adapter, len(drawn), sum(drawn)))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    table_parser = commands.add_parser("table", help="triage table of a directory of JSON reports")
+    table_parser.add_argument("directory", type=Path)
+    domains_parser = commands.add_parser("domains", help="share of each target's cases inside each kernel's domain")
+    domains_parser.add_argument("--cases", type=int, default=200)
+    domains_parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    args = parser.parse_args(argv)
+    if args.command == "table":
+        documents = reports(args.directory)
+        if not documents:
+            print(f"no moefuzz JSON report in {args.directory}", file=sys.stderr)
+            return 1
+        print(table(documents))
+        return 0
+    print("| adapter | cases drawn | inside the domain |\n|---|---:|---:|")
+    for adapter, drawn, inside in domain_shares(args.cases, args.device):
+        print(f"| {adapter} | {drawn} | {inside} ({100 * inside / max(drawn, 1):.0f} %) |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
