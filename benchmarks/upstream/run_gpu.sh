@@ -6,13 +6,14 @@
 # Needs benchmarks/upstream/src/ (fetch.sh; the GPU host needs no network). Installs moefuzz
 # editable without dependencies (torch, triton, hypothesis are the host's), runs the seven
 # campaigns in parallel with moefuzz's defaults except --drawers (the campaigns share the host's
-# cores: DRAWERS each, default 1), then writes to $OUT (default ./upstream-out), at most 5 files:
+# cores: DRAWERS each, default 1), then writes 4 files to $OUT (default ./upstream-out):
 #   summary.md       the triage table (check.py table) and the environment
 #   reports.json     every campaign's JSON report, in one list
 #   findings.txt     `moefuzz show` of every finding saved
 #   logs.tar.gz      each campaign's log and corpus (findings with their reproducers)
-# SKIP_INSTALL=1 uses the moefuzz already importable. BUDGET (default 300 s) is the fuzzing budget; shrinking a finding may run past it (a quarter of
-# the budget each), and each campaign is interrupted at BUDGET + 200 s at the latest.
+# SKIP_INSTALL=1 uses the moefuzz already importable. BUDGET (default 300 s) is the fuzzing
+# budget; shrinking a finding may run past it (a quarter of the budget each), and each campaign is interrupted at BUDGET + 150 s at the latest (an
+# interrupted campaign keeps its saved findings but writes no JSON report: see its log).
 set -uo pipefail
 
 BUDGET=${BUDGET:-300}
@@ -37,7 +38,7 @@ ADAPTERS=(
 )
 for line in "${ADAPTERS[@]}"; do
     read -r adapter target kernel <<<"$line"
-    timeout -s INT $((BUDGET + 200)) python3 -m moefuzz run --targets "benchmarks/upstream/$adapter.py" \
+    timeout -s INT $((BUDGET + 150)) python3 -m moefuzz run --targets "benchmarks/upstream/$adapter.py" \
         --target "$target" --kernel "$kernel" --time "${BUDGET}s" --drawers "$DRAWERS" \
         --corpus "$WORK/corpus/$adapter" --json "$WORK/$adapter.json" >"$WORK/$adapter.log" 2>&1 &
 done
@@ -73,7 +74,7 @@ for dir in "$WORK"/corpus/*/*/*/; do
     [ -f "$dir/finding.json" ] || continue
     adapter=$(basename "$(dirname "$(dirname "$dir")")")
     echo "==== $dir"
-    python3 -m moefuzz show --targets "benchmarks/upstream/$adapter.py" "$dir" 2>&1 | head -n 80
+    timeout 30 python3 -m moefuzz show --targets "benchmarks/upstream/$adapter.py" "$dir" 2>&1 | head -n 80
 done >"$OUT/findings.txt" 2>&1
 tar czf "$OUT/logs.tar.gz" -C "$WORK" . 2>/dev/null
 ls -la "$OUT"
