@@ -13,6 +13,7 @@ Importing an adapter imports triton: set ``TRITON_INTERPRET=1`` first to run on 
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import os
@@ -111,6 +112,12 @@ def case_of(ctx: LaunchContext) -> Case:
     )
 
 
+@functools.cache
+def takes_domains() -> bool:
+    """True when this moefuzz's ``Target.with_kernel`` takes ``domain=``."""
+    return "domain" in inspect.signature(Target.with_kernel).parameters
+
+
 def with_domain(
     target: Target, name: str, kernel: Callable[..., None], summary: str, domain: Callable[[Case], bool]
 ) -> Target:
@@ -123,7 +130,7 @@ def with_domain(
         name, kernel, summary: as :meth:`moefuzz.model.target.Target.with_kernel`.
         domain: module-level ``pred(case) -> bool``, True for the inputs the kernel supports.
     """
-    if "domain" in inspect.signature(Target.with_kernel).parameters:
+    if takes_domains():
         return target.with_kernel(name, kernel, summary, domain=domain)  # type: ignore[call-arg]
     return target.with_kernel(name, kernel, f"{summary} (domain: {domain.__doc__ or domain.__name__})")
 
@@ -133,7 +140,7 @@ def outside_domain(ctx: LaunchContext, target: Target, domain: Callable[[Case], 
     ``ctx.outputs``, when the context's case is outside ``domain`` (the kernel must then return
     without launching: the case passes, as if skipped); False where moefuzz takes domains (it
     never launches such a case) or the case is inside."""
-    if "domain" in inspect.signature(Target.with_kernel).parameters or domain(case_of(ctx)):
+    if takes_domains() or domain(case_of(ctx)):
         return False
     expected = resolve_entry(target.oracle)(ctx.inputs, ctx.params)
     for output, buffer in ctx.outputs.items():

@@ -12,8 +12,9 @@
 #   findings.txt     `moefuzz show` of every finding saved
 #   logs.tar.gz      each campaign's log and corpus (findings with their reproducers)
 # SKIP_INSTALL=1 uses the moefuzz already importable. BUDGET (default 300 s) is the fuzzing
-# budget; shrinking a finding may run past it (a quarter of the budget each), and each campaign is interrupted at BUDGET + 150 s at the latest (an
-# interrupted campaign keeps its saved findings but writes no JSON report: see its log).
+# budget; shrinking a finding may run past it (a quarter of the budget each), and each campaign
+# is interrupted at BUDGET + 150 s at the latest (an interrupted campaign keeps its saved
+# findings but writes no JSON report: see its log).
 set -uo pipefail
 
 BUDGET=${BUDGET:-300}
