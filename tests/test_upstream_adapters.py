@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from benchmarks.upstream import _support
+from benchmarks.upstream.check import ADAPTERS
 from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
 from moefuzz.model.registry import get_target
 from moefuzz.model.target import Limits, resolve_entry
@@ -66,11 +67,7 @@ def draw(target_name: str, domain, count: int) -> list:
     return cases
 
 
-#: Adapters whose kernels the interpreter can run (sglang's EP kernels are GPU only: docs/upstream.md).
-RUNNABLE = ["sglang_alloc_extend", "sglang_alloc_decode", "sglang_kv_indices", "vllm_ep_scatter", "vllm_ep_gather"]
-
-
-@pytest.mark.parametrize("adapter", RUNNABLE)
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
 def test_upstream_kernel_agrees_with_the_oracle_on_small_cases_of_its_domain(adapter):
     module = importlib.import_module(f"benchmarks.upstream.{adapter}")
     try:

@@ -13,6 +13,7 @@ Importing an adapter imports triton: set ``TRITON_INTERPRET=1`` first to run on 
 
 from __future__ import annotations
 
+import builtins
 import functools
 import importlib.util
 import inspect
@@ -22,6 +23,8 @@ import types
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import triton.language as tl
 
 from moefuzz.model.case import Case
 from moefuzz.model.target import Target, resolve_entry
@@ -39,7 +42,9 @@ def source_dir() -> Path:
     return Path(os.environ.get("MOEFUZZ_UPSTREAM_DIR", DEFAULT_SOURCE_DIR))
 
 
-def load_upstream(release: str, path: str, stubs: Mapping[str, Mapping[str, Any]] | None = None) -> types.ModuleType:
+def load_upstream(
+    release: str, path: str, stubs: Mapping[str, Mapping[str, Any]] | None = None, loop_vars_to: bool = False
+) -> types.ModuleType:
     """Import the upstream file ``path`` of ``release`` (``"sglang-0.5.23"``) as a private module.
 
     Args:
@@ -48,6 +53,8 @@ def load_upstream(release: str, path: str, stubs: Mapping[str, Mapping[str, Any]
         stubs: module name -> attributes of a stand-in module, installed in ``sys.modules`` while
             the file runs its top-level code and removed after (a parent package is made for
             each dotted name). Only names the file imports at top level need one.
+        loop_vars_to: under the Triton interpreter only, give the module's loop variables the
+            ``.to(dtype)`` they have when compiled (see :func:`give_loop_vars_to`).
 
     Returns:
         The module, cached in ``sys.modules`` under ``moefuzz_upstream_<release>_<stem>`` (Triton
@@ -76,7 +83,45 @@ def load_upstream(release: str, path: str, stubs: Mapping[str, Mapping[str, Any]
     finally:
         for stub in installed:
             del sys.modules[stub]
+    if loop_vars_to and os.environ.get("TRITON_INTERPRET") == "1":
+        give_loop_vars_to(module)
     return module
+
+
+class _LoopVar(int):
+    """A loop variable under the interpreter, with the ``.to`` of a compiled one (a Python int
+    has no width, so the cast is the identity)."""
+
+    def to(self, dtype: object, *args: object, **kwargs: object) -> _LoopVar:
+        return self
+
+
+def _loop_vars(make_range: Callable[..., Any]) -> Callable[..., Any]:
+    def ranged(*args: Any, **kwargs: Any) -> Any:
+        for value in make_range(*args, **kwargs):
+            yield _LoopVar(value)
+
+    return ranged
+
+
+class _LanguageWithLoopVars(types.ModuleType):
+    """``triton.language`` as the interpreter patches it, with ``range`` / ``static_range``
+    yielding :class:`_LoopVar`."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(tl, name)
+        return _loop_vars(value) if name in ("range", "static_range") else value
+
+
+def give_loop_vars_to(module: types.ModuleType) -> None:
+    """Let the Triton interpreter run kernels that cast a loop variable (``token_id_int32.to(
+    tl.int64)``): compiled, a ``range`` / ``tl.range`` loop variable is a tensor; interpreted, it
+    is a Python int without ``.to``. The module's ``range`` and ``tl`` are rebound to yield ints
+    that have it; ``triton.language`` stays visible under another name, as the interpreter
+    requires. Only for the interpreter: compiled kernels never see this."""
+    module.range = _loop_vars(builtins.range)  # type: ignore[attr-defined]
+    module.tl = _LanguageWithLoopVars("triton.language")  # type: ignore[attr-defined]
+    module._moefuzz_triton_language = tl  # type: ignore[attr-defined]
 
 
 def _install_stubs(stubs: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -31,8 +31,7 @@ ADAPTERS = {
 }
 
 #: (kernel, failure label, a substring of its message, triage): "real kernel bug: ...", "domain:
-#: ..." (a kernel domain narrower than the contract, now declared), "harness: ..." (fixed),
-#: "interpreter: ..." (the Triton interpreter cannot run the kernel; GPU only).
+#: ..." (a kernel domain narrower than the contract, now declared), "harness, fixed: ...".
 TRIAGE = (
     (
         "sglang-ep-scatter",
@@ -44,15 +43,15 @@ TRIAGE = (
         "sglang-ep-scatter",
         "error:InterpreterError",
         "has no attribute 'to'",
-        "interpreter: a range() loop variable is a Python int under TRITON_INTERPRET=1, so upstream's "
-        "token_id_int32.to(tl.int64) raises; GPU only",
+        "harness, fixed: a range() loop variable is a Python int under TRITON_INTERPRET=1, so upstream's "
+        "token_id_int32.to(tl.int64) raised; the loader gives it the .to() of a compiled one (give_loop_vars_to)",
     ),
     (
         "sglang-ep-gather",
         "error:InterpreterError",
         "has no attribute 'to'",
-        "interpreter: a range() loop variable is a Python int under TRITON_INTERPRET=1, so upstream's "
-        "cur_token_int32.to(tl.int64) raises; GPU only",
+        "harness, fixed: a range() loop variable is a Python int under TRITON_INTERPRET=1, so upstream's "
+        "cur_token_int32.to(tl.int64) raised; the loader gives it the .to() of a compiled one (give_loop_vars_to)",
     ),
 )
 

@@ -5,7 +5,8 @@ then ``_fwd_kernel_ep_scatter_2``, LightLLM's kernels with a ``num_valid_tokens_
 argument), called through its Python launcher as shipped. The launcher's module imports
 ``sglang.srt.environ`` and ``sglang.srt.utils``; stand-ins provide ``envs``, ``ceil_div`` and
 ``is_cuda`` / ``is_musa`` returning False (so the module skips its fp8 quantization import and
-launches with ``ATOMIC_ADD_SEM=None``, as on CUDA).
+launches with ``ATOMIC_ADD_SEM=None``, as on CUDA). Under the Triton interpreter the kernels'
+loop variables get the ``.to()`` they have when compiled (``_support.give_loop_vars_to``).
 
 Mapping: ``num_valid_tokens_per_expert`` is the aligned counts themselves, so ``m_indices`` holds
 e on the whole aligned segment of e (the contract's LightLLM form; with the real counts sglang
@@ -59,7 +60,7 @@ STUBS: dict[str, dict[str, object]] = {
 
 def upstream() -> ModuleType:
     """The upstream module (imported once per process)."""
-    return load_upstream(RELEASE, SOURCE, STUBS)
+    return load_upstream(RELEASE, SOURCE, STUBS, loop_vars_to=True)
 
 
 def domain(case: Case) -> bool:
