@@ -1,4 +1,4 @@
-"""Where one case's time goes, step by step, in one process: the profile behind docs/benchmarks-notes.md.
+"""Where one case's time goes, step by step, in one process: the profile behind docs/benchmarks.md.
 
 For a target's correct kernel, on cases of its strategy drawn beforehand, the mean milliseconds a
 case of each step a campaign takes somewhere (drawer, worker or parent):

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The benchmarks of docs/benchmarks.md in one GPU session, in two calls of the device tool:
+# The benchmarks of docs/benchmarks.md in one GPU session, in two calls of a GPU machine:
 #
-#   OUT=/tmp/out bash benchmarks/gpu_bench.sh start     # background: survivors, bug hunts, baselines
-#   OUT=/tmp/out bash benchmarks/gpu_bench.sh collect   # waits for them, then throughput and
+#   OUT=results bash benchmarks/gpu_bench.sh start     # background: survivors, bug hunts, baselines
+#   OUT=results bash benchmarks/gpu_bench.sh collect   # waits for them, then throughput and
 #                                                       # worker replacement alone on the GPU
 #   python3 benchmarks/report.py RESULTS_DIR >docs/benchmarks.md
 #

@@ -1,4 +1,4 @@
-"""Where a campaign's parent process spends its time: the profile behind docs/benchmarks-notes.md.
+"""Where a campaign's parent process spends its time: the profile behind docs/benchmarks.md.
 
 Runs one campaign of a target's correct kernel (``run_campaign``, moefuzz's defaults unless told)
 under ``cProfile`` in this process, the parent, and prints one JSON object: executions, the
