@@ -2,6 +2,7 @@
 
     python3 -m benchmarks.upstream.check table DIR       # DIR: the JSON reports of run_gpu.sh
     python3 -m benchmarks.upstream.check domains [--cases 200] [--device cuda]
+    python3 -m benchmarks.upstream.check sample ADAPTER [--cases 200]   # in-domain cases, in-process
 
 ``table`` prints one markdown row per campaign report (``*.json`` in DIR): adapter, kernel, cases
 run, cases/s, cases skipped outside the kernel's domain (where moefuzz reports it), worker
@@ -9,6 +10,10 @@ restarts, and each finding with its failure label and its triage from :data:`TRI
 for a finding nobody has triaged yet). ``domains`` draws cases from each adapter's target
 strategy (no kernel runs) and prints the share inside the adapter's ``domain``: how much of the
 fuzzing a kernel actually receives while moefuzz cannot steer the strategy into a domain.
+``sample`` draws cases of the adapter's target until ``--cases`` are inside its domain, runs
+the kernel on each in this process (the Triton interpreter on a CPU: set ``TRITON_INTERPRET=1``)
+and compares it with the oracle: the in-domain differential test a campaign dilutes while the
+strategy is not steered; it prints the first failing case.
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from moefuzz.model.case import Case
 
 #: Adapter modules of benchmarks/upstream, with the target each fuzzes.
 ADAPTERS = {
@@ -138,6 +147,66 @@ def domain_shares(cases: int, device: str) -> list[tuple[str, int, int]]:
     return rows
 
 
+class _Enough(Exception):
+    """Stops drawing once enough in-domain cases ran."""
+
+
+def sample(adapter: str, cases: int, device: str) -> int:
+    """Run ``adapter``'s kernel on ``cases`` in-domain cases against the oracle; print a summary
+    and the first failure; return the number of failing cases."""
+    import torch
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
+    from moefuzz.model.registry import get_target
+    from moefuzz.model.target import default_limits, resolve_entry
+
+    module = importlib.import_module(f"benchmarks.upstream.{adapter}")
+    target = get_target(ADAPTERS[adapter])
+    kernel = resolve_entry(module.TARGET.kernels[-1].entry)
+    oracle = resolve_entry(target.oracle)
+    torch_device = torch.device(device)
+    counts = {"drawn": 0, "run": 0, "failed": 0}
+    first: list[str] = []
+
+    @hypothesis_seed(0)
+    @settings(
+        max_examples=50 * cases,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(target.strategy(default_limits(device)))
+    def run(case: Case) -> None:
+        counts["drawn"] += 1
+        if counts["run"] >= cases:
+            raise _Enough
+        if not module.domain(case):
+            return
+        counts["run"] += 1
+        try:
+            tri = launch_kernel(kernel, target.output_specs(case), case, torch_device)
+            mismatch = target.compare(case, tri, oracle_outputs(oracle, case))
+            failure = None if mismatch is None else mismatch.headline()
+        except Exception as exc:  # any kernel error is a failure to report
+            failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        if failure is not None:
+            counts["failed"] += 1
+            if not first:
+                first.append(f"{failure}\n{case.describe()}")
+
+    try:
+        run()
+    except _Enough:
+        pass
+    print(f"{adapter}: {counts['run']} in-domain cases run ({counts['drawn']} drawn), {counts['failed']} failed")
+    if first:
+        print(first[0][:4000])
+    return counts["failed"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -147,7 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     domains_parser = commands.add_parser("domains", help="share of each target's cases inside each kernel's domain")
     domains_parser.add_argument("--cases", type=int, default=200)
     domains_parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    sample_parser = commands.add_parser("sample", help="run one adapter's kernel on in-domain cases, in-process")
+    sample_parser.add_argument("adapter", choices=sorted(ADAPTERS))
+    sample_parser.add_argument("--cases", type=int, default=200)
     args = parser.parse_args(argv)
+    if args.command == "sample":
+        import torch
+
+        return 1 if sample(args.adapter, args.cases, "cuda" if torch.cuda.is_available() else "cpu") else 0
     if args.command == "table":
         documents = reports(args.directory)
         if not documents:
