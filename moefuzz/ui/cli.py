@@ -170,6 +170,22 @@ def main() -> None:
     type=click.IntRange(1),
     help="End once this many new findings are saved and shrunk (default: run the whole budget).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run over a Ray cluster, one actor per GPU: auto (the running cluster, the default), local "
+    "(start one here) or HOST:PORT. Needs moefuzz[ray].",
+)
+@click.option(
+    "--ray-actors",
+    default=None,
+    type=click.IntRange(1, 4096),
+    help="Actors of a --ray campaign (default: one per GPU of the cluster; without GPUs, one CPU actor).",
+)
 @_report_options
 @_one_line_errors
 def run(
@@ -190,6 +206,8 @@ def run(
     device_list: str | None,
     max_findings: int | None,
     drawers: int | None,
+    ray_address: str | None,
+    ray_actors: int | None,
 ) -> None:
     """Fuzz a target for a time budget; save and shrink every failure."""
     from moefuzz.model.registry import get_target
@@ -200,7 +218,7 @@ def run(
     shrink_seconds = parse_duration(shrink_time) if shrink_time else None
     get_target(target_name).kernel(kernel)  # unknown names fail here, before any worker starts
 
-    from moefuzz.engine.campaign import CampaignConfig, run_campaign
+    from moefuzz.engine.campaign import CampaignConfig, CampaignStatus, run_campaign
     from moefuzz.ui.status import StatusDisplay, status_line
 
     config = CampaignConfig(
@@ -220,9 +238,14 @@ def run(
         max_findings=max_findings,
         drawers=drawers,
     )
+    fuzz: Callable[[CampaignConfig, Callable[[CampaignStatus], None] | None], CampaignStatus] = run_campaign
+    if ray_address is not None or ray_actors is not None:  # Ray is imported here, and only here
+        from moefuzz.cluster.driver import ray_runner
+
+        fuzz = ray_runner(ray_address, ray_actors)
     with StatusDisplay() as display:
         try:
-            status = run_campaign(config, display.update)
+            status = fuzz(config, display.update)
         except KeyboardInterrupt:
             click.echo("moefuzz: interrupted; saved findings are kept", err=True)
             sys.exit(130)

@@ -30,6 +30,9 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
                              original_size, shrink_complete, shrink_s, found_after_s, report}]
     known                    failures matching reproducers already in the corpus:
                              [{id, path, count}]
+    ray                      only over a Ray cluster (--ray): {address, nodes, gpus,
+                             actor_restarts, blamed, actors: [{slot, node, gpus, restarts,
+                             seed, state}]}; workers and drawers are then summed over the actors
 
     replay only:
     kernel                   the kernel every reproducer replayed on, or null (each its own)
@@ -54,6 +57,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from moefuzz.cluster.data import ClusterStatus
 from moefuzz.engine.campaign import CampaignConfig, CampaignStatus
 from moefuzz.errors import UsageError
 from moefuzz.store.corpus import atomic_write
@@ -123,6 +127,25 @@ def run_document(
             "known": known,
         }
     )
+    if isinstance(status, ClusterStatus):
+        document["ray"] = {
+            "address": status.address,
+            "nodes": status.nodes,
+            "gpus": status.gpus,
+            "actor_restarts": status.actor_restarts,
+            "blamed": status.blamed,
+            "actors": [
+                {
+                    "slot": a.slot,
+                    "node": a.node,
+                    "gpus": a.gpus,
+                    "restarts": a.restarts,
+                    "seed": a.seed,
+                    "state": a.state,
+                }
+                for a in status.actors
+            ],
+        }
     return document
 
 

@@ -7,11 +7,10 @@ expert-parallel strategies), ``shrink.py`` (the hidden-size pass, shared with ep
 """
 
 from moefuzz.model.case import Case
-from moefuzz.model.target import KernelSpec, Target
+from moefuzz.model.convention import conventional_target, kernel
 from moefuzz.shrinking.routing import routing_passes, routing_size
-from moefuzz_targets.ep_scatter import contract
 from moefuzz_targets.ep_scatter.shrink import SCATTER_HIDDEN_PASS
-from moefuzz_targets.ep_scatter.strategy import LAYOUT, cases
+from moefuzz_targets.ep_scatter.strategy import LAYOUT
 
 _routing_size = routing_size(LAYOUT)
 
@@ -21,32 +20,23 @@ def size(case: Case) -> tuple[int, ...]:
     return (*_routing_size(case), int(case.arrays["recv_x"].shape[1]))
 
 
-TARGET = Target(
-    name="ep_scatter",
+TARGET = conventional_target(
+    __name__,
     summary="EP scatter: received tokens to 128-aligned expert segments, m_indices, output_index (bf16/fp8)",
     source="LightLLM deepep_scatter_gather.py ep_scatter (_fwd_kernel_ep_scatter_1/2); SGLang, vLLM, RTP-LLM copies",
-    strategy=cases,
-    check=contract.check,
-    output_specs=contract.output_specs,
-    oracle="moefuzz_targets.ep_scatter.oracle:ep_scatter_torch",
-    compare=contract.compare,
-    explain=contract.explain,
-    derive=contract.derive,
     kernels=(
-        KernelSpec(
+        kernel(
             "triton",
-            "moefuzz_targets.ep_scatter.kernels:ep_scatter_triton",
             "moefuzz's correct Triton kernels: register prefix, atomic row scatter",
         ),
-        KernelSpec(
+        kernel(
             "bug-stale-start-loc",
-            "moefuzz_targets.ep_scatter.kernels:ep_scatter_bug_stale_start_loc",
             "stores the prefix to expert_start_loc and reads its own start back (a GPU race; right on CPU)",
             models_bug="LightLLM _fwd_kernel_ep_scatter_1: cross-warp stale read of expert_start_loc "
             "(alibaba/rtp-llm#1098)",
         ),
     ),
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16, 32)},
     shrink_passes=(*routing_passes(LAYOUT), SCATTER_HIDDEN_PASS),
     size=size,
-    launch_knobs={"num_warps": (1, 2, 4, 8, 16, 32)},
 )
