@@ -71,12 +71,17 @@ for path in sorted(work.glob("*.json")):
         docs.append({"file": path.name, "error": repr(exc)})
 pathlib.Path(sys.argv[2]).write_text(json.dumps(docs, indent=1))
 PY
-for dir in "$WORK"/corpus/*/*/*/; do
+mkdir -p "$WORK/show"
+n=0
+for dir in "$WORK"/corpus/*/*/*/; do  # every finding at once, 30 s each at most
     [ -f "$dir/finding.json" ] || continue
     adapter=$(basename "$(dirname "$(dirname "$dir")")")
-    echo "==== $dir"
-    timeout 30 python3 -m moefuzz show --targets "benchmarks/upstream/$adapter.py" "$dir" 2>&1 | head -n 80
-done >"$OUT/findings.txt" 2>&1
+    n=$((n + 1))
+    { echo "==== $dir"; timeout 30 python3 -m moefuzz show --targets "benchmarks/upstream/$adapter.py" "$dir" 2>&1 |
+        head -n 80; } >"$WORK/show/$(printf %03d $n).txt" &
+done
+wait
+cat "$WORK"/show/*.txt >"$OUT/findings.txt" 2>/dev/null || echo "no findings" >"$OUT/findings.txt"
 tar czf "$OUT/logs.tar.gz" -C "$WORK" . 2>/dev/null
 ls -la "$OUT"
 cat "$OUT/summary.md"
