@@ -92,10 +92,6 @@ throughput)  # alone on the GPU: three_step_sort at T <= 1024, every measurement
       --modes "${TP_OTHERS_MODES:-floor,campaign,given}" >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
   fi
   ;;
-copy-ab)  # launch A/B of the copy back: plain tensor.cpu() an output against pinned + one synchronize
-  python3 benchmarks/case_profile.py --target three_step_sort --max-tokens 1024 --cases "${AB_CASES:-400}" \
-    --copy-back plain,pinned,plain,pinned >>"$WORK/copy-ab.jsonl" 2>>"$WORK/copy-ab.err"
-  ;;
 hunt-start)  # time to bug alone: the hunts in the background (then: wait, pack)
   rm -f "$WORK/hunts.jsonl" "$WORK/background.pids"
   setsid bash "$0" hunts </dev/null >"$WORK/hunts.log" 2>&1 &

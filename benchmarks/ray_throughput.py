@@ -46,7 +46,7 @@ def one(mode: str, target: str, seconds: float, seed: int, max_tokens: int | Non
         "execs_per_s": round(status.execs_per_s, 1),
         "steady_execs_per_s": None if steady is None else round(steady, 1),
         "workers": status.workers,
-        "drawers": status.drawers,
+        "drawers": status.generators,
         "device": status.device,
         "findings": len(status.findings) + status.known,
         "wall_s": round(time.monotonic() - started, 1),

@@ -5,8 +5,8 @@
 #
 # Needs benchmarks/upstream/src/ (fetch.sh; the GPU host needs no network). Installs moefuzz
 # editable without dependencies (torch, triton, hypothesis are the host's), runs the seven
-# campaigns in parallel with moefuzz's defaults except --drawers (the campaigns share the host's
-# cores: DRAWERS each, default 1), then writes 4 files to $OUT (default ./upstream-out):
+# campaigns in parallel with moefuzz's defaults except --generators (the campaigns share the
+# host's cores: GENERATORS each, default 1), then writes 4 files to $OUT (default ./upstream-out):
 #   summary.md       the triage table (check.py table) and the environment
 #   reports.json     every campaign's JSON report, in one list
 #   findings.txt     `moefuzz show` of every finding saved
@@ -18,7 +18,7 @@
 set -uo pipefail
 
 BUDGET=${BUDGET:-300}
-DRAWERS=${DRAWERS:-1}
+GENERATORS=${GENERATORS:-1}
 OUT=${OUT:-$PWD/upstream-out}
 WORK=$(mktemp -d)
 mkdir -p "$OUT"
@@ -40,7 +40,7 @@ ADAPTERS=(
 for line in "${ADAPTERS[@]}"; do
     read -r adapter target kernel <<<"$line"
     timeout -s INT $((BUDGET + 150)) python3 -m moefuzz run --targets "benchmarks/upstream/$adapter.py" \
-        --target "$target" --kernel "$kernel" --time "${BUDGET}s" --drawers "$DRAWERS" \
+        --target "$target" --kernel "$kernel" --time "${BUDGET}s" --generators "$GENERATORS" \
         --corpus "$WORK/corpus/$adapter" --json "$WORK/$adapter.json" >"$WORK/$adapter.log" 2>&1 &
 done
 wait

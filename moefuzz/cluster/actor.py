@@ -1,5 +1,5 @@
 """What runs in one actor of a Ray campaign: a :class:`~moefuzz.engine.campaign.Campaign` of its
-own, with its workers, drawers and isolation unchanged (a crashing kernel kills a worker process
+own, with its workers, generators and isolation unchanged (a crashing kernel kills a worker process
 of the actor, never the actor).
 
 The campaign runs in a thread of the actor; the driver calls :meth:`FuzzActor.poll` a few times a
@@ -41,7 +41,7 @@ from moefuzz.store.corpus import Finding
 
 #: Environment variables the driver hands its actors as it has them (set or unset): the plugins
 #: to load, and the thread count Ray would otherwise set to 1 in every actor (and so in the
-#: workers and drawers it starts) where the driver's user left it unset.
+#: workers and generators it starts) where the driver's user left it unset.
 FORWARDED_ENV = ("MOEFUZZ_TARGETS", "OMP_NUM_THREADS")
 
 
@@ -109,8 +109,8 @@ class FuzzActor:
             self._done = True
             return {**reply, "error": (type(exc).__name__, str(exc))}
         with self._lock:
-            campaign._known_ids.update(self._known)
-            campaign.status.corpus_size = len(campaign._known_ids)
+            campaign.triage.known_ids.update(self._known)
+            campaign.status.corpus_size = len(campaign.triage.known_ids)
         self._thread = threading.Thread(target=self._fuzz, name="moefuzz-actor-campaign", daemon=True)
         self._thread.start()
         status = campaign.status
@@ -138,7 +138,7 @@ class FuzzActor:
         with self._lock:
             self._known.update(known)
             if campaign is not None:
-                campaign._known_ids.update(known)
+                campaign.triage.known_ids.update(known)
             findings, self._outbox = self._outbox, []
             done = self._done
         if campaign is None:
@@ -223,7 +223,7 @@ def counters(status: CampaignStatus) -> dict[str, Any]:
         "recovery_seconds": list(status.recovery_seconds),
         "unconfirmed_hangs": status.unconfirmed_hangs,
         "workers": status.workers,
-        "drawers": status.drawers,
+        "generators": status.generators,
         "shrinking": status.shrinking,
         "shrink_pass": status.shrink_pass,
         "shrink_candidates": status.shrink_candidates,

@@ -116,7 +116,7 @@ class ActorInfo:
 @dataclass
 class ClusterStatus(CampaignStatus):
     """A :class:`~moefuzz.engine.campaign.CampaignStatus` of a campaign over a Ray cluster: the
-    actors' counters summed (``workers`` and ``drawers`` too), plus where it runs.
+    actors' counters summed (``workers`` and ``generators`` too), plus where it runs.
 
     Attributes:
         address: the cluster's address as given (``auto``, ``local``, ``ray://...``).

@@ -4,7 +4,7 @@ It connects to the cluster (``auto``: the one running, as ``ray start`` left it;
 cluster of this machine alone, started for the campaign on 127.0.0.1 and shut down after), starts
 one :class:`~moefuzz.cluster.actor.FuzzActor` per GPU (``num_gpus=1``; on a cluster without GPUs,
 or with ``--device cpu``, a given count of CPU actors running Triton's interpreter), and polls
-them a few times a second. Each actor runs a campaign of its own, with its workers and drawers,
+them a few times a second. Each actor runs a campaign of its own, with its workers and generators,
 on a case stream of its own seed (:func:`~moefuzz.cluster.data.actor_seed`).
 
 Findings come back as data and are saved here, to the one corpus, by the corpus code of a
@@ -94,8 +94,8 @@ def run_ray_campaign(config: CampaignConfig, options: RayOptions, on_status: Any
     """Fuzz ``config.target`` for ``config.duration_s`` seconds over a Ray cluster; return the
     final status (the actors' counters summed, the findings saved here to ``config.corpus``).
 
-    Only the default (``hypothesis``) engine runs over Ray. ``config.devices`` must be empty:
-    Ray gives each actor its GPU. ``config.workers`` and ``config.drawers`` are per actor.
+    Only the default (``random``) engine runs over Ray. ``config.devices`` must be empty:
+    Ray gives each actor its GPU. ``config.workers`` and ``config.generators`` are per actor.
 
     Raises:
         UsageError: Ray is not installed (``pip install "moefuzz[ray]"``), another engine,
@@ -105,8 +105,8 @@ def run_ray_campaign(config: CampaignConfig, options: RayOptions, on_status: Any
         WorkerError: no actor could start its workers, or every actor died for good.
         MoefuzzError: the strategy produced a case the contract rejects (a target bug).
     """
-    if config.engine != "hypothesis":
-        raise UsageError(f"engine={config.engine!r} does not run over Ray (only hypothesis does)")
+    if config.engine != "random":
+        raise UsageError(f"engine={config.engine!r} does not run over Ray (only random does)")
     if config.devices:
         raise UsageError("devices and a Ray cluster do not mix: Ray gives each actor its GPU")
     if options.actors is not None and options.actors < 1:
@@ -270,7 +270,7 @@ class _Driver:
             "engine": config.engine,
             "workers": config.workers,
             "max_findings": None,
-            "drawers": config.drawers,
+            "generators": config.generators,
             "known": list(self._known),
             "env": {name: os.environ.get(name) for name in FORWARDED_ENV},
         }
@@ -462,7 +462,7 @@ class _Driver:
         status.recovery_seconds = [x for s in self._slots for x in s.current.get("recovery_seconds", [])]
         live = [s for s in self._slots if s.info.state in ("fuzzing", "done")]
         status.workers = sum(int(s.current.get("workers", 0)) for s in live)
-        status.drawers = sum(int(s.current.get("drawers", 0)) for s in live)
+        status.generators = sum(int(s.current.get("generators", 0)) for s in live)
         since = [s.fuzzing_since for s in self._slots if s.fuzzing_since is not None]
         first = [s.first_case_at for s in self._slots if s.first_case_at is not None]
         status.fuzzing_since = min(since) if since else None

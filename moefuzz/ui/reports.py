@@ -18,10 +18,10 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
     budget_s                 the fuzzing budget
     execs, execs_per_s       cases run, and per second of fuzzing
     workers                  workers that ran cases at once
-    drawers                  CPU-only processes that drew cases for them (0: the workers drew)
+    generators               CPU-only processes that generated cases for them (0: the workers drew)
     startup_s                seconds from the start to the first worker ready (its CUDA context
                              made and first case run), null if none started
-    first_case_s             seconds from the start to the first case's outcome (drawers ready,
+    first_case_s             seconds from the start to the first case's outcome (generators ready,
                              the kernel compiled), null if none ran
     worker_restarts          workers replaced after a crash or a hang
     worker_recovery_s        seconds from each crash or hang to the next case done: {p50, p95, n}
@@ -32,7 +32,7 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
                              [{id, path, count}]
     ray                      only over a Ray cluster (--ray): {address, nodes, gpus,
                              actor_restarts, blamed, actors: [{slot, node, gpus, restarts,
-                             seed, state}]}; workers and drawers are then summed over the actors
+                             seed, state}]}; workers and generators are then summed over the actors
 
     replay only:
     kernel                   the kernel every reproducer replayed on, or null (each its own)
@@ -117,7 +117,7 @@ def run_document(
             "execs": status.execs,
             "execs_per_s": round(status.execs_per_s, 3),
             "workers": status.workers,
-            "drawers": status.drawers,
+            "generators": status.generators,
             "startup_s": None if status.fuzzing_since is None else round(status.fuzzing_since - status.started, 3),
             "first_case_s": None if status.first_case_at is None else round(status.first_case_at - status.started, 3),
             "worker_restarts": status.worker_restarts,

@@ -47,8 +47,8 @@ def shrink_text(status: CampaignStatus) -> str:
     return f"{status.shrinking}: {where}, {status.shrink_accepted} accepted of {status.shrink_candidates} candidates"
 
 
-def _drawers(status: CampaignStatus) -> str:
-    return f" + {status.drawers} drawers" if status.drawers else ""
+def _generators(status: CampaignStatus) -> str:
+    return f" + {status.generators} generators" if status.generators else ""
 
 
 def status_line(status: CampaignStatus) -> str:
@@ -56,7 +56,7 @@ def status_line(status: CampaignStatus) -> str:
     line = (
         f"[{status.target}/{status.kernel} on {device_label(status)}] {status.elapsed:7.1f}s  "
         f"execs {status.execs}  {status.execs_per_s:.1f}/s  findings {findings_text(status)}  "
-        f"corpus {status.corpus_size}  workers {status.workers}{_drawers(status)}  restarts {status.worker_restarts}"
+        f"corpus {status.corpus_size}  workers {status.workers}{_generators(status)}  restarts {status.worker_restarts}"
     )
     if isinstance(status, ClusterStatus):
         line += f"  {status.cluster_text}"
@@ -74,7 +74,7 @@ def status_panel(status: CampaignStatus) -> RenderableType:
     grid.add_row(
         "execs",
         f"{status.execs} in {status.elapsed:.1f} s, {status.execs_per_s:.1f}/s, "
-        f"{status.workers} workers{_drawers(status)}, {status.worker_restarts} restarts",
+        f"{status.workers} workers{_generators(status)}, {status.worker_restarts} restarts",
     )
     if isinstance(status, ClusterStatus):
         grid.add_row("cluster", status.cluster_text)
