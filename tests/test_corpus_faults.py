@@ -19,7 +19,7 @@ import pytest
 
 from moefuzz.errors import StorageError
 from moefuzz.model.case import Case
-from moefuzz.store import corpus as corpus_module
+from moefuzz.store import files as corpus_files
 from moefuzz.store.corpus import LOCK_FILE, PENDING_PREFIX, Finding, load_finding, save_finding, scan_target
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +129,7 @@ def test_a_full_disk_during_a_save_is_a_storage_error_and_keeps_nothing_half_sav
     if update:
         save_finding(tmp_path, first)
     second = make_finding(4, original_tokens=6)
-    real_write, writes = corpus_module._write_fd, []
+    real_write, writes = corpus_files.write_fd, []
 
     def full_disk(fd: int, data: bytes) -> None:
         writes.append(len(data))
@@ -137,7 +137,7 @@ def test_a_full_disk_during_a_save_is_a_storage_error_and_keeps_nothing_half_sav
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(fd, data)
 
-    monkeypatch.setattr(corpus_module, "_write_fd", full_disk)
+    monkeypatch.setattr(corpus_files, "write_fd", full_disk)
     with pytest.raises(StorageError, match="No space left on device"):
         save_finding(tmp_path, second)
     monkeypatch.undo()

@@ -28,26 +28,34 @@ and writers never write or delete through one. An ``OSError`` while saving (a fu
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import os
 import re
 import secrets
 import shutil
-import stat
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import filelock
 import numpy as np
 
 from moefuzz.errors import CaseError, CorpusError, StorageError
 from moefuzz.model.case import Case
 from moefuzz.model.compare import Mismatch
+from moefuzz.store.files import (
+    LOCK_FILE,
+    atomic_write,
+    fsync_dir,
+    is_plain_file,
+    is_temporary,
+    locked,
+    make_dirs,
+    refuse_symlink,
+    remove,
+    write_file,
+)
 from moefuzz.store.schema import (
     MAX_FINDING_BYTES,
     check_regular_file,
@@ -59,12 +67,8 @@ from moefuzz.store.schema import (
 FORMAT = "moefuzz-finding"
 FORMAT_VERSION = 1
 FINDING_FILE = "finding.json"
-#: The lock file of a target directory; never a finding.
-LOCK_FILE = ".moefuzz.lock"
 #: Prefix of the directory a new finding is written into before it is renamed into place.
 PENDING_PREFIX = ".pending-"
-#: Seconds a writer waits for another one's lock before giving up (StorageError).
-LOCK_TIMEOUT_S = 300.0
 
 
 @dataclass
@@ -139,9 +143,9 @@ def save_finding(corpus: Path | None, finding: Finding, directory: Path | None =
         directory = directory.parent
     parent = directory.parent
     try:
-        _make_dirs(parent)
-        with _locked(parent):
-            _refuse_symlink(directory, "finding directory")
+        make_dirs(parent)
+        with locked(parent):
+            refuse_symlink(directory, "finding directory")
             if directory.is_dir():
                 _update_in_place(directory, finding)
             else:
@@ -165,7 +169,7 @@ def load_finding(path: Path) -> Finding:
             holds non-numeric data or does not match its manifest.
     """
     file = path / FINDING_FILE if path.is_dir() else path
-    _refuse_symlink(file.parent, "finding directory")
+    refuse_symlink(file.parent, "finding directory")
     try:
         check_regular_file(file, "finding", MAX_FINDING_BYTES)
         data = file.read_bytes()
@@ -264,14 +268,14 @@ def scan_target(corpus: Path, target: str) -> CorpusScan:
     scan = CorpusScan()
     if not os.path.lexists(directory):
         return scan
-    _refuse_symlink(directory, "target directory")
+    refuse_symlink(directory, "target directory")
     try:
-        with _locked(directory):
+        with locked(directory):
             for entry in sorted(directory.iterdir()):
                 if entry.name == LOCK_FILE:
                     continue
-                if entry.name.startswith(PENDING_PREFIX) or _is_temporary(entry):
-                    _remove(entry)
+                if entry.name.startswith(PENDING_PREFIX) or is_temporary(entry):
+                    remove(entry)
                     scan.removed.append(entry)
                 elif entry.name.startswith("."):
                     continue
@@ -279,8 +283,8 @@ def scan_target(corpus: Path, target: str) -> CorpusScan:
                     scan.problems.append(f"path={str(entry)!r} is a symlink; corpus directories are never followed")
                 elif entry.is_dir():
                     for leftover in entry.iterdir():
-                        if _is_temporary(leftover):
-                            _remove(leftover)
+                        if is_temporary(leftover):
+                            remove(leftover)
                             scan.removed.append(leftover)
                     try:
                         load_finding(entry)
@@ -341,15 +345,15 @@ def _write_new(directory: Path, finding: Finding) -> None:
     try:
         case_file, case_data = _case_file("case", finding.case)
         original_file, original_data = _case_file("original", finding.original_case)
-        _write_file(pending / case_file, case_data)
-        _write_file(pending / original_file, original_data)
-        _write_file(pending / FINDING_FILE, _document(finding, case_file, original_file))
-        _fsync_dir(pending)
+        write_file(pending / case_file, case_data)
+        write_file(pending / original_file, original_data)
+        write_file(pending / FINDING_FILE, _document(finding, case_file, original_file))
+        fsync_dir(pending)
         os.rename(pending, directory)
     except BaseException:
         shutil.rmtree(pending, ignore_errors=True)
         raise
-    _fsync_dir(directory.parent)
+    fsync_dir(directory.parent)
 
 
 def _update_in_place(directory: Path, finding: Finding) -> None:
@@ -358,13 +362,13 @@ def _update_in_place(directory: Path, finding: Finding) -> None:
     for stem, case in (("case", finding.case), ("original", finding.original_case)):
         name, data = _case_file(stem, case)
         names.append(name)
-        if not _is_plain_file(directory / name):
+        if not is_plain_file(directory / name):
             atomic_write(directory / name, data)
     atomic_write(directory / FINDING_FILE, _document(finding, names[0], names[1]))
     for stale in directory.glob("*.npz"):
         if stale.name not in names:
             stale.unlink(missing_ok=True)
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def _read_case(directory: Path, manifest: dict[str, Any]) -> Case:
@@ -384,99 +388,3 @@ def _incomplete(directory: Path) -> str:
         f"incomplete finding path={str(directory)!r}: no {FINDING_FILE} (a save an older moefuzz did not "
         "finish, or a deleted file); delete the directory or restore the file"
     )
-
-
-def _refuse_symlink(path: Path, what: str) -> None:
-    if path.is_symlink():
-        raise CorpusError(f"{what} path={str(path)!r} is a symlink; moefuzz never reads or writes through one")
-
-
-def _make_dirs(directory: Path) -> None:
-    """Create ``directory`` and its parents, fsync'ing the parent of the last; refuse a
-    symlinked ``directory`` (the corpus root above it may be one)."""
-    _refuse_symlink(directory, "corpus directory")
-    if not directory.is_dir():
-        directory.mkdir(parents=True, exist_ok=True)
-        _fsync_dir(directory.parent)
-
-
-@contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """Hold ``directory/.moefuzz.lock``."""
-    lock = filelock.FileLock(directory / LOCK_FILE, timeout=LOCK_TIMEOUT_S)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise StorageError(
-            f"corpus path={str(directory)!r} stayed locked by another moefuzz for {LOCK_TIMEOUT_S:g} s ({LOCK_FILE})"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def _is_plain_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
-
-
-def _is_temporary(path: Path) -> bool:
-    return path.name.startswith(".") and path.name.endswith(".tmp")
-
-
-def _remove(path: Path) -> None:
-    """Remove a leftover file or directory, never what a symlink points to."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a directory's entries (a rename, a new file) durable."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some filesystems cannot fsync a directory
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
-
-
-def _write_fd(fd: int, data: bytes) -> None:
-    """Write all of ``data`` to ``fd`` and fsync it (the one place corpus bytes reach the disk)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-    os.fsync(fd)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """Create ``path`` (it must not exist; a symlink there is not followed) with ``data``, fsync'ed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    try:
-        _write_fd(fd, data)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half:
-    a temporary ``.<name>.<random>.tmp`` in the same directory, fsync'ed, then renamed over
-    ``path`` (a symlink at ``path`` is replaced, not followed), then the directory fsync'ed.
-
-    Raises:
-        OSError: the write failed (the temporary file is removed).
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        _write_file(tmp, data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
