@@ -45,15 +45,16 @@ start)
        --json "$W/survive-$target.json" >"$W/logs/survive-$target.log" 2>&1 </dev/null &)
   done
   say "background campaigns started"
-  timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_triton_helpers.py tests/test_three_step_sort_kernels.py \
+  hunt moe_align_block_size bug-cuda-smem-experts 10 45s 30s 200 &
+  hunt page_table bug-cuda-trailing-entries 10 45s 30s 200 &
+  timeout 300 python3 -m pytest -q -rf --tb=line -p no:cacheprovider tests/test_triton_helpers.py tests/test_three_step_sort_kernels.py \
     tests/test_moe_permute_kernels.py tests/test_ep_scatter_kernels.py tests/test_ep_gather_kernels.py \
     tests/test_page_table_kernels.py tests/test_paged_decode_kernels.py tests/test_alloc_extend_kernels.py \
     tests/test_moe_align_block_size_kernels.py tests/test_execute_gpu.py tests/test_cuda_kernels.py \
-    tests/test_corpus_hostile.py tests/test_repo_corpus.py >"$W/logs/pytest-gpu.log" 2>&1
+    tests/test_corpus_hostile.py tests/test_repo_corpus.py tests/test_flaky_crash.py tests/test_pipeline.py \
+    tests/test_stream_overlap_gpu.py tests/test_ep_scatter_race_gpu.py >"$W/logs/pytest-gpu.log" 2>&1
   say "GPU tests: $(tail -n 1 "$W/logs/pytest-gpu.log")"
   grep -E "^(FAILED|ERROR)" "$W/logs/pytest-gpu.log" | head -n 20 >>"$W/summary.txt"
-  hunt moe_align_block_size bug-cuda-smem-experts 10 45s 30s 200 &
-  hunt page_table bug-cuda-trailing-entries 10 45s 30s 200 &
   wait
   say "start done"
   cp "$W/summary.txt" "$OUT/summary-start.txt"
