@@ -45,8 +45,8 @@ start)
        --json "$W/survive-$target.json" >"$W/logs/survive-$target.log" 2>&1 </dev/null &)
   done
   say "background campaigns started"
-  hunt moe_align_block_size bug-cuda-smem-experts 10 45s 30s 200 &
-  hunt page_table bug-cuda-trailing-entries 10 45s 30s 200 &
+  hunt moe_align_block_size bug-cuda-smem-experts 10 45s 30s 330 &
+  hunt page_table bug-cuda-trailing-entries 10 45s 30s 330 &
   timeout 300 python3 -m pytest -q -rf --tb=line -p no:cacheprovider tests/test_triton_helpers.py tests/test_three_step_sort_kernels.py \
     tests/test_moe_permute_kernels.py tests/test_ep_scatter_kernels.py tests/test_ep_gather_kernels.py \
     tests/test_page_table_kernels.py tests/test_paged_decode_kernels.py tests/test_alloc_extend_kernels.py \
