@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 #: takes T <= 256; vLLM's moe_align_block_size switches at 1024 tokens; DeepEP aligns to 128).
 TOKEN_EDGES = (1, 2, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 2048, 4096, 8192, 16384)
 #: Expert counts of real models plus non powers of two (Mixtral 8, Qwen 60/128, DeepSeek 256,
-#: Kimi 384) and the edges of 128- and 256-wide blocks.
-EXPERT_EDGES = (1, 2, 3, 8, 60, 64, 127, 128, 129, 160, 255, 256, 257, 384, 512)
+#: Kimi 384), the edges of 128- and 256-wide blocks and of a 512-expert prefix, up to 1024.
+EXPERT_EDGES = (1, 2, 3, 8, 60, 64, 127, 128, 129, 160, 255, 256, 257, 384, 512, 768, 1024)
 #: How expert ids are distributed over the experts.
 SKEWS = ("uniform", "one_hot", "zipf", "empty_experts", "all_local", "none_local")
 #: How many tokens get a duplicated expert inside their own top-k.

@@ -255,18 +255,60 @@ def run(
 
 @main.command()
 @_targets_option
+@click.option("--domain", "domain_of", default=None, metavar="NAME", help="Print target NAME's input domain.")
+@click.option("--device", default="auto", show_default=True, type=DEVICES, help="Whose size limits cap the domain.")
 @_one_line_errors
-def targets() -> None:
-    """List targets and their kernels (correct kernels and bug-* models)."""
-    from moefuzz.model.registry import builtin_targets
+def targets(domain_of: str | None, device: str) -> None:
+    """List targets and their kernels (correct kernels and bug-* models); with --domain, one
+    target's input domain (dimensions, bounds, notable values, edges) and its kernels' domains."""
+    from moefuzz.model.registry import builtin_targets, get_target
 
+    if domain_of is not None:
+        from moefuzz.engine.campaign import likely_device
+        from moefuzz.model.target import default_limits
+
+        target = get_target(domain_of)
+        limits = default_limits(likely_device(device))
+        click.echo(f"{target.name}: input domain (limits of a {likely_device(device)} campaign)")
+        for line in target.domain.describe(limits) if target.domain is not None else ["(no domain declared)"]:
+            click.echo(f"  {line}")
+        for kernel in target.kernels:
+            if kernel.domain is not None:
+                click.echo(f"  kernel {kernel.name} domain: {kernel.domain_entry}")
+        return
     for target in builtin_targets().values():
         click.echo(f"{target.name}: {target.summary}")
         click.echo(f"  contract: {target.source}")
         width = max(24, *(len(kernel.name) for kernel in target.kernels))
         for index, kernel in enumerate(target.kernels):
             role = "default" if index == 0 else ("bug model" if kernel.is_bug_model else "kernel")
-            click.echo(f"  {kernel.name:<{width}} {role:<9} {kernel.summary}")
+            where = f"  [domain {kernel.domain_entry}]" if kernel.domain is not None else ""
+            click.echo(f"  {kernel.name:<{width}} {role:<9} {kernel.summary}{where}")
+
+
+@main.command()
+@_targets_option
+@click.option("--target", "target_name", required=True, help="Target whose domain to measure.")
+@click.option("--cases", default=2000, show_default=True, type=click.IntRange(1), help="Cases to draw.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the case source (as run's).")
+@click.option("--device", default="auto", show_default=True, type=DEVICES, help="Whose size limits to draw within.")
+@_one_line_errors
+def coverage(target_name: str, cases: int, seed: int, device: str) -> None:
+    """Draw the cases a campaign would (no kernel runs) and print how often each bound, notable
+    value and edge of the target's domain was hit; exit 1 if one never was."""
+    from moefuzz.engine.campaign import likely_device
+    from moefuzz.engine.coverage import draw_coverage
+    from moefuzz.model.registry import get_target
+    from moefuzz.model.target import default_limits
+
+    target = get_target(target_name)
+    result = draw_coverage(target, default_limits(likely_device(device)), cases, seed)
+    click.echo(f"{target.name}: {result.cases} cases drawn (seed {seed}, {likely_device(device)} limits)")
+    for line in result.lines():
+        click.echo(f"  {line}")
+    missed = result.missed
+    click.echo(f"{len(result.points) - len(missed)} of {len(result.points)} points hit" + (f"; missed: {', '.join(missed)}" if missed else ""))
+    sys.exit(1 if missed else 0)
 
 
 @main.command()

@@ -10,6 +10,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz.shrinking.routing import routing_passes, routing_size
 from moefuzz_targets.ep_scatter import contract
+from moefuzz_targets.ep_scatter.domain import DOMAIN
 from moefuzz_targets.ep_scatter.shrink import SCATTER_HIDDEN_PASS
 from moefuzz_targets.ep_scatter.strategy import LAYOUT, cases
 
@@ -45,8 +46,15 @@ TARGET = Target(
             models_bug="LightLLM _fwd_kernel_ep_scatter_1: cross-warp stale read of expert_start_loc "
             "(alibaba/rtp-llm#1098)",
         ),
+        KernelSpec(
+            "bug-wide-local-experts",
+            "moefuzz_targets.ep_scatter.kernels:ep_scatter_bug_wide_local_experts",
+            "prefix block of 512 experts: with E local > 512 the later experts start at row 0",
+            models_bug="a domain-edge bug: a kernel sized for E local <= 512 (wrong only past it)",
+        ),
     ),
     shrink_passes=(*routing_passes(LAYOUT), SCATTER_HIDDEN_PASS),
     size=size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16, 32)},
+    domain=DOMAIN,
 )
