@@ -50,9 +50,12 @@ class Dimension:
         measure: ``measure(case) -> int``, the dimension's value on a case.
         low, high: the contract's bounds (inclusive).
         values: notable values (each one a point ``name=value`` when it lies within the bounds).
-        cap: a :class:`~moefuzz.model.target.Limits` field that caps ``high`` for a campaign
-            (``max_tokens``, ``max_topk``, ``max_experts``), or ``""``.
+        cap: what caps ``high`` for a campaign: a :class:`~moefuzz.model.target.Limits` field
+            (``max_tokens``, ``max_topk``, ``max_experts``), a ``cap(limits) -> int`` (the
+            target's own budget under those limits), or ``""``.
         note: what the dimension is (one line).
+        slack: for a sum or a budget that rarely lands on one value: the max point counts values
+            within ``slack`` (a fraction of ``high``) below it, ``name>=v (max)``.
     """
 
     name: str
@@ -60,14 +63,15 @@ class Dimension:
     low: int
     high: int
     values: tuple[int, ...] = ()
-    cap: str = ""
+    cap: str | Callable[[Limits], int] = ""
     note: str = ""
+    slack: float = 0.0
 
     def bounds(self, limits: Limits | None = None) -> tuple[int, int]:
         """(low, high) with ``high`` capped by ``limits`` when the dimension names a cap."""
         high = self.high
         if limits is not None and self.cap:
-            high = min(high, int(getattr(limits, self.cap)))
+            high = min(high, int(getattr(limits, self.cap) if isinstance(self.cap, str) else self.cap(limits)))
         return self.low, max(self.low, high)
 
     def points(self, limits: Limits | None = None) -> list[Point]:
@@ -75,10 +79,11 @@ class Dimension:
         strictly between them."""
         low, high = self.bounds(limits)
         measure = self.measure
-        points = [
-            Point(f"{self.name}={low} (min)", _equals(measure, low)),
-            Point(f"{self.name}={high} (max)", _equals(measure, high)),
-        ]
+        top = Point(f"{self.name}={high} (max)", _equals(measure, high))
+        if self.slack:
+            near = max(low, int(high * (1.0 - self.slack)))
+            top = Point(f"{self.name}>={near} (max)", lambda case: measure(case) >= near)
+        points = [Point(f"{self.name}={low} (min)", _equals(measure, low)), top]
         points += [Point(f"{self.name}={v}", _equals(measure, v)) for v in self.values if low < v < high]
         return points
 
@@ -110,7 +115,8 @@ class Domain:
         lines = []
         for d in self.dimensions:
             low, high = d.bounds(limits)
-            capped = f" (contract max {d.high}; capped by limits.{d.cap})" if high < d.high else ""
+            by = f"limits.{d.cap}" if isinstance(d.cap, str) else "the target's budget"
+            capped = f" (contract max {d.high}; capped by {by})" if high < d.high else ""
             values = [v for v in d.values if low < v < high]
             notable = f"  notable {', '.join(str(v) for v in values)}" if values else ""
             note = f"  {d.note}" if d.note else ""

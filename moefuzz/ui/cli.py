@@ -307,7 +307,8 @@ def coverage(target_name: str, cases: int, seed: int, device: str) -> None:
     for line in result.lines():
         click.echo(f"  {line}")
     missed = result.missed
-    click.echo(f"{len(result.points) - len(missed)} of {len(result.points)} points hit" + (f"; missed: {', '.join(missed)}" if missed else ""))
+    summary = f"{len(result.points) - len(missed)} of {len(result.points)} points hit"
+    click.echo(summary + (f"; missed: {', '.join(missed)}" if missed else ""))
     sys.exit(1 if missed else 0)
 
 

@@ -9,6 +9,7 @@ and decode kernels: the correct default and the ``bug-page-past-capacity`` model
 
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz_targets.alloc_extend import contract, shrink
+from moefuzz_targets.alloc_extend.domain import DOMAIN
 from moefuzz_targets.alloc_extend.strategy import cases
 
 TARGET = Target(
@@ -40,4 +41,5 @@ TARGET = Target(
     shrink_passes=shrink.PASSES,
     size=shrink.size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
+    domain=DOMAIN,
 )

@@ -11,6 +11,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz.shrinking.routing import routing_passes, routing_size
 from moefuzz_targets.ep_gather import contract
+from moefuzz_targets.ep_gather.domain import DOMAIN
 from moefuzz_targets.ep_gather.shrink import GATHER_PASSES
 from moefuzz_targets.ep_gather.strategy import LAYOUT, cases
 
@@ -50,4 +51,5 @@ TARGET = Target(
     shrink_passes=(*routing_passes(LAYOUT), *GATHER_PASSES),
     size=size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
+    domain=DOMAIN,
 )

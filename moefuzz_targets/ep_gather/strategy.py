@@ -94,7 +94,9 @@ def cases(draw: st.DrawFn, limits: Limits) -> Case:
     1024, H from the hidden sizes (M x H kept to a few MiB), and the unwritten entries' modes."""
     recv = draw(
         recv_topk_tables(
-            max_tokens=limits.max_tokens, max_topk=min(8, limits.max_topk), max_experts=min(MAX_EXPERTS, limits.max_experts)
+            max_tokens=limits.max_tokens,
+            max_topk=min(8, limits.max_topk),
+            max_experts=min(MAX_EXPERTS, limits.max_experts),
         )
     )
     rows = scatter_layout(recv.recv_topk, recv.num_experts).num_rows

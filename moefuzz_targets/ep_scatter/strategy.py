@@ -47,7 +47,9 @@ def cases(draw: st.DrawFn, limits: Limits) -> Case:
     1024, dtype bf16 or fp8, H from the hidden sizes."""
     recv = draw(
         recv_topk_tables(
-            max_tokens=limits.max_tokens, max_topk=min(8, limits.max_topk), max_experts=min(MAX_EXPERTS, limits.max_experts)
+            max_tokens=limits.max_tokens,
+            max_topk=min(8, limits.max_topk),
+            max_experts=min(MAX_EXPERTS, limits.max_experts),
         )
     )
     rows = max(int(aligned_counts(recv.recv_topk, recv.num_experts).astype(np.int64).sum()), recv.recv_topk.shape[0])

@@ -8,6 +8,7 @@ routing tables and expert maps), ``shrink.py`` (map-, block- and padding-aware p
 
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz_targets.moe_align_block_size import contract, shrink
+from moefuzz_targets.moe_align_block_size.domain import DOMAIN
 from moefuzz_targets.moe_align_block_size.strategy import cases
 
 TARGET = Target(
@@ -36,4 +37,5 @@ TARGET = Target(
     shrink_passes=shrink.PASSES,
     size=shrink.size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
+    domain=DOMAIN,
 )

@@ -9,6 +9,7 @@ strategy), ``shrink.py`` (passes that keep the padded-rank layout).
 
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz_targets.moe_permute import contract, shrink
+from moefuzz_targets.moe_permute.domain import DOMAIN
 from moefuzz_targets.moe_permute.strategy import cases
 
 TARGET = Target(
@@ -46,4 +47,5 @@ TARGET = Target(
     size=shrink.size,
     derive=contract.derive,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
+    domain=DOMAIN,
 )

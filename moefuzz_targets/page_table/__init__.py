@@ -8,6 +8,7 @@ engine's paged KV cache strategy), ``shrink.py`` (passes that keep the paged lay
 
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz_targets.page_table import contract, shrink
+from moefuzz_targets.page_table.domain import DOMAIN
 from moefuzz_targets.page_table.strategy import cases
 
 TARGET = Target(
@@ -47,4 +48,5 @@ TARGET = Target(
     size=shrink.size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
     explain_crash=contract.explain_crash,
+    domain=DOMAIN,
 )

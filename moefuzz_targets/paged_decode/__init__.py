@@ -9,6 +9,7 @@ default and the ``bug-window-off-by-one`` and ``bug-trailing-pages`` models), ``
 
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz_targets.paged_decode import contract, shrink
+from moefuzz_targets.paged_decode.domain import DOMAIN
 from moefuzz_targets.paged_decode.strategy import cases
 
 TARGET = Target(
@@ -47,4 +48,5 @@ TARGET = Target(
     size=shrink.size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
     explain_crash=contract.explain_crash,
+    domain=DOMAIN,
 )

@@ -12,6 +12,7 @@ all three kernels equal the oracle: this target finds nothing on the CPU.
 
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz_targets.stream_overlap import contract, shrink
+from moefuzz_targets.stream_overlap.domain import DOMAIN
 from moefuzz_targets.stream_overlap.strategy import cases
 
 TARGET = Target(
@@ -46,4 +47,5 @@ TARGET = Target(
     shrink_passes=shrink.PASSES,
     size=shrink.size,
     launch_knobs={"num_warps": (1, 2, 4, 8)},
+    domain=DOMAIN,
 )

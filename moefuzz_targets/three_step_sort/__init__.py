@@ -8,6 +8,7 @@ the ``bug-duplicate-topk`` model), ``strategy.py`` (cases from the engine's rout
 from moefuzz.model.target import KernelSpec, Target
 from moefuzz.shrinking.routing import routing_passes, routing_size
 from moefuzz_targets.three_step_sort import contract
+from moefuzz_targets.three_step_sort.domain import DOMAIN
 from moefuzz_targets.three_step_sort.strategy import LAYOUT, cases
 
 TARGET = Target(
@@ -36,4 +37,5 @@ TARGET = Target(
     shrink_passes=routing_passes(LAYOUT),
     size=routing_size(LAYOUT),
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
+    domain=DOMAIN,
 )
