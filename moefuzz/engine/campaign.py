@@ -31,6 +31,7 @@ from moefuzz.engine.generate import CaseSource, byte_stream
 from moefuzz.errors import CaseError, MoefuzzError, UsageError
 from moefuzz.execute.perturb import Perturbation, plan_perturbations
 from moefuzz.model.case import Case
+from moefuzz.model.domain import Coverage, coverage_of
 from moefuzz.model.outcome import Outcome
 from moefuzz.model.registry import get_target
 from moefuzz.model.target import Limits, default_limits
@@ -196,6 +197,9 @@ class CampaignStatus:
             (counted, not saved: a slow first compile, not a hang).
         engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
             empty for the default engine.
+        skipped_outside_domain: drawn cases outside the kernel's domain, never launched.
+        coverage: the target's domain points hit by the cases drawn (a
+            :class:`~moefuzz.model.domain.Coverage`; ``None`` before the first or without a domain).
     """
 
     target: str
@@ -224,6 +228,8 @@ class CampaignStatus:
     drawers: int = 0
     engine_stats: str = ""
     unconfirmed_hangs: int = 0
+    skipped_outside_domain: int = 0
+    coverage: Coverage | None = None
 
     @property
     def findings_by_kind(self) -> dict[str, int]:
@@ -331,7 +337,7 @@ class Campaign:
         # Drawers import the target while the first worker starts (the fork server, torch, the
         # CUDA context), on the device the parent expects; they learn the limits once it is ready.
         early = self._drawer_count(likely_device(config.device))
-        pool = DrawerPool(worker_context(), self.target.name, None, early) if early else None
+        pool = DrawerPool(worker_context(), self.target.name, None, early, kernel=self.kernel.name) if early else None
         try:
             self.environment = self.executor.wait_ready()
         except BaseException:
@@ -360,7 +366,7 @@ class Campaign:
         if pool is not None:
             pool.configure(self.limits)
         elif drawers:
-            pool = DrawerPool(worker_context(), self.target.name, self.limits, drawers)
+            pool = DrawerPool(worker_context(), self.target.name, self.limits, drawers, kernel=self.kernel.name)
         self._drawers = pool
         self.status.drawers = drawers
         self._known_ids = {p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir()}
@@ -484,6 +490,13 @@ class Campaign:
 
     def _count(self, outcome: Outcome) -> None:
         status = self.status
+        if self.target.domain is not None:
+            if status.coverage is None:
+                status.coverage = coverage_of(self.target.domain, self.limits or default_limits(self.executor.device))
+            status.coverage.add_mask(outcome.coverage)  # type: ignore[union-attr]
+        if outcome.kind == "skipped":  # outside the kernel's domain: drawn, never launched
+            status.skipped_outside_domain += 1
+            return
         if status.first_case_at is None:
             status.first_case_at = time.monotonic()
         status.execs += 1
@@ -501,7 +514,8 @@ class Campaign:
         if request.case is not None:
             return request.case
         if self._source is None:
-            self._source = CaseSource(self.target.strategy(self.limits or default_limits(self.executor.device)), 0)
+            limits = self.limits or default_limits(self.executor.device)
+            self._source = CaseSource(self.target.strategy(limits), 0, domain=self.kernel.domain)
         case = self._source.from_bytes(request.buffer or b"")
         if case is None:  # the worker drew a case from these bytes: the strategy is not deterministic
             raise MoefuzzError(f"target {self.target.name!r}: the strategy rejects bytes a worker drew a case from")

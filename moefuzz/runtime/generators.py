@@ -13,7 +13,8 @@ three_step_sort case of T <= 1024), and it runs here beside the kernel instead o
 The parent keeps every drawn case until its worker's reply, so nothing is lost if the worker dies.
 
 Protocol: the parent sends ``(index, buffer)``; the drawer replies ``(index, error, payload)``:
-``payload`` is the pickle of ``(arrays, params, expected)``, which the parent forwards to a
+``payload`` is the pickle of ``(arrays, params, expected, coverage)`` (``coverage``: the points
+of the target's domain the case hits, a bit mask the worker passes on in its outcome), which the parent forwards to a
 worker as it is (:attr:`moefuzz.runtime.isolation.Request.payload`), and ``None`` when the strategy
 rejected the bytes (``error`` empty) or the drawn case broke the contract's preconditions
 (``error`` says how); ``expected`` is the oracle's outputs, ``None`` when the oracle raised (the
@@ -67,21 +68,35 @@ class Drawn:
         return None if self.payload is None else prepared_case(self.payload)[1]
 
 
-def prepared_payload(case: Case, expected: Mapping[str, np.ndarray] | None) -> bytes:
+def prepared_payload(case: Case, expected: Mapping[str, np.ndarray] | None, coverage: int = 0) -> bytes:
     """A drawer's payload: ``case`` with the oracle's outputs on it (``None``: the oracle
-    raised), pickled for the pipes between the campaign's own processes (never a corpus file)."""
-    return pickle.dumps((dict(case.arrays), dict(case.params), expected), protocol=pickle.HIGHEST_PROTOCOL)
+    raised) and its domain coverage mask, pickled for the pipes between the campaign's own
+    processes (never a corpus file)."""
+    return pickle.dumps((dict(case.arrays), dict(case.params), expected, coverage), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def prepared_parts(payload: bytes) -> tuple[Case, dict[str, np.ndarray] | None, int]:
+    """The case, oracle outputs and domain coverage mask of a drawer's payload."""
+    arrays, params, expected, coverage = pickle.loads(payload)
+    return Case(arrays, params), expected, int(coverage)
 
 
 def prepared_case(payload: bytes) -> tuple[Case, dict[str, np.ndarray] | None]:
     """The case and oracle outputs of a drawer's payload (what a worker runs)."""
-    arrays, params, expected = pickle.loads(payload)
-    return Case(arrays, params), expected
+    case, expected, _ = prepared_parts(payload)
+    return case, expected
 
 
-def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int] | None, environ: dict[str, str]) -> None:
+def drawer_main(
+    conn: Connection,
+    target_name: str,
+    limits: Mapping[str, int] | None,
+    environ: dict[str, str],
+    kernel_name: str | None = None,
+) -> None:
     """Entry point of a drawer process: ``("ready", None)`` once the strategy and the oracle are
-    loaded, then one reply per request (see the module doc). Without ``limits`` it imports the
+    loaded, then one reply per request (see the module doc). Cases are drawn into the domain of
+    the target's kernel ``kernel_name`` (:class:`~moefuzz.engine.generate.CaseSource`). Without ``limits`` it imports the
     target and waits for ``("limits", limits)`` first (:meth:`DrawerPool.configure`): a
     campaign starts its drawers beside its first worker, before that worker has said which
     device, and so which size limits, the campaign runs on."""
@@ -106,7 +121,11 @@ def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int] | 
             if message is None:
                 return
             limits = message[1]
-        source = CaseSource(target.strategy(Limits(**limits)), seed=0)
+        from moefuzz.model.domain import Coverage
+
+        drawn_limits = Limits(**limits)
+        source = CaseSource(target.strategy(drawn_limits), seed=0, domain=target.kernel(kernel_name).domain)
+        coverage = Coverage(target.domain.points(drawn_limits) if target.domain is not None else [])
         conn.send(("ready", None))
     except Exception as exc:
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
@@ -124,7 +143,7 @@ def drawer_main(conn: Connection, target_name: str, limits: Mapping[str, int] | 
             expected: dict[str, np.ndarray] | None = oracle_outputs(oracle, case)
         except Exception:  # the worker runs it again and reports the oracle-error with the case
             expected = None
-        conn.send((index, "", prepared_payload(case, expected)))
+        conn.send((index, "", prepared_payload(case, expected, coverage.mask(case))))
 
 
 class _Drawer:
@@ -146,13 +165,20 @@ class DrawerPool:
             ``None``: the drawers load the target now and wait for :meth:`configure`.
         count: drawer processes (at least one).
         env: the environment drawers run with (the parent's, by default).
+        kernel: the kernel the cases are for (drawn into its domain; ``None``: the default).
 
     Raises:
         WorkerError: from :meth:`collect`, when a drawer could not start or died.
     """
 
     def __init__(
-        self, context: Any, target: str, limits: Any, count: int, env: Mapping[str, str] | None = None
+        self,
+        context: Any,
+        target: str,
+        limits: Any,
+        count: int,
+        env: Mapping[str, str] | None = None,
+        kernel: str | None = None,
     ) -> None:
         from moefuzz.runtime.isolation import limits_json
 
@@ -163,7 +189,7 @@ class DrawerPool:
             parent_conn, child_conn = context.Pipe()
             process = context.Process(
                 target=drawer_main,
-                args=(child_conn, target, limits_json(limits), environ),
+                args=(child_conn, target, limits_json(limits), environ, kernel),
                 daemon=True,
                 name=f"moefuzz-drawer-{number + 1}",
             )

@@ -56,6 +56,8 @@ def status_line(status: CampaignStatus) -> str:
         f"execs {status.execs}  {status.execs_per_s:.1f}/s  findings {findings_text(status)}  "
         f"corpus {status.corpus_size}  workers {status.workers}{_drawers(status)}  restarts {status.worker_restarts}"
     )
+    if status.skipped_outside_domain:
+        line += f"  skipped {status.skipped_outside_domain} outside the kernel's domain"
     if status.shrinking:
         line += f"  shrinking {shrink_text(status)}"
     return line
