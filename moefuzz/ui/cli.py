@@ -411,8 +411,9 @@ def sanitize(path: Path, tools: tuple[str, ...], kernel: str | None) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--rerun", is_flag=True, help="Run the case again and show what it does now.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
+@click.option("--full", is_flag=True, help="Print every entry of every array (large ones are summarised).")
 @_one_line_errors
-def show(path: Path, rerun: bool, device: str) -> None:
+def show(path: Path, rerun: bool, device: str, full: bool) -> None:
     """Print a reproducer in human terms: shapes, the failing rows, the diff."""
     from moefuzz.store.corpus import load_finding
     from moefuzz.ui.render import render_finding
@@ -424,7 +425,7 @@ def show(path: Path, rerun: bool, device: str) -> None:
 
         with Executor(finding.target, finding.kernel, device, spare=False) as executor:
             outcome = executor.run(finding.case)
-    click.echo(render_finding(finding, outcome))
+    click.echo(render_finding(finding, outcome, full=full))
 
 
 @main.command()
