@@ -96,10 +96,10 @@ def drawer_main(
 ) -> None:
     """Entry point of a drawer process: ``("ready", None)`` once the strategy and the oracle are
     loaded, then one reply per request (see the module doc). Cases are drawn into the domain of
-    the target's kernel ``kernel_name`` (:class:`~moefuzz.engine.generate.CaseSource`). Without ``limits`` it imports the
-    target and waits for ``("limits", limits)`` first (:meth:`DrawerPool.configure`): a
-    campaign starts its drawers beside its first worker, before that worker has said which
-    device, and so which size limits, the campaign runs on."""
+    the target's kernel ``kernel_name`` (:class:`~moefuzz.engine.generate.CaseSource`).
+    Without ``limits`` it imports the target and waits for ``("limits", limits)`` first
+    (:meth:`DrawerPool.configure`): a campaign starts its drawers beside its first worker,
+    before that worker has said which device, and so which size limits, the campaign runs on."""
     for name in set(os.environ) - set(environ):
         del os.environ[name]
     os.environ.update(environ)

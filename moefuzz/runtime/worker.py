@@ -311,8 +311,8 @@ def _answer(runner: CaseRunner, source: _LazySource, request: tuple[Any, ...]) -
 
     plan = [Perturbation.from_json(p) for p in request[-1]]
     if request[0] == "case":
-        case = Case(request[1], request[2])
-        return replace(runner.run_plan(case, plan), coverage=source.coverage(case))
+        sent = Case(request[1], request[2])
+        return replace(runner.run_plan(sent, plan), coverage=source.coverage(sent))
     if request[0] == "prepared":
         from moefuzz.runtime.generators import prepared_parts
 

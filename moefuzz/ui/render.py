@@ -119,8 +119,8 @@ def summary(name: str, array: np.ndarray, finding: Finding) -> list[str]:
         rows2d = array.reshape(array.shape[0], -1)
         uniq, counts = np.unique(rows2d, axis=0, return_counts=True)
         common = int(np.argmax(counts))
-        most = f"most common ({int(counts[common])}x) {_cut(uniq[common])}"
-        out.append(f"{uniq.shape[0]} distinct rows of {array.shape[0]}; {most}")
+        most = f"; most common ({int(counts[common])}x) {_cut(uniq[common])}" if counts[common] > 1 else ""
+        out.append(f"{uniq.shape[0]} distinct rows of {array.shape[0]}{most}")
     if array.dtype.kind in "iu" and any(part in name for part in ROUTING_NAMES):
         valid = flat[flat >= 0].astype(np.int64)
         per_expert = np.bincount(valid) if valid.size else np.zeros(0, dtype=np.int64)

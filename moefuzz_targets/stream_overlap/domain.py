@@ -3,8 +3,8 @@ page and slot sizes within the schedule budget of the device, and the copy metho
 
 from __future__ import annotations
 
-from moefuzz.model.domain import Dimension, Domain, Point
-from moefuzz.strategies.domains import columns, param, rows
+from moefuzz.model.domain import Dimension, Domain
+from moefuzz.strategies.domains import columns, param, param_is, rows
 from moefuzz_targets.stream_overlap.contract import (
     COPY_METHODS,
     MAX_BATCHES,
@@ -31,7 +31,5 @@ DOMAIN = Domain(
             "slot_size", param("slot_size"), 1, MAX_SLOT_SIZE, cap=lambda lim: schedule_bounds(lim).max_slot_size
         ),
     ),
-    edges=tuple(
-        Point(f"copy_method={method}", lambda c, m=method: c.params["copy_method"] == m) for method in COPY_METHODS
-    ),
+    edges=tuple(param_is("copy_method", method) for method in COPY_METHODS),
 )
