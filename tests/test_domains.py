@@ -193,3 +193,55 @@ def test_a_campaign_finds_bug_wide_local_experts_from_an_empty_corpus(tmp_path):
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     assert "bug-wide-local-experts--divergence-" in result.stdout
+
+
+# -- shrinking stays in the domain ----------------------------------------------------------------
+def at_least_eight_tokens(case: Case) -> bool:
+    return case.arrays["token_selected_experts"].shape[0] >= 8
+
+
+class InProcess:
+    """An executor that runs candidates in this process (what a worker's CaseRunner does)."""
+
+    def __init__(self, target, kernel_name: str) -> None:
+        from moefuzz.model.target import resolve_entry
+        from moefuzz.runtime.worker import CaseRunner
+
+        runner = object.__new__(CaseRunner)
+        runner.device, runner.target = __import__("torch").device("cpu"), target
+        runner.kernel_spec = target.kernel(kernel_name)
+        runner.kernel, runner.oracle = resolve_entry(runner.kernel_spec.entry), resolve_entry(target.oracle)
+        self.runner, self.ran = runner, []
+
+    def run(self, case, plan=None):
+        from moefuzz.execute.perturb import Perturbation
+
+        self.ran.append(case)
+        return self.runner.run_plan(case, plan or [Perturbation({})])
+
+
+def test_shrinking_rejects_candidates_outside_the_kernel_domain(fake_targets):
+    from moefuzz.shrinking.finding import minimize_finding
+    from moefuzz.store.corpus import Finding
+    from moefuzz.strategies import build_routing_table
+    from moefuzz_targets.three_step_sort.strategy import to_case
+
+    fake = get_target("fake_sort")
+    entry = fake.kernel("miscount-duplicates").entry  # wrong on a repeated local expert once T >= 5
+    target = fake.with_kernel("miscount-eight", entry, domain=at_least_eight_tokens)
+    table = build_routing_table(
+        num_tokens=40, topk=2, num_experts=4, ep_rank=0, ep_size=1, skew="uniform",
+        duplicates="all", padding="none", sentinel=-1, seed=0,
+    )  # fmt: skip
+    case = to_case(table)
+    executor = InProcess(target, "miscount-eight")
+    first = executor.run(case)
+    assert first.kind == "divergence"
+    finding = Finding(
+        target="fake_sort", kernel="miscount-eight", kind=first.kind, detail=first.detail, message=first.message,
+        case=case, original_case=case, mismatch=first.mismatch,
+    )  # fmt: skip
+    minimize_finding(finding, target, executor, 30.0)  # type: ignore[arg-type]
+    assert finding.case.arrays["token_selected_experts"].shape[0] == 8  # not 5: 5..7 lie outside
+    assert any(not at_least_eight_tokens(c) for c in executor.ran)  # such candidates were tried...
+    assert finding.signature == first.signature  # ...and rejected

@@ -328,10 +328,10 @@ def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeou
     results = replay_findings(list(paths), kernel, device, case_timeout)
     failed = 0
     for result in results:
-        verdict = "FAIL" if result.outcome.failed else "pass"
+        verdict = "FAIL" if result.outcome.failed else ("skip" if result.outcome.kind == "skipped" else "pass")
         failed += result.outcome.failed
         line = f"{verdict}  {result.path}  [{result.kernel}]"
-        if result.outcome.failed:
+        if result.outcome.failed or result.outcome.kind == "skipped":
             line += f"  {result.outcome.signature}: {result.outcome.message}"
         if result.outcome.runs > 1:
             line += f"  (failed {result.outcome.rate} runs; recorded rate {recorded_rate(result.finding)})"
@@ -466,6 +466,14 @@ def export(path: Path, output: Path, kernel: str | None, inline_max: int) -> Non
     result = export_finding(path, output, kernel, inline_max)
     click.echo(f"wrote {result.script}" + (f" and {result.npz}" if result.npz else ""))
     click.echo(f"  kernel {result.kernel.name} = {result.kernel.entry}")
+    if result.kernel.domain is not None:
+        from moefuzz.store.corpus import load_finding
+
+        inside = result.kernel.supports(load_finding(path).case)
+        click.echo(f"  domain {result.kernel.domain_entry}: the case is {'inside' if inside else 'OUTSIDE'} it")
+        if not inside:
+            warning = f"warning: kernel {result.kernel.name!r} does not claim this input (outside its domain)"
+            click.echo(warning, err=True)
     for name, check in result.checks.items():
         click.echo(f"  checks {name}: {check.describe()}")
     for found in result.moefuzz_imports:
