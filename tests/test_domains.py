@@ -189,7 +189,7 @@ def test_bug_wide_local_experts_is_right_up_to_512_local_experts_and_wrong_past_
 def test_a_campaign_finds_bug_wide_local_experts_from_an_empty_corpus(tmp_path):
     result = moefuzz(
         "run", "--target", "ep_scatter", "--kernel", "bug-wide-local-experts", "--time", "3m", "--max-findings", "1",
-        "--shrink-time", "20s", "--device", "cpu", "--corpus", str(tmp_path / "corpus"), timeout=400,
+        "--shrink-time", "5s", "--device", "cpu", "--corpus", str(tmp_path / "corpus"), timeout=400,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     assert "bug-wide-local-experts--divergence-" in result.stdout

@@ -12,6 +12,7 @@ plain numpy on ``case.arrays`` / ``case.params``::
     moe_permute           bug-sentinel-minus-one-oob   E_local > 0, an id < 0   = reached
     ep_gather             bug-minus-one-slot           a -1 slot                + in-range index, nonzero term
     ep_scatter            bug-stale-start-loc          every case               + some item (a GPU race)
+    ep_scatter            bug-wide-local-experts       E local > 512            + an item below expert E - 1
 
 Each ``minimum_case`` is the smallest failing case in its target's own size order
 (``get_target(name).size``), worked out from the condition; none is larger than the reproducer
@@ -258,6 +259,41 @@ def stale_start_minimum() -> Case:
     )
 
 
+# -- ep_scatter: bug-wide-local-experts ---------------------------------------------------------
+# A domain-edge bug (issue 15): a prefix block sized for 512 local experts.
+#: Local experts the ``bug-wide-local-experts`` prefix block holds (moefuzz_targets/ep_scatter/kernels.py).
+WIDE_BLOCK = 512
+
+
+def wide_reached(case: Case) -> bool:
+    """E local > 512: experts from 512 on fall outside ``_expert_start_kernel``'s block."""
+    return case.arrays["num_recv_tokens_per_expert"].shape[0] > WIDE_BLOCK
+
+
+def wide_triggered(case: Case) -> bool:
+    """E > 512 and some item on an expert below E - 1: expert e >= 512 reads its start as 0, so
+    ``expert_start_loc[e]`` is wrong exactly when start_e > 0, i.e. an earlier expert has items;
+    the last expert has the most earlier ones. ``recv_topk`` [N, K] int32, local ids or -1."""
+    num_experts = case.arrays["num_recv_tokens_per_expert"].shape[0]
+    ids = case.arrays["recv_topk"]
+    return num_experts > WIDE_BLOCK and bool(((ids >= 0) & (ids < num_experts - 1)).any())
+
+
+def wide_minimum() -> Case:
+    """(N, K, E, duplicates, distinct rows, -, sum |ids|, H) = (1, 1, 513, 0, 1, 0, 0, 1): one
+    bf16 token on expert 0 of 513; expert 512's cursor should be 128 (after expert 0's rows),
+    the kernel leaves 0."""
+    return Case(
+        {
+            "recv_x": np.ones((1, 1), dtype=np.float32),
+            "recv_x_scale": np.zeros((1, 0), dtype=np.float32),
+            "recv_topk": np.zeros((1, 1), dtype=np.int32),
+            "num_recv_tokens_per_expert": np.array([128] + [0] * WIDE_BLOCK, dtype=np.int32),
+        },
+        {"num_experts": WIDE_BLOCK + 1, "dtype": "bf16"},
+    )
+
+
 BUG_MODELS: tuple[BugModel, ...] = (
     BugModel(
         "three_step_sort",
@@ -302,5 +338,12 @@ BUG_MODELS: tuple[BugModel, ...] = (
         stale_start_minimum(),
         race=True,
         perturb=8,
+    ),
+    BugModel(
+        "ep_scatter",
+        "bug-wide-local-experts",
+        wide_reached,
+        wide_triggered,
+        wide_minimum(),
     ),
 )
