@@ -73,3 +73,54 @@ def not_multiple(measure: Callable[[Case], int], of: int, name: str, note: str =
 def param_is(name: str, value: object, label: str | None = None) -> Point:
     """Param ``name`` equals ``value``."""
     return Point(label or f"{name}={value}", lambda case: case.params.get(name) == value)
+
+
+def repeated_in_row(ids: np.ndarray) -> bool:
+    """Some token of ``ids`` [T, K] names one expert twice in its top-k (sentinels included)."""
+    if ids.ndim != 2 or ids.shape[1] < 2 or not ids.size:
+        return False
+    ordered = np.sort(ids, axis=1)
+    return bool((ordered[:, 1:] == ordered[:, :-1]).any())
+
+
+def routing_points(
+    ids: str, local_experts: Callable[[Case], int], local_ids: Callable[[Case], np.ndarray]
+) -> list[Point]:
+    """Edges every routing-table target shares (array ``ids`` [T, K] of global ids): a duplicate
+    past T = 256, a wide dense rank, ids that are not local (other ranks' experts, sentinels)."""
+
+    def late_duplicate(case: Case) -> bool:
+        return case.arrays[ids].shape[0] > 256 and repeated_in_row(case.arrays[ids])
+
+    def not_local(case: Case) -> bool:
+        local = local_ids(case)
+        return bool(local.size) and bool(((local < 0) | (local >= local_experts(case))).any())
+
+    return [
+        Point("T>256 with a repeated expert", late_duplicate, "the three-step sort's duplicate top-k bug"),
+        dense_point("E_local>512, >=90% populated", local_ids, local_experts, 513),
+        Point("some ids not local", not_local),
+    ]
+
+
+def _alignment_edge(ids: np.ndarray) -> bool:
+    """Some expert holds 127, 128 or 129 items."""
+    counts = np.bincount(ids[ids >= 0].astype(np.int64), minlength=1)
+    return bool(np.isin(counts, (127, 128, 129)).any())
+
+
+def received_points(ids: str, max_experts: int, experts_param: str = "num_experts") -> list[Point]:
+    """Edges of an EP rank's received table (array ``ids`` [N, K] of local ids or -1, E local in
+    param ``experts_param``): E local past 512 and at ``max_experts`` with >= 90 % of the experts
+    populated, every slot -1, an expert either side of the 128 alignment."""
+    experts = param(experts_param)
+
+    def table(case: Case) -> np.ndarray:
+        return case.arrays[ids]
+
+    return [
+        dense_point("E_local>512, >=90% populated", table, experts, 513, note="a prefix sized for 512 experts"),
+        dense_point(f"E_local={max_experts}, >=90% populated", table, experts, max_experts),
+        Point("all slots -1", lambda case: bool(table(case).size) and bool((table(case) < 0).all())),
+        Point("an expert with 127/128/129 items", lambda case: _alignment_edge(table(case)), "either side of 128"),
+    ]

@@ -4,9 +4,11 @@ shares with ep_scatter (E local past 512 with most experts populated, all slots 
 from __future__ import annotations
 
 from moefuzz.model.domain import Dimension, Domain
-from moefuzz.strategies.domains import TOKEN_VALUES, columns, not_multiple, param, rows
+from moefuzz.strategies.domains import TOKEN_VALUES, columns, not_multiple, param, received_points, rows
 from moefuzz_targets.ep_gather.contract import MAX_EXPERTS, MAX_TOKENS, MAX_TOPK
-from moefuzz_targets.ep_scatter.domain import MAX_DRAWN_HIDDEN, routing_edges
+
+#: H values the strategy draws at most (the contract sets no upper bound).
+MAX_DRAWN_HIDDEN = 512
 
 DOMAIN = Domain(
     dimensions=(
@@ -17,5 +19,5 @@ DOMAIN = Domain(
             "H", columns("input_tensor"), 1, MAX_DRAWN_HIDDEN, (127, 128, 129), note="hidden size (drawn up to 512)"
         ),
     ),
-    edges=(*routing_edges(), not_multiple(columns("input_tensor"), 128, "H%128!=0")),
+    edges=(*received_points("recv_topk", MAX_EXPERTS), not_multiple(columns("input_tensor"), 128, "H%128!=0")),
 )

@@ -7,9 +7,8 @@ import numpy as np
 
 from moefuzz.model.case import Case
 from moefuzz.model.domain import Dimension, Domain, Point
-from moefuzz.strategies.domains import TOKEN_VALUES, columns, param, param_is, rows
+from moefuzz.strategies.domains import TOKEN_VALUES, columns, param, param_is, routing_points, rows
 from moefuzz_targets.moe_align_block_size.contract import MAX_BLOCK_SIZE, MAX_EXPERTS, MAX_TOKENS, MAX_TOPK
-from moefuzz_targets.three_step_sort.domain import routing_points
 
 IDS = "topk_ids"
 

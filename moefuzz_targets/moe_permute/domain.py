@@ -7,9 +7,8 @@ import numpy as np
 
 from moefuzz.model.case import Case
 from moefuzz.model.domain import Dimension, Domain
-from moefuzz.strategies.domains import TOKEN_VALUES, columns, param, rows
+from moefuzz.strategies.domains import TOKEN_VALUES, columns, param, routing_points, rows
 from moefuzz_targets.moe_permute.contract import MAX_EXPERTS, MAX_HIDDEN, MAX_TOKENS
-from moefuzz_targets.three_step_sort.domain import routing_points
 
 IDS = "topk_ids"
 #: Largest K the strategy draws (the contract takes 16).
