@@ -1,4 +1,4 @@
-"""Where one case's time goes, step by step, in one process: the profile behind docs/benchmarks-notes.md.
+"""Where one case's time goes, step by step, in one process: the profile behind docs/benchmarks.md.
 
 For a target's correct kernel, on cases of its strategy drawn beforehand, the mean milliseconds a
 case of each step a campaign takes somewhere (drawer, worker or parent):
@@ -13,9 +13,7 @@ case of each step a campaign takes somewhere (drawer, worker or parent):
 Also the ``launch`` split by a ``cProfile`` of it (the top entries by internal time). Prints one
 JSON object a pass over the cases.
 
-``--copy-back plain,pinned,plain,pinned`` makes an A/B of :func:`moefuzz.execute.copy_back` (one
-pass each, in that order, on the same cases): ``pinned`` is the engine's (non-blocking copies to
-pinned host buffers, one synchronize), ``plain`` one ``tensor.cpu()`` an output.
+``--passes N`` times the same cases N times over (one JSON object each).
 
     PYTHONPATH=. python3 benchmarks/case_profile.py --target three_step_sort --max-tokens 1024
 """
@@ -38,12 +36,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=1024)
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--copy-back", default="pinned", help="passes, comma-separated: pinned (the engine's) or plain")
+    parser.add_argument("--passes", type=int, default=1, help="passes over the same cases")
     args = parser.parse_args()
     from moefuzz.runtime.worker import CaseRunner, choose_device
 
     device = choose_device(args.device)
-    import moefuzz.execute.inprocess
     from moefuzz.engine.generate import CaseSource, byte_stream, draw_checked
     from moefuzz.execute.inprocess import launch_kernel
     from moefuzz.model.registry import get_target
@@ -66,11 +63,8 @@ def main() -> None:
         "draw_mean_ms": round(1e3 * statistics.fmean(draws), 4),
         "draw_median_ms": round(1e3 * statistics.median(draws), 4),
     }
-    for variant in args.copy_back.split(","):
-        if variant not in ("pinned", "plain"):
-            raise SystemExit(f"--copy-back: {variant!r} is neither pinned nor plain")
-        moefuzz.execute.PLAIN_COPY_BACK = variant == "plain"
-        print(json.dumps({"copy_back": variant, **draw, **one_pass(runner, target, cases, device, args)}), flush=True)
+    for number in range(args.passes):
+        print(json.dumps({"pass": number + 1, **draw, **one_pass(runner, target, cases, device, args)}), flush=True)
 
 
 def one_pass(runner, target, cases, device, args) -> dict:
@@ -78,7 +72,7 @@ def one_pass(runner, target, cases, device, args) -> dict:
     import torch
 
     from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
-    from moefuzz.runtime.generators import prepared_case, prepared_payload
+    from moefuzz.runtime.messages import prepared_case, prepared_payload
 
     steps: dict[str, list[float]] = {"oracle": [], "launch": [], "compare": [], "pipe": []}
     profile = cProfile.Profile()

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# One GPU batch for the device tool: correct kernels survive a long campaign (in the background,
+# One GPU batch: correct kernels survive a long campaign (in the background,
 # all at once) while bug models are hunted from empty corpora in the foreground.
 #
 #   SURVIVE="page_table ep_scatter@8" BUGS="page_table:bug-trailing-entries ep_scatter:bug-stale-start-loc@8" \
-#     SURVIVE_TIME=10m BUG_TIME=45s OUT=/tmp/out bash benchmarks/gpu_batch.sh start
-#   OUT=/tmp/out bash benchmarks/gpu_batch.sh collect      # waits for the survivors, tars corpora
+#     SURVIVE_TIME=10m BUG_TIME=45s OUT=results bash benchmarks/gpu_batch.sh start
+#   OUT=results bash benchmarks/gpu_batch.sh collect      # waits for the survivors, tars corpora
 #
 # An entry's "@N" runs it with --perturb N (schedule perturbation, for races). RUNS seeds per
 # bug model (default 5, "@N" entries use RACE_RUNS, default 10); PARALLEL bug models hunted at

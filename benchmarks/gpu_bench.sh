@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The benchmarks of docs/benchmarks.md in one GPU session, in two calls of the device tool:
+# The benchmarks of docs/benchmarks.md in one GPU session, in two calls of a GPU machine:
 #
-#   OUT=/tmp/out bash benchmarks/gpu_bench.sh start     # background: survivors, bug hunts, baselines
-#   OUT=/tmp/out bash benchmarks/gpu_bench.sh collect   # waits for them, then throughput and
+#   OUT=results bash benchmarks/gpu_bench.sh start     # background: survivors, bug hunts, baselines
+#   OUT=results bash benchmarks/gpu_bench.sh collect   # waits for them, then throughput and
 #                                                       # worker replacement alone on the GPU
 #   python3 benchmarks/report.py RESULTS_DIR >docs/benchmarks.md
 #
@@ -91,10 +91,6 @@ throughput)  # alone on the GPU: three_step_sort at T <= 1024, every measurement
     python3 benchmarks/throughput.py --targets "$TP_TARGETS" --seconds "${TP_OTHERS_TIME:-5}" \
       --modes "${TP_OTHERS_MODES:-floor,campaign,given}" >>"$WORK/throughput.jsonl" 2>>"$WORK/throughput.err"
   fi
-  ;;
-copy-ab)  # launch A/B of the copy back: plain tensor.cpu() an output against pinned + one synchronize
-  python3 benchmarks/case_profile.py --target three_step_sort --max-tokens 1024 --cases "${AB_CASES:-400}" \
-    --copy-back plain,pinned,plain,pinned >>"$WORK/copy-ab.jsonl" 2>>"$WORK/copy-ab.err"
   ;;
 hunt-start)  # time to bug alone: the hunts in the background (then: wait, pack)
   rm -f "$WORK/hunts.jsonl" "$WORK/background.pids"

@@ -1,4 +1,4 @@
-"""Where a campaign's parent process spends its time: the profile behind docs/benchmarks-notes.md.
+"""Where a campaign's parent process spends its time: the profile behind docs/benchmarks.md.
 
 Runs one campaign of a target's correct kernel (``run_campaign``, moefuzz's defaults unless told)
 under ``cProfile`` in this process, the parent, and prints one JSON object: executions, the
@@ -43,7 +43,7 @@ def main() -> None:
             device=args.device,
             limits=Limits(max_tokens=args.max_tokens),
             workers=args.workers,
-            drawers=args.drawers,
+            generators=args.drawers,
         )
         profile = cProfile.Profile()
         cpu, wall = time.process_time(), time.perf_counter()
@@ -64,7 +64,7 @@ def main() -> None:
                 "execs": status.execs,
                 "execs_per_s": round(status.execs_per_s, 1),
                 "workers": status.workers,
-                "drawers": status.drawers,
+                "drawers": status.generators,
                 "parent_cpu_ms_per_case": round(1e3 * cpu / execs, 4),
                 "parent_cpu_s": round(cpu, 2),
                 "wall_s": round(wall, 2),

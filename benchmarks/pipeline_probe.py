@@ -2,7 +2,7 @@
 
 Three measurements of a target's correct kernel at one size limit, each alone:
 
-- ``drawers``: a :class:`moefuzz.runtime.generators.DrawerPool` of ``--drawers`` processes kept
+- ``drawers``: a :class:`moefuzz.runtime.generators.GeneratorPool` of ``--drawers`` processes kept
   :data:`~moefuzz.runtime.generators.DRAW_AHEAD` buffers ahead, nothing else: cases drawn (with their
   oracle outputs) per second.
 - ``worker``: one :class:`moefuzz.runtime.isolation.Executor` fed drawn payloads prepared beforehand
@@ -40,10 +40,10 @@ TIMELINE_STEP_S = 1.0
 
 def drawer_rate(target: str, limits, count: int, seconds: float) -> dict:
     from moefuzz.engine.generate import byte_stream
-    from moefuzz.runtime.generators import DRAW_AHEAD, DrawerPool
+    from moefuzz.runtime.generators import DRAW_AHEAD, GeneratorPool
     from moefuzz.runtime.isolation import worker_context
 
-    pool = DrawerPool(worker_context(), target, limits, count)
+    pool = GeneratorPool(worker_context(), target, limits, count)
     buffers, index, drawn = byte_stream(1), 0, 0
     try:
         while len(pool.hungry()) < count:  # all started
@@ -132,12 +132,12 @@ def campaign_probe(
 ) -> dict:
     """One campaign with moefuzz's defaults (or ``drawers``), driven here so that its worker
     can be watched: the rates, how the worker's time went, and a timeline."""
-    from moefuzz.engine import campaign as campaign_module
+    from moefuzz.engine import feed as feed_module
     from moefuzz.engine.campaign import Campaign, CampaignConfig
     from moefuzz.runtime import isolation
 
     counts = {"asked": 0, "starved": 0, "slow": 0, "slow_s": 0.0}
-    original_next, original_collect = campaign_module._Feed.next_request, isolation.Executor.collect
+    original_next, original_collect = feed_module.Feed.next_request, isolation.Executor.collect
 
     def next_request(self):
         request = original_next(self)
@@ -162,12 +162,12 @@ def campaign_probe(
         if not timeline or at - timeline[-1][0] >= TIMELINE_STEP_S:
             timeline.append((at, status.execs, status.exec_seconds))
 
-    campaign_module._Feed.next_request = next_request  # type: ignore[method-assign]
+    feed_module.Feed.next_request = next_request  # type: ignore[method-assign]
     isolation.Executor.collect = collect  # type: ignore[method-assign]
     try:
         with tempfile.TemporaryDirectory() as corpus:
             config = CampaignConfig(
-                target, None, seconds, Path(corpus), device=device, limits=limits, drawers=drawers, workers=workers
+                target, None, seconds, Path(corpus), device=device, limits=limits, generators=drawers, workers=workers
             )
             campaign = Campaign(config, on_status)
             try:
@@ -182,7 +182,7 @@ def campaign_probe(
                 campaign.close()
                 closing = time.monotonic() - closing
     finally:
-        campaign_module._Feed.next_request = original_next  # type: ignore[method-assign]
+        feed_module.Feed.next_request = original_next  # type: ignore[method-assign]
         isolation.Executor.collect = original_collect  # type: ignore[method-assign]
     status = campaign.status
     window = status.fuzzing_until - status.fuzzing_since
@@ -194,7 +194,7 @@ def campaign_probe(
         "steady_execs_per_s": None if steady is None else round(steady, 1),
         "first_case_s": round(first, 3),
         "close_s": round(closing, 3),
-        "drawers": status.drawers,
+        "drawers": status.generators,
         "busy": round(status.exec_seconds / window, 3),
         "mean_case_ms": round(1e3 * status.exec_seconds / max(status.execs, 1), 4),
         "slow_cases": counts["slow"],

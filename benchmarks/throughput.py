@@ -80,7 +80,7 @@ def campaign(
 
     with tempfile.TemporaryDirectory() as corpus:
         config = CampaignConfig(
-            target, None, seconds, Path(corpus), seed, device, limits=limits, workers=workers, drawers=drawers
+            target, None, seconds, Path(corpus), seed, device, limits=limits, workers=workers, generators=drawers
         )
         status = run_campaign(config)
     first = status.first_case_at - status.fuzzing_since if status.first_case_at and status.fuzzing_since else None
@@ -92,7 +92,7 @@ def campaign(
         "first_case_s": None if first is None else round(first, 3),
         "steady_execs_per_s": None if steady is None else round(steady, 1),
         "workers": status.workers,
-        "drawers": status.drawers,
+        "drawers": status.generators,
         "findings": len(status.findings) + status.known,
     }
 

@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--perturb", type=int, default=1, help="launches per case (schedule perturbation)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, default=None, help="copy the corpora here")
-    parser.add_argument("--engine", default="hypothesis", choices=["hypothesis", "atheris"])
+    parser.add_argument("--engine", default="random", choices=["random", "atheris"])
     parser.add_argument("--jobs", type=int, default=0, help="campaigns at a time (default: all seeds at once)")
     parser.add_argument("--workers", type=int, default=None, help="workers of each campaign (default: moefuzz's)")
     parser.add_argument("--drawers", type=int, default=None, help="drawers of each campaign (default: moefuzz's)")
@@ -102,7 +102,7 @@ def main() -> None:
         if args.workers:
             command += ["--workers", str(args.workers)]
         if args.drawers is not None:
-            command += ["--drawers", str(args.drawers)]
+            command += ["--generators", str(args.drawers)]
         if args.jobs and len(procs) >= args.jobs:
             procs[-args.jobs][2].wait()
         procs.append((seed, corpus, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))

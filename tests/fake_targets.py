@@ -10,7 +10,9 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import os
+import random
 import time
+from pathlib import Path
 
 import torch
 
@@ -43,6 +45,31 @@ def correct(ctx: LaunchContext) -> None:
 def abort_on_duplicate(ctx: LaunchContext) -> None:
     if _has_local_duplicate(ctx, 3):
         os.abort()
+    _write_oracle(ctx)
+
+
+#: Environment variable naming the launch counter file of ``abort-sometimes-on-duplicate``.
+LAUNCH_COUNTER = "MOEFUZZ_FAKE_LAUNCH_COUNTER"
+#: ``abort-sometimes-on-duplicate`` aborts in one of this many launches of a failing input.
+FLAKY_PERIOD = 3
+
+
+def abort_sometimes_on_duplicate(ctx: LaunchContext) -> None:
+    """A flaky crash, as a race's: on a repeated local expert (T >= 3) it aborts in one launch of
+    :data:`FLAKY_PERIOD`, and passes in the others. Launches of such inputs are counted in the
+    file :data:`LAUNCH_COUNTER` names, across workers (every third one aborts: a deterministic
+    stand-in for a rate of 1/3); without it, each launch aborts with probability 1/3."""
+    if _has_local_duplicate(ctx, 3):
+        counter = os.environ.get(LAUNCH_COUNTER)
+        if counter is None:
+            if random.random() < 1 / FLAKY_PERIOD:
+                os.abort()
+        else:
+            path = Path(counter)
+            launches = int(path.read_text() or 0) + 1 if path.exists() else 1
+            path.write_text(str(launches))
+            if launches % FLAKY_PERIOD == 0:
+                os.abort()
     _write_oracle(ctx)
 
 
@@ -149,6 +176,7 @@ TARGET = dataclasses.replace(
         for n in (
             "correct",
             "abort-on-duplicate",
+            "abort-sometimes-on-duplicate",
             "segfault-on-duplicate",
             "hang-on-duplicate",
             "raise-on-duplicate",

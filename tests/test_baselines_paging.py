@@ -1,4 +1,4 @@
-"""The paging targets' baselines (benchmarks/baselines/paging.py): legal, deterministic, runnable.
+"""The paging targets' baselines (moefuzz_targets/<target>/baselines.py): legal, deterministic, runnable.
 
 Each plain ``@given`` strategy yields cases that pass the target's contract check, with its
 real-size defaults (what the driver draws) and with the small caps the interpreter can run, and

@@ -1,4 +1,4 @@
-"""The routing targets' baselines (benchmarks/baselines/routing.py): legal cases, and one trial.
+"""The routing targets' baselines (moefuzz_targets/<target>/baselines.py): legal cases, and one trial.
 
 Each target's plain ``@given`` strategy draws only cases its contract accepts; each grid yields
 legal cases whose tokens route to distinct experts, the same ones for the same seed; and the

@@ -1,4 +1,4 @@
-"""The paging bug models' ground truth (benchmarks/bug_models/paging.py) against the kernels.
+"""The paging bug models' ground truth (moefuzz_targets/<target>/bug_models.py) against the kernels.
 
 Every minimum case is legal, triggered, fails on its bug model and passes on the correct kernel
 (the stream races pass on the CPU, where the launches run in order); no shrink pass of its target

@@ -1,4 +1,4 @@
-"""The routing bug models' ground truth (benchmarks/bug_models/routing.py) against the kernels.
+"""The routing bug models' ground truth (moefuzz_targets/<target>/bug_models.py) against the kernels.
 
 Every minimum case fails on its bug model and passes on the correct kernel; no shrink pass of its
 target finds a smaller triggering case; the predicates agree with the bug kernels on cases drawn

@@ -9,11 +9,11 @@ import numpy as np
 
 from moefuzz.execute.inprocess import oracle_outputs
 from moefuzz.model.case import Case
-from moefuzz.shrinking import Shrinker
+from moefuzz.shrinking import Shrinker, paging
 from moefuzz.shrinking.passes import ShrinkPass
 from moefuzz_targets.page_table import TARGET, contract
 from moefuzz_targets.page_table.oracle import page_table_torch
-from moefuzz_targets.page_table.shrink import _drop_leading, _page_size, _pages, _with_page_size, narrow_table
+from moefuzz_targets.page_table.shrink import _drop_leading, _page_size, _with_page_size, narrow_table
 from tests.test_page_table_kernels import state_case
 from tests.test_page_table_oracle import FULL, swa_case
 
@@ -102,16 +102,14 @@ def test_swa_pools_compact_to_the_reserved_page_when_no_request_has_a_window_slo
 
 def test_a_table_one_column_wider_than_its_longest_request_is_found_in_one_accepted_candidate():
     case = state_case(11, page_size=1, extra_context=40)
-    least = _pages(int(case.arrays["seq_lens"].max()), _page_size(case))
+    least = paging.pages(int(case.arrays["seq_lens"].max()), _page_size(case))
     assert (least, case.params["max_pages"]) == (48, 88)
 
     def one_garbage_column(candidate: Case) -> bool:
         return int(candidate.params["max_pages"]) > least
 
     # each accepted candidate of a crash costs a worker on a GPU: bisection from 88 took five
-    shrinker = Shrinker(
-        case, one_garbage_column, [ShrinkPass("narrow_table", narrow_table)], TARGET.size, contract.check, budget_s=30
-    )
+    shrinker = Shrinker(case, one_garbage_column, [ShrinkPass(narrow_table)], TARGET.size, contract.check, budget_s=30)
     result = shrinker.shrink()
     assert result.case.params["max_pages"] == least + 1
     assert result.accepted == 1 and result.candidates == 2

@@ -35,7 +35,7 @@ def test_the_window_bug_shrinks_to_one_head_two_positions_and_a_window_of_one(wi
     finding = load_finding(path)
     case = finding.case
     # (B, Hq, Hkv, sum L, D, page_size, num_pages, max_pages, window on, W, nonzero garbage)
-    # the bug model's hand minimum: two pages, no poison page 0 (benchmarks/bug_models/paging.py)
+    # the bug model's hand minimum: two pages, no poison page 0 (moefuzz_targets/paged_decode/bug_models.py)
     assert finding.shrink["size"] == [1, 1, 1, 2, 1, 1, 2, 2, 1, 1, 0]
     assert case.arrays["page_table"].tolist() == [[0, 1]]
     assert case.arrays["cache_seqlens"].tolist() == [2] and case.params["sliding_window"] == 1

@@ -105,13 +105,13 @@ def test_a_campaign_whose_kernel_crashes_records_how_long_each_recovery_took(fak
     assert len(status.recovery_seconds) >= 1 and all(s > 0 for s in status.recovery_seconds)
 
 
-def test_auto_workers_are_one_in_the_interpreter_two_per_gpu_with_drawers_and_the_cores_else_half_the_cores():
+def test_auto_workers_are_one_in_the_interpreter_two_per_gpu_with_generators_and_the_cores_else_half_the_cores():
     assert auto_workers("cpu", cpus=16) == 1
-    assert auto_workers("cpu", devices=(0, 1), drawers=4, cpus=16) == 1
-    assert auto_workers("cuda", drawers=4, cpus=16) == 2
-    assert auto_workers("cuda", drawers=4, cpus=8) == 1  # too few cores to feed a second
-    assert auto_workers("cuda", devices=(0, 1), drawers=4, cpus=16) == 2
-    assert auto_workers("cuda", devices=(0, 1), drawers=8, cpus=32) == 4
+    assert auto_workers("cpu", devices=(0, 1), generators=4, cpus=16) == 1
+    assert auto_workers("cuda", generators=4, cpus=16) == 2
+    assert auto_workers("cuda", generators=4, cpus=8) == 1  # too few cores to feed a second
+    assert auto_workers("cuda", devices=(0, 1), generators=4, cpus=16) == 2
+    assert auto_workers("cuda", devices=(0, 1), generators=8, cpus=32) == 4
     assert auto_workers("cuda", cpus=16) == 8
     assert auto_workers("cuda", cpus=64) == 8
     assert auto_workers("cuda", cpus=2) == 1
@@ -151,20 +151,20 @@ def test_a_campaign_with_max_findings_ends_once_its_first_finding_is_shrunk(fake
     assert status.elapsed < 60
 
 
-def test_drawers_draw_in_their_own_processes_the_cases_the_parent_draws_from_the_same_bytes():
-    from moefuzz.runtime.generators import DrawerPool
+def test_generators_draw_in_their_own_processes_the_cases_the_parent_draws_from_the_same_bytes():
+    from moefuzz.runtime.generators import GeneratorPool
     from moefuzz.runtime.isolation import worker_context
 
     limits = Limits(max_tokens=512)
     source = CaseSource(get_target("three_step_sort").strategy(limits), seed=0)
-    pool = DrawerPool(worker_context(), "three_step_sort", limits, 2)
+    pool = GeneratorPool(worker_context(), "three_step_sort", limits, 2)
     try:
         buffers = dict(zip(range(12), byte_stream(5), strict=False))
         drawn, started = [], time.perf_counter()
         while len(drawn) < len(buffers) and time.perf_counter() - started < 120:
             for drawer in pool.hungry():
                 for index in [i for i in buffers if i not in {d.index for d in drawn}][:1]:
-                    if all(index not in other.pending for other in pool._drawers):
+                    if all(index not in other.pending for other in pool._generators):
                         pool.submit(drawer, index, buffers[index])
             drawn += pool.collect()
             time.sleep(0.01)
@@ -178,14 +178,14 @@ def test_drawers_draw_in_their_own_processes_the_cases_the_parent_draws_from_the
         assert result.case is None or result.case.digest() == expected.digest()
 
 
-def test_a_campaign_fed_by_drawers_finds_the_bug_and_saves_the_case_a_crash_killed_its_worker_on(
+def test_a_campaign_fed_by_generators_finds_the_bug_and_saves_the_case_a_crash_killed_its_worker_on(
     fake_targets, tmp_path
 ):
     config = CampaignConfig(
-        "fake_sort", "abort-on-duplicate", 8, tmp_path, seed=3, device="cpu", drawers=2, shrink_budget_s=5
+        "fake_sort", "abort-on-duplicate", 8, tmp_path, seed=3, device="cpu", generators=2, shrink_budget_s=5
     )
     status = run_campaign(config)
-    assert status.drawers == 2
+    assert status.generators == 2
     assert [finding.signature for _, finding in status.findings] == ["crash:SIGABRT"]
     _, finding = status.findings[0]
     ids = finding.original_case.arrays["token_selected_experts"]
@@ -193,14 +193,14 @@ def test_a_campaign_fed_by_drawers_finds_the_bug_and_saves_the_case_a_crash_kill
     assert status.execs > status.known + 1  # it went on fuzzing after the crash
 
 
-def test_drawers_send_the_oracle_outputs_of_each_case_they_draw():
+def test_generators_send_the_oracle_outputs_of_each_case_they_draw():
     from moefuzz.execute.inprocess import oracle_outputs
-    from moefuzz.runtime.generators import DrawerPool
+    from moefuzz.runtime.generators import GeneratorPool
     from moefuzz.runtime.isolation import worker_context
     from moefuzz_targets.three_step_sort.oracle import three_step_sort_torch
 
     limits = Limits(max_tokens=512)
-    pool = DrawerPool(worker_context(), "three_step_sort", limits, 1)
+    pool = GeneratorPool(worker_context(), "three_step_sort", limits, 1)
     try:
         buffers = dict(zip(range(4), byte_stream(9), strict=False))
         drawn, started = [], time.perf_counter()
@@ -238,18 +238,18 @@ def test_a_worker_given_the_oracle_outputs_compares_the_kernel_with_them_instead
     assert outcome.signature == "divergence:expert_first_token_offset"
 
 
-def test_auto_drawers_are_none_in_the_interpreter_and_the_spare_cores_on_a_gpu_at_most_eight():
-    from moefuzz.engine.campaign import auto_drawers
+def test_auto_generators_are_none_in_the_interpreter_and_the_spare_cores_on_a_gpu_at_most_eight():
+    from moefuzz.engine.sizing import auto_generators
 
-    assert auto_drawers("cpu", cpus=16) == 0
-    assert auto_drawers("cuda", cpus=16) == 8
-    assert auto_drawers("cuda", cpus=8) == 5
-    assert auto_drawers("cuda", cpus=2) == 1
-    assert auto_drawers("cuda", devices=(0, 1, 2, 3), cpus=12) == 3
+    assert auto_generators("cpu", cpus=16) == 0
+    assert auto_generators("cuda", cpus=16) == 8
+    assert auto_generators("cuda", cpus=8) == 5
+    assert auto_generators("cuda", cpus=2) == 1
+    assert auto_generators("cuda", devices=(0, 1, 2, 3), cpus=12) == 3
 
 
 class _InstantDrawers:
-    """A DrawerPool stand-in that draws every buffer at once (drawers far faster than workers)."""
+    """A GeneratorPool stand-in that draws every buffer at once (drawers far faster than workers)."""
 
     def __init__(self):
         self.pending = {}
@@ -265,19 +265,19 @@ class _InstantDrawers:
         self.pending[index] = buffer
 
     def collect(self):
-        from moefuzz.runtime.generators import Drawn
+        from moefuzz.runtime.generators import Generated
 
         payload = prepared_payload(PLAIN, None)
-        drawn = [Drawn(i, b, payload, "") for i, b in self.pending.items()]
+        drawn = [Generated(i, b, payload, "") for i, b in self.pending.items()]
         self.pending = {}
         return drawn
 
 
-def test_drawers_faster_than_the_workers_never_get_more_than_max_drawn_ahead_cases_ahead():
-    from moefuzz.engine.campaign import MAX_DRAWN_AHEAD, _Feed
+def test_generators_faster_than_the_workers_never_get_more_than_max_drawn_ahead_cases_ahead():
+    from moefuzz.engine.feed import MAX_DRAWN_AHEAD, Feed
     from moefuzz.execute.perturb import Perturbation
 
-    feed = _Feed(byte_stream(0), _InstantDrawers(), lambda index: [Perturbation({})])
+    feed = Feed(byte_stream(0), _InstantDrawers(), lambda index: [Perturbation({})])
     for _ in range(200):
         assert feed.draw() == ""
     assert len(feed._drawn) == MAX_DRAWN_AHEAD
@@ -304,13 +304,13 @@ class _StartingDrawer(_InstantDrawers):
         return super().collect()
 
 
-def test_a_drawer_gets_its_first_buffers_in_the_same_draw_that_reads_it_is_ready():
-    from moefuzz.engine.campaign import _Feed
+def test_a_generator_gets_its_first_buffers_in_the_same_draw_that_reads_it_is_ready():
+    from moefuzz.engine.feed import Feed
     from moefuzz.execute.perturb import Perturbation
     from moefuzz.runtime.generators import DRAW_AHEAD
 
     drawer = _StartingDrawer()
-    feed = _Feed(byte_stream(0), drawer, lambda index: [Perturbation({})])
+    feed = Feed(byte_stream(0), drawer, lambda index: [Perturbation({})])
     assert feed.draw() == ""
     # else it idles until the campaign's next wait returns: a second at the start
     assert sorted(drawer.pending) == list(range(DRAW_AHEAD))
@@ -321,7 +321,7 @@ def test_a_strategy_that_draws_cases_its_contract_rejects_ends_the_campaign_with
     fake_targets, tmp_path, drawers
 ):
     config = CampaignConfig(
-        "fake_sort_broken_strategy", "correct", 60, tmp_path, seed=0, device="cpu", workers=1, drawers=drawers
+        "fake_sort_broken_strategy", "correct", 60, tmp_path, seed=0, device="cpu", workers=1, generators=drawers
     )
     from moefuzz.errors import MoefuzzError
 
@@ -343,17 +343,17 @@ def test_a_strategy_that_draws_cases_its_contract_rejects_is_a_one_line_cli_erro
     assert "Traceback" not in result.output
 
 
-def test_drawers_started_before_the_limits_are_known_draw_once_configured_and_close_cleanly_unconfigured():
-    from moefuzz.runtime.generators import DrawerPool
+def test_generators_started_before_the_limits_are_known_draw_once_configured_and_close_cleanly_unconfigured():
+    from moefuzz.runtime.generators import GeneratorPool
     from moefuzz.runtime.isolation import worker_context
 
-    idle = DrawerPool(worker_context(), "three_step_sort", None, 2)
-    processes = [d.process for d in idle._drawers]
+    idle = GeneratorPool(worker_context(), "three_step_sort", None, 2)
+    processes = [d.process for d in idle._generators]
     idle.close()
     assert all(not p.is_alive() for p in processes)
 
     limits = Limits(max_tokens=64)
-    pool = DrawerPool(worker_context(), "three_step_sort", None, 1)
+    pool = GeneratorPool(worker_context(), "three_step_sort", None, 1)
     try:
         pool.configure(limits)
         with pytest.raises(Exception, match="limits already"):
@@ -373,33 +373,33 @@ def test_drawers_started_before_the_limits_are_known_draw_once_configured_and_cl
     assert drawn[0].case is None or drawn[0].case.digest() == expected.digest()
 
 
-def test_drawers_started_for_a_gpu_the_worker_does_not_have_are_stopped_and_the_campaign_runs_without(
+def test_generators_started_for_a_gpu_the_worker_does_not_have_are_stopped_and_the_campaign_runs_without(
     fake_targets, tmp_path, monkeypatch
 ):
-    from moefuzz.engine import campaign as campaign_module
+    from moefuzz.engine import scheduler
 
-    monkeypatch.setattr(campaign_module, "likely_device", lambda requested: "cuda")
+    monkeypatch.setattr(scheduler, "likely_device", lambda requested: "cuda")
     config = CampaignConfig("fake_sort", "correct", 2, tmp_path, seed=0, device="cpu", workers=1)
     status = run_campaign(config)
-    assert status.drawers == 0 and status.execs > 0 and not status.findings
+    assert status.generators == 0 and status.execs > 0 and not status.findings
 
 
 def test_the_parent_guesses_the_device_it_was_told_and_auto_from_the_drivers_control_device(monkeypatch):
-    from moefuzz.engine import campaign as campaign_module
-    from moefuzz.engine.campaign import likely_device
+    from moefuzz.engine import sizing
+    from moefuzz.engine.sizing import likely_device
 
     assert likely_device("cpu") == "cpu" and likely_device("cuda") == "cuda"
-    monkeypatch.setattr(campaign_module.os.path, "exists", lambda path: path == "/dev/nvidiactl")
+    monkeypatch.setattr(sizing.os.path, "exists", lambda path: path == "/dev/nvidiactl")
     assert likely_device("auto") == "cuda"
-    monkeypatch.setattr(campaign_module.os.path, "exists", lambda path: False)
+    monkeypatch.setattr(sizing.os.path, "exists", lambda path: False)
     assert likely_device("auto") == "cpu"
 
 
-def test_each_drawer_runs_the_oracle_on_one_torch_thread(fake_targets):
-    from moefuzz.runtime.generators import DrawerPool
+def test_each_generator_runs_the_oracle_on_one_torch_thread(fake_targets):
+    from moefuzz.runtime.generators import GeneratorPool
     from moefuzz.runtime.isolation import worker_context
 
-    pool = DrawerPool(worker_context(), "fake_sort_oracle_threads", Limits(max_tokens=64), 1)
+    pool = GeneratorPool(worker_context(), "fake_sort_oracle_threads", Limits(max_tokens=64), 1)
     try:
         drawn, started, buffers = [], time.perf_counter(), byte_stream(0)
         while not any(d.case is not None for d in drawn) and time.perf_counter() - started < 120:

@@ -72,7 +72,7 @@ def test_execs_per_s_counts_from_the_first_worker_ready_to_the_close_not_after()
     status = CampaignStatus("three_step_sort", "triton", execs=1000)
     assert status.execs_per_s == 0.0  # no worker ready yet
     status.fuzzing_since = time.monotonic() - 10.0
-    status.fuzzing_until = status.fuzzing_since + 4.0  # workers and drawers stopped for 6 s since
+    status.fuzzing_until = status.fuzzing_since + 4.0  # workers and generators stopped for 6 s since
     assert status.execs_per_s == 250.0
 
 
@@ -80,6 +80,6 @@ def test_the_steady_rate_counts_from_the_first_case_to_the_close_and_is_none_bef
     status = CampaignStatus("three_step_sort", "triton", execs=1001)
     assert status.steady_execs_per_s is None
     status.fuzzing_since = time.monotonic() - 10.0
-    status.first_case_at = status.fuzzing_since + 1.5  # drawers starting, the first kernel load
+    status.first_case_at = status.fuzzing_since + 1.5  # generators starting, the first kernel load
     status.fuzzing_until = status.fuzzing_since + 6.5
     assert status.steady_execs_per_s == 200.0  # the 1,000 cases after the first, over 5 s

@@ -10,14 +10,16 @@
   lists, inputs made the way those tests make them (``torch.topk`` of random router scores,
   contiguous page tables...), each grid point once.
 
-Each target's two baselines live in :mod:`benchmarks.baselines.routing` or
-:mod:`benchmarks.baselines.paging`; this module runs them. Both run in this process: a crash
-ends a baseline, as it would end a test run. A CUDA crash also breaks this process's device
-context for good, so the trials after it continue in a new process (the CLI re-executes itself);
-every row carries its process id, and a trial run in a process an earlier trial crashed would be
-void (``benchmarks/report.py`` leaves such rows out). For every trial the driver records Magma's levels
-from :mod:`benchmarks.bug_models`: reached (a case took the bug's path), triggered (a case met
-the bug's condition), detected (a failure was reported), each with the seconds to it.
+Each target's two baselines live in its folder (``moefuzz_targets/<target>/baselines.py``, a
+:class:`~moefuzz_targets.shared.baselines.Baselines` each), collected by
+:mod:`benchmarks.baselines.routing` and :mod:`benchmarks.baselines.paging`; this module runs
+them. Both run in this process: a crash ends a baseline, as it would end a test run. A CUDA
+crash also breaks this process's device context for good, so the trials after it continue in a
+new process (the CLI re-executes itself); every row carries its process id, and a trial run in a
+process an earlier trial crashed would be void (``benchmarks/report.py`` leaves such rows out).
+For every trial the driver records Magma's levels from :mod:`benchmarks.bug_models`: reached (a
+case took the bug's path), triggered (a case met the bug's condition), detected (a failure was
+reported), each with the seconds to it.
 
     PYTHONPATH=. python3 -m benchmarks.baselines --target three_step_sort --kernel bug-duplicate-topk \\
         --baseline given --trials 10 --seconds 60
@@ -30,28 +32,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from moefuzz.model.case import Case
+from moefuzz_targets.shared.baselines import Baselines
 
-
-@dataclass(frozen=True)
-class Baselines:
-    """A target's two baselines.
-
-    Attributes:
-        target: the target's name.
-        given: the strategy of the plain ``@given`` test (sizes as integers, arrays element by
-            element), a function of no arguments.
-        grid: ``grid(seed)``: the engines-style grid, one case per grid point, inputs made from
-            ``seed``.
-    """
-
-    target: str
-    given: Callable[[], Any]
-    grid: Callable[[int], Iterator[Case]]
+__all__ = ["Baselines", "all_baselines", "main", "run_given", "run_grid"]
 
 
 def all_baselines() -> dict[str, Baselines]:

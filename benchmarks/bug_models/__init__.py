@@ -16,43 +16,17 @@ data can mask it, which the predicate's docstring names (``tests/test_bug_models
 worked out by hand from the bug's condition; a shrunk reproducer is compared with its
 ``target.size``.
 
-The engine never imports this: it is the benchmarks' ground truth, kept beside them.
+Each model lives in its target's folder (``moefuzz_targets/<target>/bug_models.py``, a
+:class:`~moefuzz_targets.shared.ground_truth.BugModel` each); :mod:`benchmarks.bug_models.routing`
+and :mod:`benchmarks.bug_models.paging` collect them. The engine never imports them: they are the
+benchmarks' ground truth.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from moefuzz_targets.shared.ground_truth import BugModel
 
-from moefuzz.model.case import Case
-
-
-@dataclass(frozen=True)
-class BugModel:
-    """Ground truth of one bug model.
-
-    Attributes:
-        target, kernel: the target's name and the bug model's kernel name (``bug-...``).
-        reached: ``reached(case)``: the case takes the path the bug lives on.
-        triggered: ``triggered(case)``: the case meets the bug's condition.
-        minimum_case: the smallest case that fails on the bug model (and passes on the correct
-            kernel), by hand from the condition; for a race, on a GPU under perturbation.
-        race: a GPU schedule bug: ``triggered`` says the case can expose it, not that it will;
-            on the CPU the bug model passes every case.
-        perturb: launches per case a campaign needs to find it (``--perturb``), 1 for none.
-    """
-
-    target: str
-    kernel: str
-    reached: Callable[[Case], bool]
-    triggered: Callable[[Case], bool]
-    minimum_case: Case
-    race: bool = False
-    perturb: int = 1
-
-    @property
-    def key(self) -> str:
-        return f"{self.target}:{self.kernel}"
+__all__ = ["BugModel", "all_bug_models", "bug_model"]
 
 
 def all_bug_models() -> dict[str, BugModel]:

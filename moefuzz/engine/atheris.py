@@ -1,6 +1,6 @@
 """The coverage-guided engine: libFuzzer (through atheris) chooses the bytes the strategy reads.
 
-The default engine feeds a target's hypothesis strategy seeded random bytes
+The default engine (``random``) feeds a target's strategy seeded random bytes
 (:class:`~moefuzz.engine.generate.CaseSource`). This one lets libFuzzer mutate them instead, keeping the
 byte strings that reach new coverage of the *strategy code*: the functions of
 ``moefuzz.strategies`` and of the target's strategy module are instrumented, so "new coverage"
@@ -17,7 +17,7 @@ in a process of its own, spawned fresh (never forked: the caller may hold thread
     on_status, returns the  <-done--   -> Campaign.run_case(case)  ---> kernel, oracle
     final status                       deadline: close, send, _exit
 
-Every case goes through the same :class:`~moefuzz.engine.campaign.Campaign` as with the default
+Every case goes through the same :class:`~moefuzz.engine.scheduler.Campaign` as with the default
 engine: isolation, saving at once, shrinking, the corpus. When the budget is spent, the next
 callback stops the workers, sends the final status and leaves with ``os._exit`` (libFuzzer's own
 end-of-run handling never runs). libFuzzer's output (``cov:``, ``ft:``, ``corp:``) goes to a log
@@ -40,12 +40,13 @@ import types
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
-from moefuzz.engine.campaign import Campaign, CampaignConfig, CampaignStatus
+from moefuzz.engine.config import CampaignConfig, CampaignStatus
 from moefuzz.engine.generate import DRAW_BYTES, CaseSource
+from moefuzz.engine.scheduler import Campaign
 from moefuzz.errors import MoefuzzError, UsageError, WorkerError
 from moefuzz.model.target import Target
+from moefuzz.runtime.processes import stop_process
 
 #: Least seconds between two status messages from the fuzzing process (a new finding, the start
 #: and the end of a shrink are always sent).
@@ -57,6 +58,8 @@ STATUS_INTERVAL_S = 0.5
 SEED_INPUTS = 8
 #: libFuzzer's per-input timeout: a day, i.e. none (cases time out in the executor).
 INPUT_TIMEOUT_S = 86400
+#: Seconds each step of stopping the fuzzing process waits (it may be closing its workers).
+STOP_DEADLINE_S = 10.0
 #: libFuzzer's statistics line: ``#123 NEW cov: 45 ft: 67 corp: 8/1024b ...``.
 _STATS = re.compile(r"cov: (\d+) ft: (\d+) corp: (\d+)")
 
@@ -134,10 +137,10 @@ def run_atheris_campaign(
             )
         final.engine_stats = ", ".join(filter(None, [_last_stats(_read(log)), final.engine_stats]))
     except WorkerError:
-        _stop(process)  # the log stays, for the message's sake
+        stop_process(process, deadline_s=STOP_DEADLINE_S)  # the log stays, for the message's sake
         raise
     except BaseException:
-        _stop(process)
+        stop_process(process, deadline_s=STOP_DEADLINE_S)
         shutil.rmtree(work, ignore_errors=True)
         raise
     finally:
@@ -251,12 +254,3 @@ def _read(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
-
-
-def _stop(process: Any) -> None:
-    if process.is_alive():
-        process.terminate()
-        process.join(timeout=10)
-    if process.is_alive():
-        process.kill()
-        process.join(timeout=5)

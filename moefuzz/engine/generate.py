@@ -45,7 +45,7 @@ def draw_checked(source: CaseSource | Any, check: Callable[[Case], None], buffer
     """The case ``buffer`` encodes through ``source`` (anything with ``from_bytes``), checked by
     the contract's ``check``: ``(case, "")``; ``(None, "")`` when the strategy rejects the bytes;
     ``(case, error)`` when the drawn case breaks the contract's preconditions (a target bug).
-    The one place workers and drawers turn bytes into a case they may run."""
+    The one place workers and generators turn bytes into a case they may run."""
     case = source.from_bytes(buffer)
     if case is None:
         return None, ""

@@ -8,7 +8,6 @@ torch; never imported by the campaign's parent process.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
@@ -67,22 +66,16 @@ def launch_kernel(
     return copy_back(outputs, device)
 
 
-#: One ``tensor.cpu()`` an output instead of the pinned copy back: ``MOEFUZZ_COPY_BACK=plain``
-#: at import (what reaches workers), or set in-process (``benchmarks/case_profile.py``). The A/B
-#: switch of change 8 in benchmarks-notes.md.
-PLAIN_COPY_BACK = os.environ.get("MOEFUZZ_COPY_BACK") == "plain"
-
-
 def copy_back(outputs: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, np.ndarray]:
     """Every tensor of ``outputs`` as a host array, once the work queued on ``device``'s current
     stream is done (what ``tensor.cpu()`` waits for; work on another stream that the current one
     does not wait for is not waited for either).
 
     On a CUDA device the copies go to pinned host buffers without blocking, then the stream is
-    synchronized once: one wait instead of one per output (benchmarks-notes.md, change 8). A
-    kernel's asynchronous CUDA error (an illegal memory access) is raised by that synchronize.
+    synchronized once: one wait instead of one per output. A kernel's asynchronous CUDA error
+    (an illegal memory access) is raised by that synchronize.
     """
-    if device.type != "cuda" or PLAIN_COPY_BACK:
+    if device.type != "cuda":
         return {name: tensor.cpu().numpy() for name, tensor in outputs.items()}
     host = {}
     for name, tensor in outputs.items():

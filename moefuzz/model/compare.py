@@ -1,7 +1,9 @@
-"""Comparing a kernel's outputs (``tri_*``) with the oracle's (``ref_*``), exactly.
+"""Comparing a kernel's outputs (``tri_*``) with the oracle's (``ref_*``).
 
-Routing and paging outputs are integers: equality is exact, and a poisoned entry the kernel never
-wrote is a mismatch like any other.
+Routing and paging outputs are integers: equality is exact (:func:`compare_exact`), and a
+poisoned entry the kernel never wrote is a mismatch like any other. Float outputs (attention, a
+weighted gather) are compared within a tolerance the contract states (:func:`compare_close`),
+where a NaN, the float poison, is never close.
 """
 
 from __future__ import annotations
@@ -88,3 +90,44 @@ def compare_exact(output: str, tri: np.ndarray, ref: np.ndarray, where: np.ndarr
         return None
     first = int(bad[0])
     return Mismatch(output, first, tri_flat[first].item(), ref_flat[first].item(), int(bad.size), checked)
+
+
+def compare_close(
+    output: str,
+    tri: np.ndarray,
+    ref: np.ndarray,
+    *,
+    rtol: float,
+    atol: float | np.ndarray,
+    dtype: type[np.floating] = np.float64,
+) -> Mismatch | None:
+    """Compare two float arrays entry by entry: ``|tri - ref| <= atol + rtol * |ref|``.
+
+    Args:
+        output: the output's name, for the report.
+        tri: the kernel's output, any shape and float dtype.
+        ref: the oracle's output, the same number of entries.
+        rtol: relative tolerance (a fraction of ``|ref|``).
+        atol: absolute tolerance, a scalar or an array of ``ref``'s shape (a bound per entry).
+        dtype: the numpy float type the difference and the bound are computed in.
+
+    Returns:
+        The first entry (lowest flat index) outside the tolerance, or where tri or ref is NaN
+        (a never-written, NaN-poisoned entry included), with the kernel's and oracle's values
+        there as stored; ``None`` when every entry is close. Different entry counts give the
+        mismatch at index -1 that :func:`compare_exact` reports.
+    """
+    tri_flat = np.asarray(tri).reshape(-1)
+    ref_flat = np.asarray(ref).reshape(-1)
+    if tri_flat.shape != ref_flat.shape:
+        return Mismatch(output, -1, int(tri_flat.size), int(ref_flat.size), -1, int(ref_flat.size))
+    tri_values = tri_flat.astype(dtype)
+    ref_values = ref_flat.astype(dtype)
+    bound = np.reshape(atol, -1) if np.ndim(atol) else atol
+    with np.errstate(invalid="ignore"):
+        close = np.abs(tri_values - ref_values) <= bound + rtol * np.abs(ref_values)
+    bad = np.flatnonzero(~close)  # NaN compares False, so it is bad
+    if bad.size == 0:
+        return None
+    first = int(bad[0])
+    return Mismatch(output, first, tri_flat[first].item(), ref_flat[first].item(), int(bad.size), int(ref_flat.size))

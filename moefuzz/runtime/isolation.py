@@ -13,140 +13,34 @@ either a case or the bytes a worker draws its case from (:class:`Request`); the 
 request until its reply came, so a crash or a hang never loses the input: the request at the head
 of the queue is the one that ran, and those behind it go to the next worker.
 
-Shutdown escalates: ask (``None`` on the pipe), then terminate, then kill, each with a deadline.
+Shutdown escalates: ask (``None`` on the pipe), then terminate, then kill, each with a deadline
+(:mod:`moefuzz.runtime.processes`). The messages on the pipes are in :mod:`moefuzz.runtime.messages`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import multiprocessing
 import os
-import queue
-import select
 import signal
 import tempfile
-import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
 
 from moefuzz.errors import WorkerError
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome, classify_crash_text
 from moefuzz.model.target import Limits
+from moefuzz.runtime.messages import Failed, Ready, Request
+from moefuzz.runtime.processes import WorkerProcess, limits_json, readable, worker_context
 from moefuzz.runtime.worker import worker_main
+
+__all__ = ["STARTUP_TIMEOUT_S", "Executor", "Request", "readable", "worker_context"]
 
 #: Seconds a new worker may take to import torch and triton and report ready.
 STARTUP_TIMEOUT_S = 180.0
-
-
-#: Modules the fork server imports once, so that each worker forks with them loaded instead of
-#: importing them (seconds for torch). Triton is not among them: a worker must set
-#: ``TRITON_INTERPRET`` before triton is imported. Nothing here initialises CUDA, so forking
-#: from the server is safe.
-PRELOAD = ("torch", "numpy", "moefuzz.runtime.worker", "moefuzz.execute.launch")
-
-
-def worker_context() -> Any:
-    """A ``forkserver`` context with :data:`PRELOAD` where the platform has one, else ``spawn``.
-
-    Never plain ``fork``: a parent that has touched CUDA cannot fork, and the fork server is a
-    clean process that never has.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-@dataclass
-class Request:
-    """One case for a worker: the case itself, or the bytes the worker draws it from.
-
-    Attributes:
-        plan: the perturbations to run it under (one plain launch by default).
-        case: the case, for replays and shrink candidates.
-        buffer: bytes the worker turns into a case through the target's strategy
-            (:meth:`moefuzz.engine.generate.CaseSource.from_bytes`), for campaigns: drawing in the
-            worker keeps the parent's share of a case to microseconds. The parent draws the same
-            case from the same bytes whenever it needs it.
-        index: the position of ``buffer`` in the campaign's byte stream.
-        payload: a drawer's pickle of the case drawn from ``buffer`` with its oracle outputs
-            (:mod:`moefuzz.runtime.generators`): the worker runs only the kernel and the comparison. The
-            parent forwards it as it came, never unpickling it (a case with its outputs is tens
-            to thousands of KB).
-    """
-
-    plan: list[Perturbation] = field(default_factory=lambda: [Perturbation({})])
-    case: Case | None = None
-    buffer: bytes | None = None
-    index: int = -1
-    payload: bytes | None = None
-
-    def message(self) -> tuple[Any, ...]:
-        """What travels over the pipe (:func:`moefuzz.runtime.worker.worker_main` reads it)."""
-        plan = [p.to_json() for p in self.plan]
-        if self.case is not None:
-            return ("case", dict(self.case.arrays), dict(self.case.params), plan)
-        if self.payload is not None:
-            return ("prepared", self.payload, plan)
-        return ("bytes", self.buffer, plan)
-
-
-#: What ends a worker's sender thread (see :meth:`_Worker.send`).
-_END_OF_SENDS = object()
-
-
-@dataclass
-class _Worker:
-    process: BaseProcess
-    conn: Connection
-    log_path: Path
-    environment: dict[str, str] | None = None
-    _outbox: queue.SimpleQueue[Any] | None = None
-    _sender: threading.Thread | None = None
-
-    def send(self, message: Any) -> None:
-        """Queue ``message`` for the worker without waiting. A thread of the parent pickles and
-        writes it: a write larger than the pipe holds waits until the worker reads it, and the
-        parent's loop must go on serving drawers and other workers meanwhile. A worker that is
-        gone ends the thread (the parent reads its death off the pipe)."""
-        if self._outbox is None:
-            self._outbox = queue.SimpleQueue()
-            self._sender = threading.Thread(target=self._send_all, name="moefuzz-sender", daemon=True)
-            self._sender.start()
-        self._outbox.put(message)
-
-    def _send_all(self) -> None:
-        assert self._outbox is not None
-        while (message := self._outbox.get()) is not _END_OF_SENDS:
-            try:
-                self.conn.send(message)
-            except (BrokenPipeError, ConnectionResetError, OSError, ValueError):
-                return
-
-    def end_sends(self, timeout: float) -> bool:
-        """End the sender thread once its queue is written (or the worker gone); whether it
-        ended within ``timeout`` seconds (only then may the pipe be closed: a thread still
-        writing to a closed descriptor could write to whatever reuses its number)."""
-        if self._sender is None or self._outbox is None:
-            return True
-        self._outbox.put(_END_OF_SENDS)
-        self._sender.join(timeout)
-        return not self._sender.is_alive()
-
-    def log_tail(self, limit: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
-            return ""
 
 
 class Executor:
@@ -191,8 +85,8 @@ class Executor:
         self._context = worker_context()
         self._log_dir = Path(tempfile.mkdtemp(prefix="moefuzz-workers-"))
         self._serial = 0
-        self._active: _Worker | None = None
-        self._spare: _Worker | None = None
+        self._active: WorkerProcess | None = None
+        self._spare: WorkerProcess | None = None
         self.limits = limits
         self.environment: dict[str, str] = {}
         self.replacements = 0
@@ -255,7 +149,7 @@ class Executor:
         """Stop every worker: ask, then terminate, then kill."""
         for worker in (self._active, self._spare):
             if worker is not None:
-                _stop(worker)
+                worker.stop()
         self._active = self._spare = None
         self._in_flight.clear()
 
@@ -380,7 +274,7 @@ class Executor:
             self.submit(request)
 
     # -- internals --------------------------------------------------------------------------
-    def _spawn(self, warmup: bool = True) -> _Worker:
+    def _spawn(self, warmup: bool = True) -> WorkerProcess:
         self._serial += 1
         log_path = self._log_dir / f"worker-{self._serial}.log"
         parent_conn, child_conn = self._context.Pipe()
@@ -402,27 +296,29 @@ class Executor:
         )
         process.start()
         child_conn.close()
-        return _Worker(process, parent_conn, log_path)
+        return WorkerProcess(process, parent_conn, log_path)
 
-    def _ready(self, worker: _Worker) -> _Worker:
+    def _ready(self, worker: WorkerProcess) -> WorkerProcess:
         if worker.environment is not None:
             return worker
         if not worker.conn.poll(STARTUP_TIMEOUT_S):
-            _stop(worker)
+            worker.stop()
             raise WorkerError(f"worker for target={self.target!r} did not start in {STARTUP_TIMEOUT_S:g} s")
         try:
-            status, payload = worker.conn.recv()
+            message: Ready | Failed = worker.conn.recv()
         except EOFError:
             tail = worker.log_tail().strip().splitlines()
             last = tail[-1] if tail else "?"
             raise WorkerError(f"worker for target={self.target!r} died while starting: {last}") from None
-        if status != "ready":
-            _stop(worker)
-            raise WorkerError(f"worker for target={self.target!r} kernel={self.kernel!r} failed to start: {payload}")
-        worker.environment = payload
+        if not isinstance(message, Ready):
+            worker.stop()
+            raise WorkerError(
+                f"worker for target={self.target!r} kernel={self.kernel!r} failed to start: {message.reason}"
+            )
+        worker.environment = dict(message.environment or {})
         return worker
 
-    def _ready_or_cold(self, worker: _Worker) -> _Worker:
+    def _ready_or_cold(self, worker: WorkerProcess) -> WorkerProcess:
         """``worker`` once ready; if its warm-up case crashed it (a bug model can crash on the
         simplest case), a new worker that skips the warm-up, as every later spare will."""
         try:
@@ -438,12 +334,12 @@ class Executor:
         self._failed_at = time.perf_counter()
         old = self._active
         if old is not None:
-            _stop(old, kill_now=kill)
+            old.stop(kill_now=kill)
         self._active = self._ready_or_cold(self._spare if self._spare is not None else self._spawn())
         self._spare = self._spawn() if self.use_spare else None
         self.replacements += 1
 
-    def _died(self, worker: _Worker, seconds: float) -> Outcome:
+    def _died(self, worker: WorkerProcess, seconds: float) -> Outcome:
         worker.process.join(timeout=10)
         code = worker.process.exitcode
         tail = worker.log_tail()
@@ -458,38 +354,3 @@ class Executor:
             message += f": {last[-1][:300]}"
         self._replace(kill=True)
         return Outcome("crash", detail, message, seconds=seconds, log_tail=tail)
-
-
-def readable(conn: Connection) -> bool:
-    """Whether a message (or the end of the pipe) waits on ``conn``, without waiting:
-    ``conn.poll()`` with one ``select`` call instead of a new selector each time (~40 us, several
-    times a case in a campaign's loop)."""
-    try:
-        return bool(select.select([conn.fileno()], [], [], 0)[0])
-    except (OSError, ValueError):  # closed: recv() says how
-        return True
-
-
-def limits_json(limits: Limits | None) -> dict[str, int] | None:
-    """``limits`` as the plain dict a worker or drawer process is started with (``None`` stays
-    ``None``: the process learns them later)."""
-    return None if limits is None else dataclasses.asdict(limits)
-
-
-def _stop(worker: _Worker, kill_now: bool = False) -> None:
-    process = worker.process
-    if not kill_now and process.is_alive():
-        worker.send(None)
-        process.join(timeout=2)
-    if process.is_alive():
-        process.terminate()
-        process.join(timeout=2)
-    if process.is_alive():
-        process.kill()
-        process.join(timeout=2)
-    if worker.end_sends(timeout=2):  # the worker is dead: a write still under way fails now
-        worker.conn.close()
-    try:
-        os.unlink(worker.log_path)
-    except OSError:
-        pass

@@ -26,6 +26,8 @@ from moefuzz.execute.oob import find_out_of_bounds
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome, classify_crash_text
+from moefuzz.runtime.messages import Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_parts
+from moefuzz.runtime.processes import reset_environment
 
 
 def describe_environment(device: str) -> dict[str, str]:
@@ -90,7 +92,7 @@ class CaseRunner:
     def run_plan(self, case: Case, plan: Sequence[Perturbation], expected: Mapping[str, Any] | None = None) -> Outcome:
         """Run ``case`` once per perturbation of ``plan`` (launch knobs and poison pattern); the
         oracle runs once, after the first launch that did not raise, unless ``expected`` holds
-        its outputs already (a drawer ran it: :mod:`moefuzz.runtime.generators`). Returns ``pass`` if every
+        its outputs already (a generator ran it: :mod:`moefuzz.runtime.generators`). Returns ``pass`` if every
         launch passed, else the first failure with ``runs``, ``failures`` (launches failing with
         its signature) and ``nondeterministic`` (launches disagreed). A crash ends the plan: the device context is gone.
 
@@ -199,18 +201,15 @@ def worker_main(
     promoted after a crash starts on warm kernels; if that case crashes, it reports
     ``("failed", "warm-up ...")`` and exits.
 
-    Protocol: sends ``("ready", environment)`` or ``("failed", text)``; then for each request
-    (:meth:`moefuzz.runtime.isolation.Request.message`: ``("case", arrays, params, plan)``,
-    ``("prepared", payload, plan)`` with a drawer's case and oracle outputs, or ``("bytes",
-    buffer, plan)``; ``plan`` as JSON perturbations) replies one :class:`Outcome`; ``None`` ends
-    it. A failing case the parent did not send as arrays comes back in the outcome's ``case``.
+    Protocol (:mod:`moefuzz.runtime.messages`): sends :class:`Ready` with the environment or
+    :class:`Failed`; then for each request (:class:`RunCase`, :class:`RunPrepared` with a
+    generator's case and oracle outputs, or :class:`RunBytes`) replies one :class:`Outcome`;
+    ``None`` ends it. A failing case the parent did not send as arrays comes back in the outcome's ``case``.
     A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
     is unpickled while this one runs.
     """
     if environ is not None:
-        for name in set(os.environ) - set(environ):
-            del os.environ[name]
-        os.environ.update(environ)
+        reset_environment(environ)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log_fd, 2)
     try:
@@ -220,11 +219,11 @@ def worker_main(
         if warmup and device == "cuda":
             crashed = _warm_up(runner, source)
             if crashed is not None:
-                conn.send(("failed", f"warm-up case crashed the worker: {crashed}"))
+                conn.send(Failed(f"warm-up case crashed the worker: {crashed}"))
                 os._exit(3)
-        conn.send(("ready", describe_environment(device)))
+        conn.send(Ready(describe_environment(device)))
     except Exception as exc:
-        conn.send(("failed", _one_line(exc)))
+        conn.send(Failed(_one_line(exc)))
         return
     inbox = _Inbox(conn)
     while True:
@@ -242,7 +241,7 @@ def worker_main(
 class _Inbox:
     """Requests read off ``conn`` by a daemon thread as they arrive, handed out in order.
 
-    A pipe holds 64 KiB; a drawn case with its oracle outputs is larger from T ~ 1024 on. The
+    A pipe holds 64 KiB; a generated case with its oracle outputs is larger from T ~ 1024 on. The
     thread reads and unpickles the next case while this one waits for the device (the GIL is
     free then), so the worker finds it ready. The end of the pipe (the parent gone) reads as
     ``None``: the worker stops.
@@ -273,8 +272,8 @@ class _Inbox:
 
 class _LazySource:
     """The target's strategy within the worker's limits (drawing into the kernel's ``domain``),
-    built at the first draw from bytes; it also counts a case's coverage of the target's domain
-    (:meth:`coverage`)."""
+    built at the first draw from bytes; it also says which points of the target's domain a case
+    hits (:meth:`coverage`)."""
 
     def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str, domain: Any = None) -> None:
         self.target, self.limits, self.device, self.domain = target, limits, device, domain
@@ -305,21 +304,19 @@ class _LazySource:
         return mask
 
 
-def _answer(runner: CaseRunner, source: _LazySource, request: tuple[Any, ...]) -> Outcome:
+def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> Outcome:
     """The outcome of one request (see :func:`worker_main`)."""
     from moefuzz.engine.generate import draw_checked
 
-    plan = [Perturbation.from_json(p) for p in request[-1]]
-    if request[0] == "case":
-        sent = Case(request[1], request[2])
+    plan = [Perturbation.from_json(p) for p in request.plan]
+    if isinstance(request, RunCase):
+        sent = Case(request.arrays, request.params)
         return replace(runner.run_plan(sent, plan), coverage=source.coverage(sent))
-    if request[0] == "prepared":
-        from moefuzz.runtime.generators import prepared_parts
-
-        prepared, expected, coverage = prepared_parts(request[1])
+    if isinstance(request, RunPrepared):
+        prepared, expected, coverage = prepared_parts(request.payload)
         outcome = runner.run_plan(prepared, plan, expected)
         return replace(outcome, case=prepared if outcome.failed else None, coverage=coverage)
-    case, error = draw_checked(source, runner.target.check, request[1])
+    case, error = draw_checked(source, runner.target.check, request.buffer)
     if case is None:
         return Outcome("rejected", message="the strategy rejected these bytes")
     if error:

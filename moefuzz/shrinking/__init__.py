@@ -1,6 +1,6 @@
-"""Shrinking failing cases: a driver (:mod:`.shrinker`) and passes (:mod:`.routing`)."""
+"""Shrinking failing cases: a driver (:mod:`.shrinker`), its searches (:mod:`.search`), and
+passes shared by targets (:mod:`.routing`, :mod:`.paging`)."""
 
-from moefuzz.shrinking.passes import ShrinkPass
-from moefuzz.shrinking.shrinker import Shrinker, ShrinkResult
+from moefuzz.shrinking.shrinker import Shrinker, ShrinkPass, ShrinkResult
 
 __all__ = ["ShrinkPass", "ShrinkResult", "Shrinker"]

@@ -12,10 +12,15 @@ from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Target
 from moefuzz.runtime.isolation import Executor
 from moefuzz.shrinking import Shrinker, ShrinkResult
+from moefuzz.shrinking.flaky import estimate_rate, keeps_rate
 from moefuzz.store.corpus import Finding, save_finding
 
 #: Least seconds between two progress saves while shrinking (the final result is always saved).
 SAVE_INTERVAL_S = 2.0
+#: Kinds of finding found by one plain launch whose rate is estimated by relaunching
+#: (:func:`~moefuzz.shrinking.flaky.estimate_rate`): a hang costs a timeout a launch, and an
+#: error is the launcher refusing the input, which does not depend on the schedule.
+RELAUNCHED_KINDS = ("crash", "divergence")
 
 
 def minimize_finding(
@@ -34,6 +39,13 @@ def minimize_finding(
     above :func:`~moefuzz.execute.perturb.rate_floor` of the finding's rate; the rate of the shrunk case
     is recorded in ``finding.shrink["rate"]``.
 
+    A crash or divergence found by one plain launch is relaunched first
+    (:func:`~moefuzz.shrinking.flaky.estimate_rate`, out of the budget); its rate is recorded in
+    ``finding.found["launch_rate"]`` (and reused by a later shrink). One that fails in some
+    launches only is flaky: every candidate is launched until a sequential test
+    (:func:`~moefuzz.shrinking.flaky.keeps_rate`) says whether its rate stays at or above half
+    the finding's, and the rate the shrunk case showed goes in ``finding.shrink["rate"]``.
+
     Each improvement is saved to ``corpus`` (or to ``directory``, where the finding lies),
     atomically, at most every :data:`SAVE_INTERVAL_S` seconds and at the end, so a campaign
     killed mid-shrink keeps the best case so far. On
@@ -44,11 +56,16 @@ def minimize_finding(
     """
     signature = finding.signature
     outcomes: dict[str, Outcome] = {}
-    last_save = time.monotonic()
+    rates: dict[str, Rate] = {}
+    started = time.monotonic()
+    last_save = started
     plan = recorded_plan(finding.found, target.launch_knobs)
     floor = rate_floor(Rate(int(finding.found.get("failures", 1)), int(finding.found.get("runs", 1))))
+    launch_rate = None if plan is not None else _launch_rate(finding, executor, started + budget_s)
 
     def fails_same_way(candidate: Case) -> bool:
+        if launch_rate is not None and launch_rate.flaky:
+            return fails_often_enough(candidate, launch_rate)
         outcome = executor.run(candidate, plan=plan)
         if on_progress is not None:
             on_progress(shrinker)
@@ -56,6 +73,21 @@ def minimize_finding(
             outcomes[candidate.digest()] = outcome
             return True
         return False
+
+    def fails_often_enough(candidate: Case, rate: Rate) -> bool:
+        failing: list[Outcome] = []
+
+        def launch() -> bool:
+            outcome = executor.run(candidate)
+            if on_progress is not None:
+                on_progress(shrinker)
+            failing.extend([outcome] if outcome.signature == signature else [])
+            return outcome.signature == signature
+
+        kept, shown = keeps_rate(launch, rate, stop=lambda: shrinker.exhausted)
+        if kept:
+            outcomes[candidate.digest()], rates[candidate.digest()] = failing[0], shown
+        return kept
 
     def on_improvement(candidate: Case) -> None:
         nonlocal last_save
@@ -72,7 +104,7 @@ def minimize_finding(
         target.shrink_passes,
         target.size,
         target.check,
-        budget_s,
+        max(0.0, budget_s - (time.monotonic() - started)),
         on_improvement,
         derive=target.derive,
     )
@@ -84,6 +116,8 @@ def minimize_finding(
         finding.shrink["seconds"] = round(float(previous.get("seconds", 0)) + result.seconds, 3)
     if plan is not None and finding.case.digest() in outcomes:
         finding.shrink["rate"] = str(outcomes[finding.case.digest()].rate)
+    elif launch_rate is not None and launch_rate.flaky:
+        finding.shrink["rate"] = str(rates.get(finding.case.digest(), launch_rate))
     if finding.mismatch is not None:
         finding.explanation = target.explain(finding.case, finding.mismatch)
     else:
@@ -91,6 +125,26 @@ def minimize_finding(
     if (corpus or directory) is not None:
         save_finding(corpus, finding, directory)
     return result
+
+
+def _launch_rate(finding: Finding, executor: Executor, deadline: float) -> Rate | None:
+    """The finding's rate over plain launches: recorded in ``found["launch_rate"]`` by an
+    earlier shrink, else estimated now by relaunching its case (until ``deadline``, a
+    :func:`time.monotonic` time) and recorded there; None for a kind not in
+    :data:`RELAUNCHED_KINDS`."""
+    if finding.kind not in RELAUNCHED_KINDS:
+        return None
+    recorded = str(finding.found.get("launch_rate", ""))
+    if "/" in recorded:
+        failures, runs = recorded.split("/")
+        return Rate(int(failures), int(runs))
+
+    def launch() -> bool:
+        return executor.run(finding.case).signature == finding.signature
+
+    rate = estimate_rate(launch, stop=lambda: time.monotonic() >= deadline)
+    finding.found["launch_rate"] = str(rate)
+    return rate
 
 
 def _adopt(finding: Finding, target: Target, case: Case, outcome: Outcome) -> None:

@@ -11,55 +11,17 @@ signature. Rules for writing a pass:
 - Never assume a candidate is valid or failing; ``consider`` decides, and a candidate that
   crashes the worker costs a worker, not the campaign.
 - Stop when ``shrinker.exhausted`` says the budget is spent.
+- Lower a number with :func:`~moefuzz.shrinking.search.lower` and delete items with
+  :func:`~moefuzz.shrinking.search.delete_runs` rather than a loop of your own.
+
+A pass is registered as ``ShrinkPass(function)``, named by the function's ``__name__`` (a
+lambda or a partial needs its ``name``). This module gathers what a pass needs; the driver
+(:mod:`.shrinker`) and the searches (:mod:`.search`) do not import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from moefuzz.shrinking.search import delete_runs, find_least, lower, smaller_sizes
+from moefuzz.shrinking.shrinker import Shrinker, ShrinkPass
 
-import numpy as np
-
-from moefuzz.model.case import Case
-
-if TYPE_CHECKING:
-    from moefuzz.shrinking.shrinker import Shrinker
-
-
-@dataclass
-class ShrinkPass:
-    """A named pass and its statistics.
-
-    Attributes:
-        name: the pass's verb phrase, shown in reports.
-        run: the pass itself, ``run(shrinker) -> None``.
-        calls: how many times the driver ran it.
-        accepted: how many of its candidates were accepted.
-    """
-
-    name: str
-    run: Callable[[Shrinker], None]
-    calls: int = 0
-    accepted: int = 0
-
-
-def delete_runs(
-    shrinker: Shrinker,
-    count: Callable[[Case], int],
-    without: Callable[[Case, np.ndarray], Case],
-    keep_one: bool = False,
-) -> None:
-    """The delta-debugging move: delete runs of items, halves first, then quarters, down to
-    single items. ``count(case)`` is how many items ``case`` has; ``without(case, keep)`` builds
-    the candidate that keeps the items where ``keep`` ([count] bool) is True. With ``keep_one``,
-    one item always stays (a batch of no requests may not be a valid case)."""
-    chunk = max(1, count(shrinker.current) // 2)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < count(shrinker.current) and not shrinker.exhausted:
-            keep = np.ones(count(shrinker.current), dtype=bool)
-            keep[start : start + chunk] = False
-            if (keep_one and not keep.any()) or not shrinker.consider(without(shrinker.current, keep)):
-                start += chunk
-        chunk //= 2
+__all__ = ["ShrinkPass", "Shrinker", "delete_runs", "find_least", "lower", "smaller_sizes"]

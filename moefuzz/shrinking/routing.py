@@ -8,7 +8,8 @@ top-k slots, experts and duplicates, and :func:`routing_size` the order they red
     (T, K, E, duplicated slots, distinct rows, local experts, sum of |ids|)
 
 so a reproducer ends with as few tokens as still fail, then as few slots, experts and
-duplicates, then rows as alike as possible. A target whose contract takes a "no expert" id in
+duplicates, then rows as alike as possible. A target whose token rows carry hidden states adds
+:func:`hidden_pass` (fewer hidden columns). A target whose contract takes a "no expert" id in
 any slot (the -1 of one-sided dispatch padding, of another rank's expert) names it as the
 layout's ``sentinel``; only then do the passes write it (:func:`replace_duplicates_with_sentinel`,
 :func:`retire_experts`).
@@ -22,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking.passes import ShrinkPass, delete_runs
-from moefuzz.shrinking.shrinker import Shrinker
+from moefuzz.shrinking.search import delete_runs, lower
+from moefuzz.shrinking.shrinker import Shrinker, ShrinkPass
 
 
 @dataclass(frozen=True)
@@ -89,16 +90,16 @@ def routing_passes(layout: RoutingLayout) -> list[ShrinkPass]:
     """The routing passes for ``layout``: cheap bisections and big cuts first; the
     :data:`SENTINEL_PASSES` only when the layout names a ``sentinel``."""
     passes = [
-        ShrinkPass("truncate_tokens", lambda s: truncate_tokens(s, layout)),
-        ShrinkPass("drop_topk_slots", lambda s: drop_topk_slots(s, layout)),
-        ShrinkPass("compact_experts", lambda s: compact_experts(s, layout)),
-        ShrinkPass("remove_duplicates", lambda s: remove_duplicates(s, layout)),
-        ShrinkPass("replace_duplicates_with_sentinel", lambda s: replace_duplicates_with_sentinel(s, layout)),
-        ShrinkPass("unify_rows", lambda s: unify_rows(s, layout)),
+        ShrinkPass(lambda s: truncate_tokens(s, layout), "truncate_tokens"),
+        ShrinkPass(lambda s: drop_topk_slots(s, layout), "drop_topk_slots"),
+        ShrinkPass(lambda s: compact_experts(s, layout), "compact_experts"),
+        ShrinkPass(lambda s: remove_duplicates(s, layout), "remove_duplicates"),
+        ShrinkPass(lambda s: replace_duplicates_with_sentinel(s, layout), "replace_duplicates_with_sentinel"),
+        ShrinkPass(lambda s: unify_rows(s, layout), "unify_rows"),
         # About 2 runs per expert in use when every one is needed: after the cheaper passes.
-        ShrinkPass("retire_experts", lambda s: retire_experts(s, layout)),
+        ShrinkPass(lambda s: retire_experts(s, layout), "retire_experts"),
         # Last: about 2T runs when no single token can go (a failure that needs T > 256).
-        ShrinkPass("drop_tokens", lambda s: drop_tokens(s, layout)),
+        ShrinkPass(lambda s: drop_tokens(s, layout), "drop_tokens"),
     ]
     return [p for p in passes if layout.sentinel is not None or p.name not in SENTINEL_PASSES]
 
@@ -109,18 +110,13 @@ def truncate_tokens(shrinker: Shrinker, layout: RoutingLayout) -> None:
     that, each found by bisection: about 2 log2(T) runs where deleting runs of tokens one by
     one would take T. Assumes (without relying on it) that longer prefixes fail if shorter do."""
     for from_end in (False, True):
-        low, high = 0, _tokens(shrinker.current, layout)  # `high` tokens fail; `low` not known to
-        while high - low > 1 and not shrinker.exhausted:
-            mid = (low + high) // 2
+
+        def prefix(tokens: int, from_end: bool = from_end) -> Case:
             keep = np.zeros(_tokens(shrinker.current, layout), dtype=bool)
-            if from_end:
-                keep[-mid:] = True
-            else:
-                keep[:mid] = True
-            if shrinker.consider(_select_tokens(shrinker.current, layout, keep)):
-                high = mid
-            else:
-                low = mid
+            keep[slice(-tokens, None) if from_end else slice(None, tokens)] = True
+            return _select_tokens(shrinker.current, layout, keep)
+
+        lower(shrinker, _tokens(shrinker.current, layout), prefix, lowest=1)
 
 
 def drop_tokens(shrinker: Shrinker, layout: RoutingLayout) -> None:
@@ -240,6 +236,33 @@ def unify_rows(shrinker: Shrinker, layout: RoutingLayout) -> None:
                 shrinker.consider(shrinker.current.replace({layout.ids: new_ids}))
             start += chunk
         chunk //= 2
+
+
+def truncate_hidden(shrinker: Shrinker, hidden: Callable[[Case], int], cut: Callable[[Case, int], Case]) -> None:
+    """Keep the fewest leading hidden columns that still fail, by bisection (1 first):
+    ``hidden(case)`` is the case's hidden size H, ``cut(case, h)`` the case cut to its first
+    ``h`` columns (with whatever depends on H, like the per-128 scales of fp8 rows)."""
+    lower(shrinker, hidden(shrinker.current), lambda h: cut(shrinker.current, h), lowest=1, probes=(1,))
+
+
+def hidden_pass(
+    hidden: Callable[[Case], int], cut: Callable[[Case, int], Case], name: str = "truncate_hidden"
+) -> ShrinkPass:
+    """The :func:`truncate_hidden` pass of a target whose token rows have a hidden axis."""
+    return ShrinkPass(lambda s: truncate_hidden(s, hidden, cut), name)
+
+
+def hidden_columns(*names: str) -> tuple[Callable[[Case], int], Callable[[Case, int], Case]]:
+    """``(hidden, cut)`` for :func:`hidden_pass` when the hidden axis is axis 1 of the arrays
+    ``names`` (all of one H, the first one's giving it) and nothing else depends on H."""
+
+    def hidden(case: Case) -> int:
+        return int(case.arrays[names[0]].shape[1])
+
+    def cut(case: Case, columns: int) -> Case:
+        return case.replace({name: np.ascontiguousarray(case.arrays[name][:, :columns]) for name in names})
+
+    return hidden, cut
 
 
 def compacted(case: Case, layout: RoutingLayout) -> Case:

@@ -14,7 +14,31 @@ from dataclasses import dataclass, field
 
 from moefuzz.errors import CaseError
 from moefuzz.model.case import Case
-from moefuzz.shrinking.passes import ShrinkPass
+
+
+@dataclass
+class ShrinkPass:
+    """A pass and its statistics (see :mod:`moefuzz.shrinking.passes` for how to write one).
+
+    Attributes:
+        run: the pass itself, ``run(shrinker) -> None``.
+        name: the pass's verb phrase, shown in reports; by default ``run.__name__`` (a lambda
+            or a partial must be given one: ``ValueError`` otherwise).
+        calls: how many times the driver ran it.
+        accepted: how many of its candidates were accepted.
+    """
+
+    run: Callable[[Shrinker], None]
+    name: str = ""
+    calls: int = 0
+    accepted: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            name = getattr(self.run, "__name__", "")
+            if not name or name == "<lambda>":
+                raise ValueError(f"shrink pass {self.run!r} needs a name")
+            self.name = name
 
 
 @dataclass
@@ -82,7 +106,7 @@ class Shrinker:
     ) -> None:
         self.current = case
         self._fails_same_way = fails_same_way
-        self._passes = [ShrinkPass(p.name, p.run) for p in passes]
+        self._passes = [ShrinkPass(p.run, p.name) for p in passes]
         self._size = size
         self._check = check
         self._deadline = time.monotonic() + budget_s

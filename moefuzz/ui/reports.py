@@ -18,10 +18,10 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
     budget_s                 the fuzzing budget
     execs, execs_per_s       cases run, and per second of fuzzing
     workers                  workers that ran cases at once
-    drawers                  CPU-only processes that drew cases for them (0: the workers drew)
+    generators               CPU-only processes that generated cases for them (0: the workers drew)
     startup_s                seconds from the start to the first worker ready (its CUDA context
                              made and first case run), null if none started
-    first_case_s             seconds from the start to the first case's outcome (drawers ready,
+    first_case_s             seconds from the start to the first case's outcome (generators ready,
                              the kernel compiled), null if none ran
     worker_restarts          workers replaced after a crash or a hang
     worker_recovery_s        seconds from each crash or hang to the next case done: {p50, p95, n}
@@ -30,6 +30,9 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
                              original_size, shrink_complete, shrink_s, found_after_s, report}]
     known                    failures matching reproducers already in the corpus:
                              [{id, path, count}]
+    ray                      only over a Ray cluster (--ray): {address, nodes, gpus,
+                             actor_restarts, blamed, actors: [{slot, node, gpus, restarts,
+                             seed, state}]}; workers and generators are then summed over the actors
 
     replay only:
     kernel                   the kernel every reproducer replayed on, or null (each its own)
@@ -54,6 +57,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from moefuzz.cluster.data import ClusterStatus
 from moefuzz.engine.campaign import CampaignConfig, CampaignStatus
 from moefuzz.errors import UsageError
 from moefuzz.store.corpus import atomic_write
@@ -115,7 +119,7 @@ def run_document(
             "coverage": status.coverage.to_json() if status.coverage is not None else None,
             "execs_per_s": round(status.execs_per_s, 3),
             "workers": status.workers,
-            "drawers": status.drawers,
+            "generators": status.generators,
             "startup_s": None if status.fuzzing_since is None else round(status.fuzzing_since - status.started, 3),
             "first_case_s": None if status.first_case_at is None else round(status.first_case_at - status.started, 3),
             "worker_restarts": status.worker_restarts,
@@ -125,6 +129,25 @@ def run_document(
             "known": known,
         }
     )
+    if isinstance(status, ClusterStatus):
+        document["ray"] = {
+            "address": status.address,
+            "nodes": status.nodes,
+            "gpus": status.gpus,
+            "actor_restarts": status.actor_restarts,
+            "blamed": status.blamed,
+            "actors": [
+                {
+                    "slot": a.slot,
+                    "node": a.node,
+                    "gpus": a.gpus,
+                    "restarts": a.restarts,
+                    "seed": a.seed,
+                    "state": a.state,
+                }
+                for a in status.actors
+            ],
+        }
     return document
 
 

@@ -2,8 +2,9 @@
 
 It shows what runs and where (the GPU's name, or "Triton interpreter on CPU"), execs and
 execs/s, new findings by kind (divergence, crash, hang, and any other kind met), failures that
-matched reproducers already in the corpus, the corpus size, worker restarts, and the shrink in
-progress (finding, pass, accepted of candidates). It reads only the status object, never the
+matched reproducers already in the corpus, the corpus size, worker restarts, the shrink in
+progress (finding, pass, accepted of candidates), and for a campaign over Ray its cluster's nodes,
+actors and GPUs. It reads only the status object, never the
 engine.
 
 On a terminal a small panel redraws in place four times a second; elsewhere (CI logs) the one-line
@@ -20,6 +21,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from moefuzz.cluster.data import ClusterStatus
 from moefuzz.engine.campaign import CampaignStatus
 
 #: What the status calls the device when kernels run in Triton's interpreter.
@@ -45,8 +47,8 @@ def shrink_text(status: CampaignStatus) -> str:
     return f"{status.shrinking}: {where}, {status.shrink_accepted} accepted of {status.shrink_candidates} candidates"
 
 
-def _drawers(status: CampaignStatus) -> str:
-    return f" + {status.drawers} drawers" if status.drawers else ""
+def _generators(status: CampaignStatus) -> str:
+    return f" + {status.generators} generators" if status.generators else ""
 
 
 def status_line(status: CampaignStatus) -> str:
@@ -54,10 +56,12 @@ def status_line(status: CampaignStatus) -> str:
     line = (
         f"[{status.target}/{status.kernel} on {device_label(status)}] {status.elapsed:7.1f}s  "
         f"execs {status.execs}  {status.execs_per_s:.1f}/s  findings {findings_text(status)}  "
-        f"corpus {status.corpus_size}  workers {status.workers}{_drawers(status)}  restarts {status.worker_restarts}"
+        f"corpus {status.corpus_size}  workers {status.workers}{_generators(status)}  restarts {status.worker_restarts}"
     )
     if status.skipped_outside_domain:
         line += f"  skipped {status.skipped_outside_domain} outside the kernel's domain"
+    if isinstance(status, ClusterStatus):
+        line += f"  {status.cluster_text}"
     if status.shrinking:
         line += f"  shrinking {shrink_text(status)}"
     return line
@@ -72,8 +76,10 @@ def status_panel(status: CampaignStatus) -> RenderableType:
     grid.add_row(
         "execs",
         f"{status.execs} in {status.elapsed:.1f} s, {status.execs_per_s:.1f}/s, "
-        f"{status.workers} workers{_drawers(status)}, {status.worker_restarts} restarts",
+        f"{status.workers} workers{_generators(status)}, {status.worker_restarts} restarts",
     )
+    if isinstance(status, ClusterStatus):
+        grid.add_row("cluster", status.cluster_text)
     grid.add_row("findings", Text(findings_text(status), style="red" if status.findings else ""))
     grid.add_row("corpus", f"{status.corpus_size} reproducers of {status.target}")
     grid.add_row("shrinking", shrink_text(status) or "-")

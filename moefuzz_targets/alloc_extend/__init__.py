@@ -7,39 +7,25 @@ and decode kernels: the correct default and the ``bug-page-past-capacity`` model
 ``shrink.py`` (passes that keep the batch and its free list consistent).
 """
 
-from moefuzz.model.target import KernelSpec, Target
-from moefuzz_targets.alloc_extend import contract, shrink
-from moefuzz_targets.alloc_extend.domain import DOMAIN
-from moefuzz_targets.alloc_extend.strategy import cases
+from moefuzz.model.convention import conventional_target, kernel
 
-TARGET = Target(
-    name="alloc_extend",
+TARGET = conventional_target(
+    __name__,
     summary="Paged KV token slots for an extend or decode batch: finish the last prefix page, then free pages in order",
     source="sglang python/sglang/srt/mem_cache/allocator.py PagedTokenToKVPoolAllocator "
     "(alloc_extend_kernel, alloc_decode_kernel)",
-    strategy=cases,
-    check=contract.check,
-    output_specs=contract.output_specs,
-    oracle="moefuzz_targets.alloc_extend.oracle:alloc_extend_torch",
-    compare=contract.compare,
-    explain=contract.explain,
     kernels=(
-        KernelSpec(
+        kernel(
             "triton",
-            "moefuzz_targets.alloc_extend.kernels:alloc_extend_triton",
             "moefuzz's correct Triton allocator: extend kernel, decode kernel for one-token batches",
         ),
-        KernelSpec(
+        kernel(
             "bug-page-past-capacity",
-            "moefuzz_targets.alloc_extend.kernels:alloc_extend_bug_page_past_capacity",
             "decode: a prefix ending on a page boundary 'has room', its token goes to the next page, "
             "past the cache when its last page is the final one",
             models_bug="SGLang trtllm_mha page-table OOB (pyc96/sglang#3): the allocator emits page index "
             "num_pages, one past the cache",
         ),
     ),
-    shrink_passes=shrink.PASSES,
-    size=shrink.size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
-    domain=DOMAIN,
 )

@@ -48,7 +48,7 @@ specified. SGLang's debug mode asserts ``(last_loc + 1) % page_size == prefix_le
 ``check`` requires it too.
 
 The bug this target was built for (the SGLang trtllm_mha page-table report, see
-``/work/shared/seeds/sglang-trtllm-mha-page-table-oob.txt``): an allocator emitting a slot whose
+the report "debug: trtllm_mha page_table bounds-check"): an allocator emitting a slot whose
 page index equals the number of pages the cache holds, one page past its end.
 """
 

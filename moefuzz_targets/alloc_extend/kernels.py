@@ -46,6 +46,8 @@ from typing import TYPE_CHECKING
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import num_warps
+
 if TYPE_CHECKING:
     from moefuzz.execute.launch import LaunchContext
 
@@ -56,8 +58,6 @@ BLOCK_TOKENS = 1024
 #: Requests summed per loop step when a program adds up the requests before it, and requests per
 #: decode program: the batch size is not a compile-time constant (sglang's is next_power_of_2(B)).
 BLOCK_BATCH = 128
-#: num_warps when ``ctx.config`` names none.
-DEFAULT_NUM_WARPS = 4
 
 
 @triton.jit
@@ -169,7 +169,7 @@ def _launch(ctx: LaunchContext, full_page_bug: bool) -> None:
         )
     if out.numel() == 0:  # no request gets a token (B = 0 included)
         return
-    num_warps = int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS))
+    warps = num_warps(ctx)
     decode = bool(((seq_lens - prefix_lens) == 1).all())
     if decode:
         _alloc_decode_kernel[(triton.cdiv(batch, BLOCK_BATCH),)](
@@ -181,7 +181,7 @@ def _launch(ctx: LaunchContext, full_page_bug: bool) -> None:
             page_size,
             BLOCK_B=BLOCK_BATCH,
             FULL_PAGE_BUG=full_page_bug,
-            num_warps=num_warps,
+            num_warps=warps,
         )
         return
     _alloc_extend_kernel[(batch,)](
@@ -193,7 +193,7 @@ def _launch(ctx: LaunchContext, full_page_bug: bool) -> None:
         page_size,
         BLOCK_B=BLOCK_BATCH,
         BLOCK=BLOCK_TOKENS,
-        num_warps=num_warps,
+        num_warps=warps,
     )
 
 

@@ -13,13 +13,11 @@ smallest cache and free list, and a free list in ascending order where the failu
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking import Shrinker
-from moefuzz.shrinking.passes import ShrinkPass, delete_runs
+from moefuzz.shrinking import paging
+from moefuzz.shrinking.passes import Shrinker, ShrinkPass, lower, smaller_sizes
 from moefuzz_targets.alloc_extend.contract import last_pages, new_pages, pages_of, valid_free_pages
 from moefuzz_targets.alloc_extend.strategy import allocation_case
 
@@ -41,7 +39,7 @@ def size(case: Case) -> tuple[int, ...]:
 def drop_requests(shrinker: Shrinker) -> None:
     """Delete runs of requests, each with the pages it would take from the free list: halves
     first, down to single requests (delta debugging)."""
-    delete_runs(shrinker, _batch, _select_requests)
+    paging.drop_requests(shrinker, ("seq_lens",), _select_requests, keep_one=False)
 
 
 def cut_free_list(shrinker: Shrinker) -> None:
@@ -57,7 +55,7 @@ def drop_prefix_pages(shrinker: Shrinker) -> None:
     extend keeping its length: the request's slots stay the same."""
     size_of_page = int(shrinker.current.params["page_size"])
     earlier_pages = np.maximum(0, (shrinker.current.arrays["prefix_lens"] - 1) // size_of_page)  # before the last
-    for request in range(_batch(shrinker.current)):
+    for request in range(paging.batch(shrinker.current)):
         prefix = int(shrinker.current.arrays["prefix_lens"][request])
         seq = int(shrinker.current.arrays["seq_lens"][request])
 
@@ -65,32 +63,32 @@ def drop_prefix_pages(shrinker: Shrinker) -> None:
             cut = (int(earlier_pages[request]) - pages) * size_of_page  # keep `pages` of the earlier pages
             return _with_lengths(shrinker.current, request, prefix - cut, seq - cut)
 
-        _bisect_down(shrinker, int(earlier_pages[request]), candidate)
+        lower(shrinker, int(earlier_pages[request]), candidate, probes=(0,))
 
 
 def shorten_extends(shrinker: Shrinker) -> None:
     """Lower each request's seq_len towards its prefix_len, by bisection."""
-    for request in range(_batch(shrinker.current)):
+    for request in range(paging.batch(shrinker.current)):
         prefix = int(shrinker.current.arrays["prefix_lens"][request])
         extend = int(shrinker.current.arrays["seq_lens"][request]) - prefix
 
         def candidate(length: int, request: int = request, prefix: int = prefix) -> Case | None:
             return _with_lengths(shrinker.current, request, prefix, prefix + length)
 
-        _bisect_down(shrinker, extend, candidate)
+        lower(shrinker, extend, candidate, probes=(0,))
 
 
 def shorten_prefixes(shrinker: Shrinker) -> None:
     """Lower each request's prefix_len (towards 0), the extend keeping its length, by bisection;
     the request keeps its last prefix page."""
-    for request in range(_batch(shrinker.current)):
+    for request in range(paging.batch(shrinker.current)):
         prefix = int(shrinker.current.arrays["prefix_lens"][request])
         extend = int(shrinker.current.arrays["seq_lens"][request]) - prefix
 
         def candidate(length: int, request: int = request, extend: int = extend) -> Case | None:
             return _with_lengths(shrinker.current, request, length, length + extend)
 
-        _bisect_down(shrinker, prefix, candidate)
+        lower(shrinker, prefix, candidate, probes=(0,))
 
 
 def lower_page_size(shrinker: Shrinker) -> None:
@@ -102,9 +100,8 @@ def lower_page_size(shrinker: Shrinker) -> None:
     """
     case = shrinker.current
     current = int(case.params["page_size"])
-    candidates = sorted({1 << bit for bit in range(current.bit_length())} | {current - 1})
-    for page_size in candidates:
-        if 1 <= page_size < current and shrinker.consider(_with_page_size(case, page_size)):
+    for page_size in smaller_sizes(current):
+        if shrinker.consider(_with_page_size(case, page_size)):
             return
 
 
@@ -150,35 +147,18 @@ def sort_free_list(shrinker: Shrinker) -> None:
 
 
 PASSES = [
-    ShrinkPass("drop_requests", drop_requests),
-    ShrinkPass("cut_free_list", cut_free_list),
-    ShrinkPass("drop_prefix_pages", drop_prefix_pages),
-    ShrinkPass("shorten_extends", shorten_extends),
-    ShrinkPass("lower_page_size", lower_page_size),
-    ShrinkPass("compact_pages", compact_pages),
-    ShrinkPass("shorten_prefixes", shorten_prefixes),
-    ShrinkPass("sort_free_list", sort_free_list),
+    ShrinkPass(drop_requests),
+    ShrinkPass(cut_free_list),
+    ShrinkPass(drop_prefix_pages),
+    ShrinkPass(shorten_extends),
+    ShrinkPass(lower_page_size),
+    ShrinkPass(compact_pages),
+    ShrinkPass(shorten_prefixes),
+    ShrinkPass(sort_free_list),
 ]
 
 
 # -- helpers --------------------------------------------------------------------------------------
-def _batch(case: Case) -> int:
-    return int(case.arrays["seq_lens"].shape[0])
-
-
-def _bisect_down(shrinker: Shrinker, high: int, candidate: Callable[[int], Case | None]) -> None:
-    """Find the least value in [0, high) whose candidate fails, by bisection (0 first); ``high``
-    is the current value. A ``None`` candidate counts as passing."""
-    low = -1  # values <= low are not known to fail
-    while high - low > 1 and not shrinker.exhausted:
-        mid = 0 if low < 0 else (low + high) // 2
-        case = candidate(mid)
-        if case is not None and shrinker.consider(case):
-            high = mid
-        else:
-            low = mid
-
-
 def _rebuild(case: Case, **fields: object) -> Case:
     """``case`` with some of allocation_case's fields replaced."""
     current: dict[str, object] = {

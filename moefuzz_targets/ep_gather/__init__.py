@@ -8,12 +8,10 @@ hidden-column passes).
 """
 
 from moefuzz.model.case import Case
-from moefuzz.model.target import KernelSpec, Target
+from moefuzz.model.convention import conventional_target, kernel
 from moefuzz.shrinking.routing import routing_passes, routing_size
-from moefuzz_targets.ep_gather import contract
-from moefuzz_targets.ep_gather.domain import DOMAIN
 from moefuzz_targets.ep_gather.shrink import GATHER_PASSES
-from moefuzz_targets.ep_gather.strategy import LAYOUT, cases
+from moefuzz_targets.ep_gather.strategy import LAYOUT
 
 _routing_size = routing_size(LAYOUT)
 
@@ -24,32 +22,23 @@ def size(case: Case) -> tuple[int, ...]:
     return (*_routing_size(case), int(values.shape[1]), int(values.shape[0]))
 
 
-TARGET = Target(
-    name="ep_gather",
+TARGET = conventional_target(
+    __name__,
     summary="EP gather: weighted sum of each token's expert rows (skipping -1 slots), fp32 then bf16",
     source="LightLLM deepep_scatter_gather.py ep_gather (_fwd_kernel_ep_gather); SGLang, vLLM, RTP-LLM copies",
-    strategy=cases,
-    check=contract.check,
-    output_specs=contract.output_specs,
-    oracle="moefuzz_targets.ep_gather.oracle:ep_gather_torch",
-    compare=contract.compare,
-    explain=contract.explain,
     kernels=(
-        KernelSpec(
+        kernel(
             "triton",
-            "moefuzz_targets.ep_gather.kernels:ep_gather_triton",
             "moefuzz's correct Triton kernel: 64 tokens x 128 columns a program, fp32 accumulation",
         ),
-        KernelSpec(
+        kernel(
             "bug-minus-one-slot",
-            "moefuzz_targets.ep_gather.kernels:ep_gather_bug_minus_one_slot",
             "sums the -1 slots too, through the input_index entries the scatter never wrote",
             models_bug="vLLM deep_gemm_utils apply_expert_map without its `expert_id != -1` guard: -1 became "
             "expert_map[-1] and passed the gather's `expert_id >= 0` test",
         ),
     ),
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
     shrink_passes=(*routing_passes(LAYOUT), *GATHER_PASSES),
     size=size,
-    launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
-    domain=DOMAIN,
 )

@@ -47,7 +47,7 @@ import numpy as np
 
 from moefuzz.errors import CaseError
 from moefuzz.model.case import Case
-from moefuzz.model.compare import Mismatch
+from moefuzz.model.compare import Mismatch, compare_close
 from moefuzz.model.target import OutputSpec
 from moefuzz.model.validation import require_array
 from moefuzz.strategies.expert_parallel import is_bf16_exact
@@ -127,19 +127,9 @@ def magnitude(case: Case) -> np.ndarray:
 
 def compare(case: Case, tri: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]) -> Mismatch | None:
     """The first entry of output_tensor outside the tolerance of the module doc, or ``None``."""
-    tri_out = tri["output_tensor"].astype(np.float64)
-    ref_out = ref["output_tensor"].astype(np.float64)
-    if tri_out.shape != ref_out.shape:
-        return Mismatch("output_tensor", -1, int(tri_out.size), int(ref_out.size), -1, int(ref_out.size))
-    tolerance = RTOL * np.abs(ref_out) + ATOL_OF_SUM * magnitude(case)
-    with np.errstate(invalid="ignore"):
-        close = np.abs(tri_out - ref_out) <= tolerance
-    bad = np.flatnonzero(~close)
-    if bad.size == 0:
-        return None
-    first = int(bad[0])
-    tri_flat, ref_flat = tri["output_tensor"].reshape(-1), ref["output_tensor"].reshape(-1)
-    return Mismatch("output_tensor", first, tri_flat[first].item(), ref_flat[first].item(), int(bad.size), ref_out.size)
+    return compare_close(
+        "output_tensor", tri["output_tensor"], ref["output_tensor"], rtol=RTOL, atol=ATOL_OF_SUM * magnitude(case)
+    )
 
 
 def _slot(case: Case, t: int, k: int, d: int) -> str:

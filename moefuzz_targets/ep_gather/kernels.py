@@ -34,6 +34,8 @@ import torch
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import num_warps
+
 if TYPE_CHECKING:
     from moefuzz.execute.launch import LaunchContext
 
@@ -43,8 +45,6 @@ BLOCK_T = 64
 BLOCK_D = 128
 #: Largest top-k.
 MAX_TOPK = 8
-#: num_warps when ``ctx.config`` names none (upstream uses 2 for one token; 64 tokens here).
-DEFAULT_NUM_WARPS = 4
 
 
 @triton.jit(do_not_specialize=["num_tokens", "topk", "hidden", "num_rows"])
@@ -108,7 +108,7 @@ def _launch(ctx: LaunchContext, gather_minus_one: bool) -> None:
             BLOCK_T=BLOCK_T,
             BLOCK_D=BLOCK_D,
             GATHER_MINUS_ONE=gather_minus_one,
-            num_warps=int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS)),
+            num_warps=num_warps(ctx),
         )
     ctx.outputs["output_tensor"].copy_(output)
 

@@ -3,17 +3,16 @@
 A shrunk routing table leaves input_tensor with all M rows of the original scatter, most of them
 named by no slot any more. ``compact_rows`` keeps the rows some input_index entry names, in order,
 and renumbers the entries, so every slot still reads the same values (an entry outside [0, M)
-stays outside). ``truncate_hidden`` is the shared hidden-column bisection of ep_scatter.
+stays outside). ``truncate_hidden`` is the engine's hidden-column bisection
+(:func:`~moefuzz.shrinking.routing.hidden_pass`) over input_tensor.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from moefuzz.model.case import Case
-from moefuzz.shrinking.passes import ShrinkPass
-from moefuzz.shrinking.shrinker import Shrinker
-from moefuzz_targets.ep_scatter.shrink import truncate_hidden
+from moefuzz.shrinking.passes import Shrinker, ShrinkPass
+from moefuzz.shrinking.routing import hidden_columns, hidden_pass
 
 
 def compact_rows(shrinker: Shrinker) -> None:
@@ -30,15 +29,4 @@ def compact_rows(shrinker: Shrinker) -> None:
     shrinker.consider(case.replace({"input_tensor": np.ascontiguousarray(values[keep]), "input_index": new_index}))
 
 
-def _hidden(case: Case) -> int:
-    return int(case.arrays["input_tensor"].shape[1])
-
-
-def _cut(case: Case, hidden: int) -> Case:
-    return case.replace({"input_tensor": np.ascontiguousarray(case.arrays["input_tensor"][:, :hidden])})
-
-
-GATHER_PASSES = (
-    ShrinkPass("compact_rows", compact_rows),
-    ShrinkPass("truncate_hidden", lambda s: truncate_hidden(s, _hidden, _cut)),
-)
+GATHER_PASSES = (ShrinkPass(compact_rows), hidden_pass(*hidden_columns("input_tensor")))

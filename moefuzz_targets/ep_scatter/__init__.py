@@ -2,17 +2,16 @@
 
 Files: ``contract.py`` (preconditions, output specs, set-wise comparison, explanations),
 ``oracle.py`` (``ep_scatter_torch``), ``kernels.py`` (moefuzz's Triton kernels: the correct
-default and the ``bug-stale-start-loc`` model), ``strategy.py`` (cases from the engine's
+default, the ``bug-stale-start-loc`` and ``bug-wide-local-experts`` models), ``domain.py`` (its
+input domain), ``strategy.py`` (cases from the engine's
 expert-parallel strategies), ``shrink.py`` (the hidden-size pass, shared with ep_gather).
 """
 
 from moefuzz.model.case import Case
-from moefuzz.model.target import KernelSpec, Target
+from moefuzz.model.convention import conventional_target, kernel
 from moefuzz.shrinking.routing import routing_passes, routing_size
-from moefuzz_targets.ep_scatter import contract
-from moefuzz_targets.ep_scatter.domain import DOMAIN
 from moefuzz_targets.ep_scatter.shrink import SCATTER_HIDDEN_PASS
-from moefuzz_targets.ep_scatter.strategy import LAYOUT, cases
+from moefuzz_targets.ep_scatter.strategy import LAYOUT
 
 _routing_size = routing_size(LAYOUT)
 
@@ -22,39 +21,28 @@ def size(case: Case) -> tuple[int, ...]:
     return (*_routing_size(case), int(case.arrays["recv_x"].shape[1]))
 
 
-TARGET = Target(
-    name="ep_scatter",
+TARGET = conventional_target(
+    __name__,
     summary="EP scatter: received tokens to 128-aligned expert segments, m_indices, output_index (bf16/fp8)",
     source="LightLLM deepep_scatter_gather.py ep_scatter (_fwd_kernel_ep_scatter_1/2); SGLang, vLLM, RTP-LLM copies",
-    strategy=cases,
-    check=contract.check,
-    output_specs=contract.output_specs,
-    oracle="moefuzz_targets.ep_scatter.oracle:ep_scatter_torch",
-    compare=contract.compare,
-    explain=contract.explain,
-    derive=contract.derive,
     kernels=(
-        KernelSpec(
+        kernel(
             "triton",
-            "moefuzz_targets.ep_scatter.kernels:ep_scatter_triton",
             "moefuzz's correct Triton kernels: register prefix, atomic row scatter",
         ),
-        KernelSpec(
+        kernel(
             "bug-stale-start-loc",
-            "moefuzz_targets.ep_scatter.kernels:ep_scatter_bug_stale_start_loc",
             "stores the prefix to expert_start_loc and reads its own start back (a GPU race; right on CPU)",
             models_bug="LightLLM _fwd_kernel_ep_scatter_1: cross-warp stale read of expert_start_loc "
             "(alibaba/rtp-llm#1098)",
         ),
-        KernelSpec(
+        kernel(
             "bug-wide-local-experts",
-            "moefuzz_targets.ep_scatter.kernels:ep_scatter_bug_wide_local_experts",
             "prefix block of 512 experts: with E local > 512 the later experts start at row 0",
             models_bug="a domain-edge bug: a kernel sized for E local <= 512 (wrong only past it)",
         ),
     ),
+    launch_knobs={"num_warps": (1, 2, 4, 8, 16, 32)},
     shrink_passes=(*routing_passes(LAYOUT), SCATTER_HIDDEN_PASS),
     size=size,
-    launch_knobs={"num_warps": (1, 2, 4, 8, 16, 32)},
-    domain=DOMAIN,
 )

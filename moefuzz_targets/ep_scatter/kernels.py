@@ -41,6 +41,8 @@ import torch
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import num_warps
+
 if TYPE_CHECKING:
     from moefuzz.execute.launch import LaunchContext
 from moefuzz_targets.ep_scatter.oracle import device_dtype
@@ -170,7 +172,7 @@ def _launch(ctx: LaunchContext, stale_start_loc: bool, experts_block_cap: int = 
     recv_x_scale = ctx.inputs["recv_x_scale"].contiguous()
     hidden, scale_cols = recv_x.shape[1], recv_x_scale.shape[1]
     output = ctx.scratch(tuple(out["output_tensor"].shape), dtype)
-    num_warps = int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS))
+    warps = num_warps(ctx, DEFAULT_NUM_WARPS)
     _expert_start_kernel[(num_experts,)](
         counts,
         out["expert_start_loc"],
@@ -179,7 +181,7 @@ def _launch(ctx: LaunchContext, stale_start_loc: bool, experts_block_cap: int = 
         EXPERTS_BLOCK=min(experts_block_cap, max(256, triton.next_power_of_2(num_experts))),
         BLOCK_M=BLOCK_M,
         STALE_START_LOC=stale_start_loc,
-        num_warps=num_warps,
+        num_warps=warps,
     )
     if num_tokens:
         _scatter_rows_kernel[(triton.cdiv(num_tokens, BLOCK_T),)](
@@ -198,7 +200,7 @@ def _launch(ctx: LaunchContext, stale_start_loc: bool, experts_block_cap: int = 
             BLOCK_K=BLOCK_K,
             BLOCK_D=BLOCK_D,
             BLOCK_S=BLOCK_S,
-            num_warps=num_warps,
+            num_warps=warps,
         )
     out["output_tensor"].copy_(output)
 

@@ -1,31 +1,17 @@
-"""Shrink passes of the expert-parallel targets beyond the routing ones: fewer hidden columns.
+"""ep_scatter's shrink pass beyond the routing ones: fewer hidden columns.
 
-``truncate_hidden`` works on any case whose token rows have a hidden axis; a target hands it
-the function that cuts its case to ``h`` columns (and whatever depends on H, like the per-128
-scales of fp8 rows).
+The engine's :func:`~moefuzz.shrinking.routing.hidden_pass` bisects the hidden size; this module
+says how to cut an ep_scatter case to ``h`` columns: recv_x's first ``h`` and the per-128 scales
+of fp8 rows that cover them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking.passes import ShrinkPass
-from moefuzz.shrinking.shrinker import Shrinker
+from moefuzz.shrinking.routing import hidden_pass
 from moefuzz_targets.ep_scatter.contract import scale_columns
-
-
-def truncate_hidden(shrinker: Shrinker, hidden: Callable[[Case], int], cut: Callable[[Case, int], Case]) -> None:
-    """Keep the fewest leading hidden columns that still fail, found by bisection (1 first)."""
-    low, high = 0, hidden(shrinker.current)  # `high` columns fail; `low` not known to
-    while high - low > 1 and not shrinker.exhausted:
-        mid = 1 if low == 0 else (low + high) // 2
-        if shrinker.consider(cut(shrinker.current, mid)):
-            high = mid
-        else:
-            low = mid
 
 
 def _scatter_hidden(case: Case) -> int:
@@ -43,4 +29,4 @@ def _cut_scatter(case: Case, hidden: int) -> Case:
     )
 
 
-SCATTER_HIDDEN_PASS = ShrinkPass("truncate_hidden", lambda s: truncate_hidden(s, _scatter_hidden, _cut_scatter))
+SCATTER_HIDDEN_PASS = hidden_pass(_scatter_hidden, _cut_scatter)

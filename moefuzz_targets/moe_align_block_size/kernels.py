@@ -33,6 +33,8 @@ import torch
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import num_warps
+
 if TYPE_CHECKING:
     from moefuzz.execute.launch import LaunchContext
 
@@ -45,8 +47,6 @@ BLOCK = 1024
 #: == 1, % 16 == 0 and neither, per argument.
 NUM_BINS = 2048
 LOG2_BINS = 11
-#: num_warps when ``ctx.config`` names none.
-DEFAULT_NUM_WARPS = 4
 
 
 @triton.jit
@@ -163,7 +163,7 @@ def _launch(ctx: LaunchContext, negative_id_bug: bool) -> None:
     if numel == 0:  # every buffer but the total is empty (max_num_tokens_padded = 0)
         out["num_tokens_post_padded"].zero_()
         return
-    num_warps = int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS))
+    warps = num_warps(ctx)
     has_map = expert_map is not None
     map_arg = expert_map.contiguous() if expert_map is not None else ids  # unread without a map
     counts = ctx.scratch((NUM_BINS,), torch.int32).zero_()
@@ -171,7 +171,7 @@ def _launch(ctx: LaunchContext, negative_id_bug: bool) -> None:
     block_end = ctx.scratch((NUM_BINS,), torch.int32)
     sorted_ids, expert_ids = out["sorted_token_ids"], out["expert_ids"]
     grid = (triton.cdiv(numel, BLOCK),)
-    flags = {"HAS_MAP": has_map, "NEGATIVE_ID_BUG": negative_id_bug, "num_warps": num_warps}
+    flags = {"HAS_MAP": has_map, "NEGATIVE_ID_BUG": negative_id_bug, "num_warps": warps}
     _count_kernel[grid](
         ids, map_arg, counts, sorted_ids, numel, num_experts, sorted_ids.numel(), BLOCK=BLOCK, BINS=NUM_BINS, **flags
     )

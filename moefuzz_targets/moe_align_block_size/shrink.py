@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking import Shrinker
-from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.passes import Shrinker, ShrinkPass, smaller_sizes
 from moefuzz.shrinking.routing import RoutingLayout, retire_experts, routing_passes, routing_size
 
 #: The contract takes ids >= -1 and skips the -1 sentinel.
@@ -46,9 +45,8 @@ def drop_expert_map(shrinker: Shrinker) -> None:
 def lower_block_size(shrinker: Shrinker) -> None:
     """Try block_size 1, then 2, 4, ... and B - 1, smallest first; keep the first that fails."""
     current = int(shrinker.current.params["block_size"])
-    candidates = sorted({1 << bit for bit in range(current.bit_length())} | {current - 1})
-    for block_size in candidates:
-        if 1 <= block_size < current and shrinker.consider(shrinker.current.replace(block_size=block_size)):
+    for block_size in smaller_sizes(current):
+        if shrinker.consider(shrinker.current.replace(block_size=block_size)):
             return
 
 
@@ -91,14 +89,14 @@ def _passes() -> list[ShrinkPass]:
     one inside ``retire_experts``) replaced by the one above, and this target's own after the
     cheap cuts."""
     own_versions = {
-        "compact_experts": ShrinkPass("compact_experts", compact_experts),
-        "retire_experts": ShrinkPass("retire_experts", lambda s: retire_experts(s, LAYOUT, compacted)),
+        "compact_experts": ShrinkPass(compact_experts),
+        "retire_experts": ShrinkPass(lambda s: retire_experts(s, LAYOUT, compacted), "retire_experts"),
     }
     passes = [own_versions.get(p.name, p) for p in routing_passes(LAYOUT)]
     own = [
-        ShrinkPass("drop_expert_map", drop_expert_map),
-        ShrinkPass("lower_block_size", lower_block_size),
-        ShrinkPass("unpad_sorted_ids", unpad_sorted_ids),
+        ShrinkPass(drop_expert_map),
+        ShrinkPass(lower_block_size),
+        ShrinkPass(unpad_sorted_ids),
     ]
     return passes[:2] + own + passes[2:]
 

@@ -41,6 +41,8 @@ import torch
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import blocked_prefix_scan, num_warps
+
 if TYPE_CHECKING:
     from moefuzz.execute.launch import LaunchContext
 
@@ -53,8 +55,6 @@ BLOCK_HIDDEN = 64
 #: Tile of step 2's scan over the [NB, E_local] counts: 32 blocks by 128 experts.
 SCAN_BLOCK_BLOCKS = 32
 SCAN_BLOCK_EXPERTS = 128
-#: num_warps when ``ctx.config`` names none.
-DEFAULT_NUM_WARPS = 4
 #: What ``expert_map[id]`` does with a negative id (the constexpr ``NEGATIVE_IDS``): the correct
 #: kernel refuses it (not local); ``bug-sentinel-minus-one`` wraps it to ``expert_map[id + E]``;
 #: ``bug-sentinel-minus-one-oob`` reads ``expert_map[id]`` as the GPU does, before the buffer.
@@ -123,25 +123,8 @@ def _scan_kernel(
     BLOCK_E: tl.constexpr,
 ):
     """Step 2, one program: offsets [E_local + 1] int64 and base[b, e] ([NB, E_local] int32),
-    the items of expert e in blocks before b. Reads each count once."""
-    offs_b = tl.arange(0, BLOCK_B)
-    offs_e = tl.arange(0, BLOCK_E)
-    done = tl.sum(tl.zeros([BLOCK_E], tl.int64), axis=0)  # items of the experts before this chunk
-    for e0 in range(0, e_local, BLOCK_E):
-        experts = e0 + offs_e
-        expert_mask = experts < e_local
-        running = tl.zeros([BLOCK_E], tl.int32)  # items of each expert in the blocks so far
-        for b0 in range(0, num_blocks, BLOCK_B):
-            blocks = b0 + offs_b
-            mask = (blocks < num_blocks)[:, None] & expert_mask[None, :]
-            where = blocks[:, None] * e_local + experts[None, :]
-            tile = tl.load(counts_ptr + where, mask=mask, other=0)
-            tl.store(base_ptr + where, running[None, :] + tl.cumsum(tile, axis=0) - tile, mask=mask)
-            running += tl.sum(tile, axis=0)
-        first = done + (tl.cumsum(running, axis=0) - running).to(tl.int64)
-        tl.store(offsets_ptr + experts, first, mask=expert_mask)
-        done += tl.sum(running, axis=0).to(tl.int64)
-    tl.store(offsets_ptr + e_local, done)
+    the items of expert e in blocks before b (:func:`blocked_prefix_scan`)."""
+    blocked_prefix_scan(counts_ptr, base_ptr, offsets_ptr, num_blocks, e_local, BLOCK_B, BLOCK_E)
 
 
 @triton.jit(do_not_specialize=("num_items", "num_experts", "e_local", "top_k", "hidden_size"))
@@ -197,7 +180,7 @@ def _launch(ctx: LaunchContext, negative_ids: int) -> None:
     if num_items == 0 or e_local == 0:
         out["expert_first_token_offset"].zero_()
         return
-    num_warps = int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS))
+    warps = num_warps(ctx)
     num_blocks = triton.cdiv(num_items, BLOCK_ITEMS)
     counts = ctx.scratch((num_blocks, e_local), torch.int32).zero_()
     base = ctx.scratch((num_blocks, e_local), torch.int32)
@@ -210,7 +193,7 @@ def _launch(ctx: LaunchContext, negative_ids: int) -> None:
         e_local,
         BLOCK=BLOCK_ITEMS,
         NEGATIVE_IDS=negative_ids,
-        num_warps=num_warps,
+        num_warps=warps,
     )
     _scan_kernel[(1,)](
         counts,
@@ -220,7 +203,7 @@ def _launch(ctx: LaunchContext, negative_ids: int) -> None:
         e_local,
         BLOCK_B=SCAN_BLOCK_BLOCKS,
         BLOCK_E=SCAN_BLOCK_EXPERTS,
-        num_warps=num_warps,
+        num_warps=warps,
     )
     _scatter_kernel[(num_blocks,)](
         *lookup,
@@ -238,7 +221,7 @@ def _launch(ctx: LaunchContext, negative_ids: int) -> None:
         BLOCK=BLOCK_ITEMS,
         BLOCK_H=BLOCK_HIDDEN,
         NEGATIVE_IDS=negative_ids,
-        num_warps=num_warps,
+        num_warps=warps,
     )
 
 

@@ -10,7 +10,8 @@ Passes edit arrays only; the target's ``derive`` recomputes the params. The size
     (T, K, E, E_local, real tokens, H, duplicated real slots, distinct real rows, sum |real ids|)
 
 ends a reproducer with as few rows (ranks x rows per rank), slots and experts as still fail,
-then as few real tokens, hidden columns and duplicates, then real rows as alike as possible.
+then as few real tokens, hidden columns (the engine's ``truncate_hidden``) and duplicates,
+then real rows as alike as possible.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from collections.abc import Callable
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking.passes import ShrinkPass, delete_runs
-from moefuzz.shrinking.routing import RoutingLayout, drop_topk_slots, later_duplicates
-from moefuzz.shrinking.shrinker import Shrinker
+from moefuzz.shrinking.passes import Shrinker, ShrinkPass, delete_runs, lower
+from moefuzz.shrinking.routing import RoutingLayout, drop_topk_slots, hidden_columns, hidden_pass, later_duplicates
 from moefuzz.strategies.dispatch import padded_rows
 
 LAYOUT = RoutingLayout(ids="topk_ids", num_experts="num_experts")
@@ -49,15 +49,15 @@ def size(case: Case) -> tuple[int, ...]:
 def passes() -> list[ShrinkPass]:
     """The passes, big cuts first."""
     return [
-        ShrinkPass("drop_ranks", drop_ranks),
-        ShrinkPass("truncate_ranks", truncate_ranks),
-        ShrinkPass("keep_one_topk_slot", keep_one_topk_slot),
-        ShrinkPass("drop_topk_slots", lambda s: drop_topk_slots(s, LAYOUT)),
-        ShrinkPass("drop_unused_experts", drop_unused_experts),
-        ShrinkPass("make_local_experts_remote", make_local_experts_remote),
-        ShrinkPass("drop_real_tokens", drop_real_tokens),
-        ShrinkPass("narrow_hidden_states", narrow_hidden_states),
-        ShrinkPass("unify_real_rows", unify_real_rows),
+        ShrinkPass(drop_ranks),
+        ShrinkPass(truncate_ranks),
+        ShrinkPass(keep_one_topk_slot),
+        ShrinkPass(lambda s: drop_topk_slots(s, LAYOUT), "drop_topk_slots"),
+        ShrinkPass(drop_unused_experts),
+        ShrinkPass(make_local_experts_remote),
+        ShrinkPass(drop_real_tokens),
+        hidden_pass(*hidden_columns("hidden_states")),
+        ShrinkPass(unify_real_rows),
     ]
 
 
@@ -74,13 +74,11 @@ def truncate_ranks(shrinker: Shrinker) -> None:
     first because every accepted candidate of a crash costs a worker on a GPU, and a failure of
     one padded row, the sentinel's, needs no more: one accept where bisection takes log2(M)."""
     for from_end in (False, True):
-        low, high = 0, _per_rank(shrinker.current)  # `high` rows fail; `low` not known to
-        while high - low > 1 and not shrinker.exhausted:
-            mid = 1 if low == 0 else (low + high) // 2
-            if shrinker.consider(_keep_rows(shrinker.current, mid, from_end)):
-                high = mid
-            else:
-                low = mid
+
+        def kept(rows: int, from_end: bool = from_end) -> Case:
+            return _keep_rows(shrinker.current, rows, from_end)
+
+        lower(shrinker, _per_rank(shrinker.current), kept, lowest=1, probes=(1,))
 
 
 def keep_one_topk_slot(shrinker: Shrinker) -> None:
@@ -99,14 +97,11 @@ def keep_one_topk_slot(shrinker: Shrinker) -> None:
 def drop_real_tokens(shrinker: Shrinker) -> None:
     """Delete real tokens (delta debugging over all ranks' real rows, halves down to single
     ones); each rank's remaining tokens move up and padding fills its segment to M."""
-    chunk = max(1, _real_rows(shrinker.current).size // 2)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < _real_rows(shrinker.current).size and not shrinker.exhausted:
-            real = _real_rows(shrinker.current)
-            if not shrinker.consider(_drop_rows(shrinker.current, real[start : start + chunk])):
-                start += chunk
-        chunk //= 2
+    delete_runs(
+        shrinker,
+        lambda case: int(_real_rows(case).size),
+        lambda case, keep: _drop_rows(case, _real_rows(case)[~keep]),
+    )
 
 
 def drop_unused_experts(shrinker: Shrinker) -> None:
@@ -124,15 +119,12 @@ def drop_unused_experts(shrinker: Shrinker) -> None:
             candidate = _drop_experts(shrinker.current, unused[unused != kept])
             if shrinker.exhausted or (candidate is not None and shrinker.consider(candidate)):
                 break
-    chunk = max(1, _unused_experts(shrinker.current).size)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < _unused_experts(shrinker.current).size and not shrinker.exhausted:
-            unused = _unused_experts(shrinker.current)
-            candidate = _drop_experts(shrinker.current, unused[start : start + chunk])
-            if candidate is None or not shrinker.consider(candidate):
-                start += chunk
-        chunk //= 2
+    delete_runs(
+        shrinker,
+        lambda case: int(_unused_experts(case).size),
+        lambda case, keep: _drop_experts(case, _unused_experts(case)[~keep]),
+        all_first=True,
+    )
 
 
 def make_local_experts_remote(shrinker: Shrinker) -> None:
@@ -144,18 +136,6 @@ def make_local_experts_remote(shrinker: Shrinker) -> None:
         expert_map = shrinker.current.arrays["expert_map"].copy()
         expert_map[expert] = -1
         shrinker.consider(shrinker.current.replace({"expert_map": _renumber_local(expert_map)}))
-
-
-def narrow_hidden_states(shrinker: Shrinker) -> None:
-    """Keep the first H' columns of hidden_states, by bisection (H' = 1 first)."""
-    low, high = 0, shrinker.current.arrays["hidden_states"].shape[1]
-    while high - low > 1 and not shrinker.exhausted:
-        mid = 1 if low == 0 else (low + high) // 2
-        hidden = np.ascontiguousarray(shrinker.current.arrays["hidden_states"][:, :mid])
-        if shrinker.consider(shrinker.current.replace({"hidden_states": hidden})):
-            high = mid
-        else:
-            low = mid
 
 
 def unify_real_rows(shrinker: Shrinker) -> None:

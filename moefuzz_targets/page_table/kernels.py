@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import num_warps
+
 if TYPE_CHECKING:
     from moefuzz.execute.launch import LaunchContext
 
@@ -43,8 +45,6 @@ if TYPE_CHECKING:
 BLOCK_PAGES = 256
 #: Requests per step of step 2's running prefix sum.
 BLOCK_BATCH = 128
-#: num_warps when ``ctx.config`` names none.
-DEFAULT_NUM_WARPS = 4
 
 
 @triton.jit
@@ -165,7 +165,7 @@ def _launch(ctx: LaunchContext, trailing_entries: bool = False, translate_page_i
             f"page_table kernels write a [B, max_pages] table, got page_table shape="
             f"{tuple(out['page_table'].shape)!r} for (B, max_pages)={(batch, max_pages)!r}"
         )
-    num_warps = int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS))
+    warps = num_warps(ctx)
     if batch == 0:
         out["kv_indptr"].zero_()
         return
@@ -185,7 +185,7 @@ def _launch(ctx: LaunchContext, trailing_entries: bool = False, translate_page_i
             HAS_SWA=has_swa,
             TRAILING_ENTRIES=trailing_entries,
             TRANSLATE_PAGE_IDS=translate_page_ids,
-            num_warps=num_warps,
+            num_warps=warps,
         )
     _kv_indptr_kernel[(1,)](
         seq_lens,
@@ -195,7 +195,7 @@ def _launch(ctx: LaunchContext, trailing_entries: bool = False, translate_page_i
         sliding_window,
         BLOCK_B=BLOCK_BATCH,
         HAS_SWA=has_swa,
-        num_warps=num_warps,
+        num_warps=warps,
     )
     if blocks and out["kv_indices"].numel():
         _kv_indices_kernel[(batch, blocks)](
@@ -208,7 +208,7 @@ def _launch(ctx: LaunchContext, trailing_entries: bool = False, translate_page_i
             sliding_window,
             BLOCK=BLOCK_PAGES,
             HAS_SWA=has_swa,
-            num_warps=num_warps,
+            num_warps=warps,
         )
 
 

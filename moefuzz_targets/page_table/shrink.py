@@ -26,8 +26,8 @@ from functools import partial
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking.passes import ShrinkPass, delete_runs
-from moefuzz.shrinking.shrinker import Shrinker
+from moefuzz.shrinking import paging
+from moefuzz.shrinking.passes import Shrinker, ShrinkPass, delete_runs, lower
 from moefuzz_targets.page_table.contract import SWA_MAPPING, has_swa, table_spans
 
 
@@ -53,17 +53,17 @@ def size(case: Case) -> tuple[int, ...]:
 def passes() -> list[ShrinkPass]:
     """The passes, big cuts first."""
     return [
-        ShrinkPass("drop_requests", drop_requests),
-        ShrinkPass("drop_swa_pool", drop_swa_pool),
-        ShrinkPass("narrow_table", narrow_table),
-        ShrinkPass("drop_leading_pages", drop_leading_pages),
-        ShrinkPass("shorten_seq_lens", shorten_seq_lens),
-        ShrinkPass("narrow_window", narrow_window),
-        ShrinkPass("shrink_page_size", shrink_page_size),
-        ShrinkPass("drop_pool_rows", drop_pool_rows),
-        ShrinkPass("drop_context_columns", drop_context_columns),
-        ShrinkPass("compact_pages", compact_pages),
-        ShrinkPass("compact_swa_pages", compact_swa_pages),
+        ShrinkPass(drop_requests),
+        ShrinkPass(drop_swa_pool),
+        ShrinkPass(narrow_table),
+        ShrinkPass(drop_leading_pages),
+        ShrinkPass(shorten_seq_lens),
+        ShrinkPass(narrow_window),
+        ShrinkPass(shrink_page_size),
+        ShrinkPass(drop_pool_rows),
+        ShrinkPass(drop_context_columns),
+        ShrinkPass(compact_pages),
+        ShrinkPass(compact_swa_pages),
     ]
 
 
@@ -71,7 +71,7 @@ def passes() -> list[ShrinkPass]:
 def drop_requests(shrinker: Shrinker) -> None:
     """Delete requests of the batch (their pool rows stay): halves first, down to single ones;
     one request always stays."""
-    delete_runs(shrinker, _batch, _select_requests, keep_one=True)
+    paging.drop_requests(shrinker, ("seq_lens", "req_pool_indices"))
 
 
 def drop_swa_pool(shrinker: Shrinker) -> None:
@@ -85,7 +85,7 @@ def drop_swa_pool(shrinker: Shrinker) -> None:
 def narrow_table(shrinker: Shrinker) -> None:
     """Lower max_pages towards the longest request's page count (that first, then bisection)."""
     base = shrinker.current
-    lowest = _pages(int(base.arrays["seq_lens"].max(initial=0)), _page_size(base))
+    lowest = paging.pages(int(base.arrays["seq_lens"].max(initial=0)), _page_size(base))
     _lower(shrinker, int(base.params["max_pages"]), lowest, lambda value: base.replace(max_pages=value))
 
 
@@ -93,7 +93,7 @@ def drop_leading_pages(shrinker: Shrinker) -> None:
     """For each request, delete its first k whole pages (as many as possible first, then by
     bisection): its row shifts left by k * page_size cells (the dropped cells wrap to the end,
     past seq_len) and seq_len drops by as much; every other page keeps its slots."""
-    for request in range(_batch(shrinker.current)):
+    for request in range(paging.batch(shrinker.current)):
         if shrinker.exhausted:
             return
         base = shrinker.current
@@ -104,7 +104,7 @@ def drop_leading_pages(shrinker: Shrinker) -> None:
 def shorten_seq_lens(shrinker: Shrinker) -> None:
     """For each request, lower seq_len (to 0 first, then by bisection); its cells past the new
     seq_len become unowned."""
-    for request in range(_batch(shrinker.current)):
+    for request in range(paging.batch(shrinker.current)):
         if shrinker.exhausted:
             return
         base = shrinker.current
@@ -132,14 +132,12 @@ def shrink_page_size(shrinker: Shrinker) -> None:
 def drop_pool_rows(shrinker: Shrinker) -> None:
     """Delete rows of req_to_token no request uses (all at once, then halves, down to single
     rows); req_pool_indices follow their rows."""
-    chunk = max(1, _unused_rows(shrinker.current).size)
-    while chunk >= 1 and not shrinker.exhausted:
-        start = 0
-        while start < _unused_rows(shrinker.current).size and not shrinker.exhausted:
-            unused = _unused_rows(shrinker.current)
-            if not shrinker.consider(_drop_rows(shrinker.current, unused[start : start + chunk])):
-                start += chunk
-        chunk //= 2
+    delete_runs(
+        shrinker,
+        lambda case: int(_unused_rows(case).size),
+        lambda case, keep: _drop_rows(case, _unused_rows(case)[~keep]),
+        all_first=True,
+    )
 
 
 def drop_context_columns(shrinker: Shrinker) -> None:
@@ -207,40 +205,11 @@ def _lower(shrinker: Shrinker, value: int, lowest: int, candidate_of: Callable[[
     one trailing garbage column does), then bisection (``value`` is known to fail). The two
     probes find such a value in one accepted candidate where bisection takes log2(value), and
     each accepted candidate of a crash costs a worker on a GPU."""
-    low, high = lowest - 1, value  # `high` fails; `low` is not known to
-    for probe in (lowest, lowest + 1):
-        if probe >= high or shrinker.exhausted:
-            break
-        candidate = candidate_of(probe)
-        if candidate is not None and shrinker.consider(candidate):
-            high = probe
-            break
-        low = probe
-    while high - low > 1 and not shrinker.exhausted:
-        mid = (low + high) // 2
-        candidate = candidate_of(mid)
-        if candidate is not None and shrinker.consider(candidate):
-            high = mid
-        else:
-            low = mid
-
-
-def _batch(case: Case) -> int:
-    return int(case.arrays["seq_lens"].shape[0])
+    lower(shrinker, value, candidate_of, lowest=lowest, probes=(lowest, lowest + 1))
 
 
 def _page_size(case: Case) -> int:
     return int(case.params["page_size"])
-
-
-def _pages(length: int, page_size: int) -> int:
-    return -(-length // page_size)
-
-
-def _select_requests(case: Case, keep: np.ndarray) -> Case:
-    return case.replace(
-        {name: np.ascontiguousarray(case.arrays[name][keep]) for name in ("req_pool_indices", "seq_lens")}
-    )
 
 
 def _with_seq_len(case: Case, request: int, value: int) -> Case:
@@ -273,13 +242,13 @@ def _with_page_size(case: Case, divisor: int) -> Case:
     page_size = _page_size(case)
     factor = page_size // divisor
     longest = int(case.arrays["seq_lens"].max(initial=0))
-    past = int(case.params["max_pages"]) - _pages(longest, page_size)  # columns past the longest request
+    past = int(case.params["max_pages"]) - paging.pages(longest, page_size)  # columns past the longest request
     context = int(case.arrays["req_to_token"].shape[1])
     return case.replace(
         page_size=divisor,
         num_pages=int(case.params["num_pages"]) * factor,
         swa_num_pages=int(case.params["swa_num_pages"]) * factor,
-        max_pages=min(_pages(longest, divisor) + past, _pages(context, divisor)),
+        max_pages=min(paging.pages(longest, divisor) + past, paging.pages(context, divisor)),
     )
 
 

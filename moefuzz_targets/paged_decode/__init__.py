@@ -7,46 +7,30 @@ default and the ``bug-window-off-by-one`` and ``bug-trailing-pages`` models), ``
 ``shrink.py`` (passes over requests, heads, lengths, window, head dim and page layout).
 """
 
-from moefuzz.model.target import KernelSpec, Target
-from moefuzz_targets.paged_decode import contract, shrink
-from moefuzz_targets.paged_decode.domain import DOMAIN
-from moefuzz_targets.paged_decode.strategy import cases
+from moefuzz.model.convention import conventional_target, kernel
 
-TARGET = Target(
-    name="paged_decode",
+TARGET = conventional_target(
+    __name__,
     summary="paged decode attention: GQA, sliding window, page_table rows with garbage past each request's pages",
     source="FlashInfer decode.py trtllm_batch_decode_with_kv_cache; FA3 flash_attn_with_kvcache(page_table=, "
     "cache_seqlens=, window_size=(W-1, 0)) as SGLang's trtllm_mha and fa3 backends call them",
-    strategy=cases,
-    check=contract.check,
-    output_specs=contract.output_specs,
-    oracle="moefuzz_targets.paged_decode.oracle:paged_decode_torch",
-    compare=contract.compare,
-    explain=contract.explain,
     kernels=(
-        KernelSpec(
+        kernel(
             "triton",
-            "moefuzz_targets.paged_decode.kernels:paged_decode_triton",
             "moefuzz's correct Triton decode: online softmax over the attended positions, page ids loaded masked",
         ),
-        KernelSpec(
+        kernel(
             "bug-window-off-by-one",
-            "moefuzz_targets.paged_decode.kernels:paged_decode_bug_window_off_by_one",
             "window start L - W - 1: attends W + 1 positions (window_left = W where W - 1 was meant)",
             models_bug="inclusive/exclusive sliding-window confusion: FA window_size=(W-1, 0) and FlashInfer "
             "window_left=W-1 mean the last W positions; SGLang passes config.sliding_window - 1",
         ),
-        KernelSpec(
+        kernel(
             "bug-trailing-pages",
-            "moefuzz_targets.paged_decode.kernels:paged_decode_bug_trailing_pages",
             "page ids of a whole block dereferenced past ceil(L / page_size), masked only at the softmax",
             models_bug="sglang-trtllm-mha-page-table-oob: trtllm decode read page_table entries past a request's "
             "pages (garbage from req_to_token) and hit an illegal memory access",
         ),
     ),
-    shrink_passes=shrink.passes(),
-    size=shrink.size,
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},
-    explain_crash=contract.explain_crash,
-    domain=DOMAIN,
 )

@@ -48,7 +48,7 @@ import numpy as np
 
 from moefuzz.errors import CaseError
 from moefuzz.model.case import Case
-from moefuzz.model.compare import Mismatch
+from moefuzz.model.compare import Mismatch, compare_close
 from moefuzz.model.target import OutputSpec
 from moefuzz.model.validation import require_array, require_int_param
 from moefuzz_targets.paged_decode.oracle import attended_positions
@@ -157,17 +157,7 @@ def output_specs(case: Case) -> dict[str, OutputSpec]:
 def compare(case: Case, tri: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]) -> Mismatch | None:
     """The first entry of ``o`` (flat index) where |tri - ref| > ATOL + RTOL * |ref|, or where
     tri is NaN or infinite (a never-written, NaN-poisoned entry included); ``None`` if none."""
-    tri_o = np.asarray(tri["o"], dtype=np.float32).reshape(-1)
-    ref_o = np.asarray(ref["o"], dtype=np.float32).reshape(-1)
-    if tri_o.shape != ref_o.shape:
-        return Mismatch("o", -1, int(tri_o.size), int(ref_o.size), -1, int(ref_o.size))
-    with np.errstate(invalid="ignore"):
-        close = np.abs(tri_o - ref_o) <= ATOL + RTOL * np.abs(ref_o)
-    bad = np.flatnonzero(~close)  # NaN compares False, so it is bad
-    if bad.size == 0:
-        return None
-    first = int(bad[0])
-    return Mismatch("o", first, float(tri_o[first]), float(ref_o[first]), int(bad.size), int(ref_o.size))
+    return compare_close("o", tri["o"], ref["o"], rtol=RTOL, atol=ATOL, dtype=np.float32)
 
 
 # -- explanations ---------------------------------------------------------------------------

@@ -50,6 +50,8 @@ from typing import TYPE_CHECKING
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import num_warps
+
 if TYPE_CHECKING:
     from moefuzz.execute.launch import LaunchContext
 
@@ -62,8 +64,6 @@ BLOCK_G = 16
 #: 4 warps (no spill on a GPU for D <= 128); under the interpreter a step costs about the same for
 #: any size, so fewer steps is faster.
 BLOCK_N = 64
-#: num_warps when ``ctx.config`` names none.
-DEFAULT_NUM_WARPS = 4
 
 
 @triton.jit(
@@ -206,7 +206,7 @@ def _launch(ctx: LaunchContext, window_off_by_one: bool = False, trailing_pages:
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)),
         WINDOW_OFF_BY_ONE=window_off_by_one,
         TRAILING_PAGES=trailing_pages,
-        num_warps=int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS)),
+        num_warps=num_warps(ctx),
     )
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking.passes import ShrinkPass, delete_runs
-from moefuzz.shrinking.shrinker import Shrinker
+from moefuzz.shrinking import paging
+from moefuzz.shrinking.passes import Shrinker, ShrinkPass, delete_runs, lower
 from moefuzz_targets.paged_decode.contract import pages_used
 
 
@@ -56,29 +56,23 @@ def size(case: Case) -> tuple[int, ...]:
 def passes() -> list[ShrinkPass]:
     """The passes, big cuts first."""
     return [
-        ShrinkPass("drop_requests", drop_requests),
-        ShrinkPass("shorten_requests", shorten_requests),
-        ShrinkPass("drop_garbage_columns", drop_garbage_columns),
-        ShrinkPass("narrow_window", narrow_window),
-        ShrinkPass("drop_kv_heads", drop_kv_heads),
-        ShrinkPass("shrink_groups", shrink_groups),
-        ShrinkPass("narrow_head_dim", narrow_head_dim),
-        ShrinkPass("repage", repage),
-        ShrinkPass("drop_unnamed_pages", drop_unnamed_pages),
-        ShrinkPass("zero_garbage", zero_garbage),
+        ShrinkPass(drop_requests),
+        ShrinkPass(shorten_requests),
+        ShrinkPass(drop_garbage_columns),
+        ShrinkPass(narrow_window),
+        ShrinkPass(drop_kv_heads),
+        ShrinkPass(shrink_groups),
+        ShrinkPass(narrow_head_dim),
+        ShrinkPass(repage),
+        ShrinkPass(drop_unnamed_pages),
+        ShrinkPass(zero_garbage),
     ]
 
 
 # -- passes ---------------------------------------------------------------------------------
 def drop_requests(shrinker: Shrinker) -> None:
     """Delete requests (rows of q, page_table and cache_seqlens), halves first."""
-    names = ("q", "page_table", "cache_seqlens")
-    delete_runs(
-        shrinker,
-        lambda case: int(case.arrays["q"].shape[0]),
-        lambda case, keep: case.replace({name: np.ascontiguousarray(case.arrays[name][keep]) for name in names}),
-        keep_one=True,
-    )
+    paging.drop_requests(shrinker, ("q", "page_table", "cache_seqlens"))
 
 
 def _heads(case: Case) -> tuple[int, int]:
@@ -127,13 +121,11 @@ def shorten_requests(shrinker: Shrinker) -> None:
     filled up with 0 at the end), then with them left in place as garbage."""
     for cut in (True, False):
         for i in range(shrinker.current.arrays["cache_seqlens"].shape[0]):
-            low, high = 0, int(shrinker.current.arrays["cache_seqlens"][i])  # `high` fails
-            while high - low > 1 and not shrinker.exhausted:
-                mid = (low + high) // 2
-                if shrinker.consider(_shorten(shrinker.current, i, mid, cut)):
-                    high = mid
-                else:
-                    low = mid
+
+            def shortened(seq_len: int, i: int = i, cut: bool = cut) -> Case:
+                return _shorten(shrinker.current, i, seq_len, cut)
+
+            lower(shrinker, int(shrinker.current.arrays["cache_seqlens"][i]), shortened, lowest=1)
 
 
 def narrow_window(shrinker: Shrinker) -> None:
@@ -141,26 +133,18 @@ def narrow_window(shrinker: Shrinker) -> None:
     window = int(shrinker.current.params["sliding_window"])
     if window == 0 or shrinker.consider(shrinker.current.replace(sliding_window=0)):
         return
-    low, high = 0, window
-    while high - low > 1 and not shrinker.exhausted:
-        mid = (low + high) // 2
-        if shrinker.consider(shrinker.current.replace(sliding_window=mid)):
-            high = mid
-        else:
-            low = mid
+    lower(shrinker, window, lambda w: shrinker.current.replace(sliding_window=w), lowest=1)
 
 
 def narrow_head_dim(shrinker: Shrinker) -> None:
     """Keep the first D' dims of q, k and v, by bisection (D' = 1 first)."""
-    low, high = 0, int(shrinker.current.arrays["q"].shape[2])
-    while high - low > 1 and not shrinker.exhausted:
-        mid = 1 if low == 0 else (low + high) // 2
+
+    def narrowed(dims: int) -> Case:
         case = shrinker.current
-        arrays = {name: np.ascontiguousarray(case.arrays[name][..., :mid]) for name in ("q", "k_cache", "v_cache")}
-        if shrinker.consider(case.replace(arrays)):
-            high = mid
-        else:
-            low = mid
+        names = ("q", "k_cache", "v_cache")
+        return case.replace({name: np.ascontiguousarray(case.arrays[name][..., :dims]) for name in names})
+
+    lower(shrinker, int(shrinker.current.arrays["q"].shape[2]), narrowed, lowest=1, probes=(1,))
 
 
 def repage(shrinker: Shrinker) -> None:

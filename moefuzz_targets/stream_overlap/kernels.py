@@ -48,6 +48,7 @@ import torch
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import num_warps
 from moefuzz_targets.stream_overlap.layout import COPY_METHODS, OUTPUT, UNCOPIED
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ if TYPE_CHECKING:
 ROWS = 16
 #: Elements per program row; a 1024-element slot spans 16 programs.
 BLOCK_E = 64
-#: num_warps of both kernels when ``ctx.config`` names none.
-DEFAULT_NUM_WARPS = 4
 
 
 @triton.jit(do_not_specialize=["batch", "kernel_length", "pages_per_batch", "num_slots", "page_size", "slot_size"])
@@ -204,7 +203,7 @@ def _run_schedule(ctx: LaunchContext, *, copy_waits_for_forward: bool, forward_w
     rows = pages.cpu().tolist()  # page ids on the host, read once before the schedule starts
     lengths = ctx.inputs["kernel_lengths"].cpu().tolist()
     num_pages, page_size, slot_size = (int(ctx.params[k]) for k in ("num_pages", "page_size", "slot_size"))
-    num_warps = int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS))
+    warps = num_warps(ctx)
     per_batch = pages.shape[1]
     on_cuda = ctx.device.type == "cuda"
 
@@ -232,13 +231,13 @@ def _run_schedule(ctx: LaunchContext, *, copy_waits_for_forward: bool, forward_w
                 slot_size,
                 ROWS=ROWS,
                 BLOCK_E=BLOCK_E,
-                num_warps=num_warps,
+                num_warps=warps,
             )
             forward_done = forward.record()
         with write.active():
             if copy_waits_for_forward:
                 write.wait(forward_done)
-            _copy_pages(ctx, pool, pages, host[batch], batch, row, num_warps)
+            _copy_pages(ctx, pool, pages, host[batch], batch, row, warps)
             copy_done = write.record()
     if on_cuda:
         torch.cuda.synchronize(ctx.device)  # the host buffer is final only now

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from moefuzz.model.case import Case
-from moefuzz.shrinking import Shrinker
-from moefuzz.shrinking.passes import ShrinkPass
+from moefuzz.shrinking.passes import Shrinker, ShrinkPass, lower, smaller_sizes
 
 
 def size(case: Case) -> tuple[int, ...]:
@@ -124,20 +123,15 @@ def with_page_size(case: Case, page_size: int) -> Case:
 def lower_page_size(shrinker: Shrinker) -> None:
     """Try page_size 1, then 2, 4, ... and S - 1, smallest first; keep the first that fails."""
     current = int(shrinker.current.params["page_size"])
-    for page_size in sorted({1 << bit for bit in range(current.bit_length())} | {current - 1}):
-        if 1 <= page_size < current and shrinker.consider(with_page_size(shrinker.current, page_size)):
+    for page_size in smaller_sizes(current):
+        if shrinker.consider(with_page_size(shrinker.current, page_size)):
             return
 
 
 def lower_slot_size(shrinker: Shrinker) -> None:
     """The smallest slot_size that still fails, by bisection (1 first)."""
-    low, high = 0, int(shrinker.current.params["slot_size"])  # `high` fails; `low` not known to
-    while high - low > 1 and not shrinker.exhausted:
-        mid = 1 if low == 0 else (low + high) // 2
-        if shrinker.consider(shrinker.current.replace(slot_size=mid)):
-            high = mid
-        else:
-            low = mid
+    slot_size = int(shrinker.current.params["slot_size"])
+    lower(shrinker, slot_size, lambda size: shrinker.current.replace(slot_size=size), lowest=1, probes=(1,))
 
 
 def shorten_kernels(shrinker: Shrinker) -> None:
@@ -170,11 +164,11 @@ def compact_pages(shrinker: Shrinker) -> None:
 
 
 PASSES = [
-    ShrinkPass("drop_batches", drop_batches),
-    ShrinkPass("drop_pages", drop_pages),
-    ShrinkPass("lower_page_size", lower_page_size),
-    ShrinkPass("lower_fills", lower_fills),
-    ShrinkPass("lower_slot_size", lower_slot_size),
-    ShrinkPass("compact_pages", compact_pages),
-    ShrinkPass("shorten_kernels", shorten_kernels),
+    ShrinkPass(drop_batches),
+    ShrinkPass(drop_pages),
+    ShrinkPass(lower_page_size),
+    ShrinkPass(lower_fills),
+    ShrinkPass(lower_slot_size),
+    ShrinkPass(compact_pages),
+    ShrinkPass(shorten_kernels),
 ]

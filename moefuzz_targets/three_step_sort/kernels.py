@@ -8,8 +8,8 @@ it for more tokens (``threeStepBuildExpertMapsSortFirstToken``)::
     step 1  _block_rank_kernel  grid (NB,)  per block of 256 tokens: counts[b, e] and each item's
                                             rank among the block's items of its expert
     step 2  _prefix_kernel      grid (1,)   offset[e] = sum_{e' < e} total[e'];
-                                            base[b, e] = offset[e] + sum_{b' < b} counts[b', e]
-    step 3  _scatter_kernel     grid (NB,)  p = base[b, e] + rank; scatter the three maps
+                                            base[b, e] = sum_{b' < b} counts[b', e]
+    step 3  _scatter_kernel     grid (NB,)  p = offset[e] + base[b, e] + rank; scatter the maps
 
 Every program sorts or scans what it loaded itself and never reads back what it wrote: a buffer
 written in one launch is read only by a later launch.
@@ -33,6 +33,8 @@ import torch
 import triton
 import triton.language as tl
 
+from moefuzz_targets.shared.triton_helpers import blocked_prefix_scan, num_warps
+
 if TYPE_CHECKING:
     from moefuzz.execute.launch import LaunchContext
 
@@ -52,8 +54,6 @@ MAX_TOPK = 8
 #: Tile of step 2's scan over the [NB, E_local] counts: 32 blocks by 128 experts.
 PREFIX_BLOCK_BLOCKS = 32
 PREFIX_BLOCK_EXPERTS = 128
-#: num_warps when ``ctx.config`` names none.
-DEFAULT_NUM_WARPS = 4
 
 
 @triton.jit
@@ -197,37 +197,16 @@ def _prefix_kernel(
     BLOCK_B: tl.constexpr,
     BLOCK_E: tl.constexpr,
 ):
-    """Step 2, one program: offsets [E_local + 1] int64 and base[b, e] ([NB, E_local] int32)."""
-    offs_b = tl.arange(0, BLOCK_B)
-    offs_e = tl.arange(0, BLOCK_E)
-    carry = tl.sum(tl.zeros([BLOCK_E], tl.int32), axis=0)  # items of the experts done so far
-    for e0 in range(0, e_local, BLOCK_E):
-        experts = e0 + offs_e
-        expert_mask = experts < e_local
-        totals = tl.zeros([BLOCK_E], tl.int32)
-        for b0 in range(0, num_blocks, BLOCK_B):
-            blocks = b0 + offs_b
-            mask = (blocks < num_blocks)[:, None] & expert_mask[None, :]
-            tile = tl.load(counts_ptr + blocks[:, None] * e_local + experts[None, :], mask=mask, other=0)
-            totals += tl.sum(tile, axis=0)
-        expert_first = carry + tl.cumsum(totals, axis=0) - totals
-        tl.store(offsets_ptr + experts, expert_first.to(tl.int64), mask=expert_mask)
-        running = expert_first
-        for b0 in range(0, num_blocks, BLOCK_B):
-            blocks = b0 + offs_b
-            mask = (blocks < num_blocks)[:, None] & expert_mask[None, :]
-            where = blocks[:, None] * e_local + experts[None, :]
-            tile = tl.load(counts_ptr + where, mask=mask, other=0)
-            tl.store(base_ptr + where, running[None, :] + tl.cumsum(tile, axis=0) - tile, mask=mask)
-            running += tl.sum(tile, axis=0)
-        carry += tl.sum(totals, axis=0)
-    tl.store(offsets_ptr + e_local, carry.to(tl.int64))
+    """Step 2, one program: offsets [E_local + 1] int64 and base[b, e] ([NB, E_local] int32),
+    the items of expert e in blocks before b (:func:`blocked_prefix_scan`)."""
+    blocked_prefix_scan(counts_ptr, base_ptr, offsets_ptr, num_blocks, e_local, BLOCK_B, BLOCK_E)
 
 
 @triton.jit(do_not_specialize=("T", "K", "start", "e_local"))
 def _scatter_kernel(
     ids_ptr,
     rank_ptr,
+    offsets_ptr,
     base_ptr,
     p2u_ptr,
     u2p_ptr,
@@ -240,7 +219,8 @@ def _scatter_kernel(
     BLOCK_K: tl.constexpr,
     DROP_DUPLICATES: tl.constexpr,
 ):
-    """Step 3, program b: p = base[b, e] + rank[u] for each local item u; scatter the three maps."""
+    """Step 3, program b: p = offset[e] + base[b, e] + rank[u] for each local item u; scatter the
+    three maps."""
     block = tl.program_id(0)
     t = block * BLOCK_T + tl.arange(0, BLOCK_T)[:, None]
     k = tl.arange(0, BLOCK_K)[None, :]
@@ -248,7 +228,8 @@ def _scatter_kernel(
     valid = expert < e_local
     unpermuted = k * T + t
     rank = tl.load(rank_ptr + unpermuted, mask=valid, other=0)
-    p = tl.load(base_ptr + block * e_local + expert, mask=valid, other=0) + rank
+    start_of_expert = tl.load(offsets_ptr + expert, mask=valid, other=0).to(tl.int32)
+    p = start_of_expert + tl.load(base_ptr + block * e_local + expert, mask=valid, other=0) + rank
     tl.store(p2u_ptr + p, unpermuted, mask=valid)
     tl.store(pexp_ptr + p, expert, mask=valid)
     tl.store(u2p_ptr + unpermuted, p, mask=valid)
@@ -268,7 +249,7 @@ def _launch(ctx: LaunchContext, drop_duplicates: bool) -> None:
         out["expert_first_token_offset"].zero_()
         return
     ids = ids.contiguous()
-    num_warps = int(ctx.config.get("num_warps", DEFAULT_NUM_WARPS))
+    warps = num_warps(ctx)
     block_k = triton.next_power_of_2(top_k)
     log2_items = (BLOCK_TOKENS * block_k).bit_length() - 1
     maps = (
@@ -287,7 +268,7 @@ def _launch(ctx: LaunchContext, drop_duplicates: bool) -> None:
             BLOCK_K=block_k,
             LOG2_ITEMS=log2_items,
             BINS=NUM_BINS,
-            num_warps=num_warps,
+            num_warps=warps,
         )
         return
     num_blocks = triton.cdiv(num_tokens, BLOCK_TOKENS)
@@ -304,7 +285,7 @@ def _launch(ctx: LaunchContext, drop_duplicates: bool) -> None:
         LOG2_ITEMS=log2_items,
         BINS=NUM_BINS,
         DROP_DUPLICATES=drop_duplicates,
-        num_warps=num_warps,
+        num_warps=warps,
     )
     _prefix_kernel[(1,)](
         counts,
@@ -314,18 +295,19 @@ def _launch(ctx: LaunchContext, drop_duplicates: bool) -> None:
         e_local,
         BLOCK_B=PREFIX_BLOCK_BLOCKS,
         BLOCK_E=PREFIX_BLOCK_EXPERTS,
-        num_warps=num_warps,
+        num_warps=warps,
     )
     _scatter_kernel[(num_blocks,)](
         ids,
         rank,
+        out["expert_first_token_offset"],
         base,
         *maps,
         *sizes,
         BLOCK_T=BLOCK_TOKENS,
         BLOCK_K=block_k,
         DROP_DUPLICATES=drop_duplicates,
-        num_warps=num_warps,
+        num_warps=warps,
     )
 
 

@@ -1,0 +1,75 @@
+"""A crash that fires in some launches only: its rate from relaunches, and a shrink that keeps a
+candidate while the candidate still crashes at half the finding's rate (moefuzz.shrinking.flaky)."""
+
+import itertools
+
+import pytest
+
+from moefuzz.engine.campaign import CampaignConfig, run_campaign
+from moefuzz.execute.perturb import Rate
+from moefuzz.model.target import Limits
+from moefuzz.shrinking.flaky import estimate_rate, keeps_rate
+from moefuzz.store.corpus import iter_finding_paths
+from tests.fake_targets import LAUNCH_COUNTER
+
+
+def launches(pattern):
+    """``launch()`` failing as ``pattern`` (a string of F and P) says, over and over."""
+    cycle = itertools.cycle(pattern)
+    return lambda: next(cycle) == "F"
+
+
+def test_a_case_failing_in_every_confirming_relaunch_is_deterministic_after_three():
+    calls = []
+
+    def launch():
+        calls.append(1)
+        return True
+
+    assert estimate_rate(launch) == Rate(4, 4)
+    assert len(calls) == 3
+
+
+def test_a_flaky_case_is_relaunched_eight_times_and_its_own_launch_counts():
+    assert estimate_rate(launches("PPF")) == Rate(3, 9)
+    assert estimate_rate(launches("P")) == Rate(1, 9)  # never 0: it failed once
+
+
+def test_a_spent_budget_ends_the_relaunches_with_the_rate_seen_so_far():
+    assert estimate_rate(launches("F"), stop=lambda: True) == Rate(1, 1)
+
+
+def test_a_candidate_failing_at_the_findings_rate_is_kept_and_one_that_never_fails_is_dropped():
+    kept, shown = keeps_rate(launches("FPP"), Rate(1, 3))
+    assert kept and shown.failures >= 2
+    kept, shown = keeps_rate(launches("P"), Rate(1, 3))
+    assert not kept and shown.failures == 0 and shown.runs <= 10
+
+
+def test_a_candidate_failing_far_below_half_the_findings_rate_is_dropped():
+    assert not keeps_rate(launches("F" + "P" * 11), Rate(1, 2))[0]
+
+
+def test_the_sequential_test_is_for_flaky_rates_only():
+    with pytest.raises(ValueError, match="flaky"):
+        keeps_rate(launches("F"), Rate(3, 3))
+
+
+def test_a_crash_in_one_of_three_launches_is_found_saved_once_and_shrunk_to_its_hand_minimum(
+    fake_targets, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(LAUNCH_COUNTER, str(tmp_path / "launches"))
+    config = CampaignConfig(
+        "fake_sort", "abort-sometimes-on-duplicate", 20, tmp_path / "corpus", seed=3, device="cpu", workers=1,
+        shrink_budget_s=60, max_findings=1, limits=Limits(max_tokens=16, max_topk=3, max_experts=4),
+    )  # fmt: skip
+    status = run_campaign(config)
+    [(_, finding)] = status.findings
+    assert finding.signature == "crash:SIGABRT"
+    assert len(list(iter_finding_paths([tmp_path / "corpus"]))) == 1
+    launch_rate = Rate(*map(int, finding.found["launch_rate"].split("/")))
+    assert launch_rate.flaky
+    assert finding.original_case.arrays["token_selected_experts"].shape[0] > 3
+    # The hand minimum: three tokens (the double's T >= 3), one of them [0, 0], on one local expert.
+    assert finding.shrink["complete"] and finding.shrink["size"] == [3, 2, 1, 1, 2, 1, 2]
+    assert Rate(*map(int, finding.shrink["rate"].split("/"))).failures >= 1
