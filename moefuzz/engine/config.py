@@ -113,6 +113,8 @@ class CampaignStatus:
         skipped_outside_domain: drawn cases outside the kernel's domain, never launched.
         coverage: the target's domain points hit by the cases drawn (a
             :class:`~moefuzz.model.domain.Coverage`; ``None`` before the first or without a domain).
+        build: how the kernel's CUDA source was built (``compiled in 41.2 s``, ``cached ...``),
+            "" for a kernel without one.
     """
 
     target: str
@@ -143,6 +145,7 @@ class CampaignStatus:
     unconfirmed_hangs: int = 0
     skipped_outside_domain: int = 0
     coverage: Coverage | None = None
+    build: str = ""
 
     @property
     def findings_by_kind(self) -> dict[str, int]:

@@ -29,6 +29,7 @@ from moefuzz.engine.generate import CaseSource, byte_stream
 from moefuzz.engine.sizing import auto_generators, auto_workers, likely_device
 from moefuzz.engine.triage import Triage
 from moefuzz.errors import CaseError, MoefuzzError, UsageError
+from moefuzz.execute.cuda_build import prebuild_kernel
 from moefuzz.execute.perturb import Perturbation, plan_perturbations
 from moefuzz.model.case import Case
 from moefuzz.model.domain import coverage_of
@@ -151,6 +152,7 @@ class Campaign:
             WorkerError: no worker could start.
         """
         config = self.config
+        self.status.build = prebuild_kernel(self.target.name, self.kernel, config.device)  # CUDA source, once
         self.executor.launch()
         # Generators import the target while the first worker starts (the fork server, torch, the
         # CUDA context), on the device the parent expects; they learn the limits once it is ready.

@@ -33,17 +33,21 @@ from moefuzz.model.case import Case
 from moefuzz.model.target import KernelSpec, Target
 
 if TYPE_CHECKING:
+    from moefuzz.execute.cuda_build import CudaBuild
     from moefuzz.shrinking.passes import ShrinkPass
 
 #: The contract functions a target takes from ``contract.py`` when the module defines them.
 OPTIONAL_CONTRACT = ("explain", "derive", "explain_crash")
 
 
-def kernel(name: str, summary: str, *, models_bug: str | None = None, entry: str = "") -> KernelSpec:
+def kernel(
+    name: str, summary: str, *, models_bug: str | None = None, entry: str = "", build: CudaBuild | None = None
+) -> KernelSpec:
     """A kernel of a conventional target: its entry is filled in by :func:`conventional_target`
     (``pkg.kernels:<target>_<name with - as _>``) unless ``entry`` names another
-    ``"module:function"``."""
-    return KernelSpec(name, entry, summary, models_bug)
+    ``"module:function"``; ``build``: the C++/CUDA source its entry calls into (see
+    :class:`~moefuzz.execute.cuda_build.CudaBuild`)."""
+    return KernelSpec(name, entry, summary, models_bug, build)
 
 
 def kernel_entry(package: str, kernel_name: str) -> str:

@@ -53,6 +53,8 @@ _CUDA_ERROR_CLASSES = (
     ("illegal instruction", "illegal-instruction"),
     ("unspecified launch failure", "unspecified-launch-failure"),
     ("out of memory", "out-of-memory"),
+    ("kernel launch failed", "launch-failure"),
+    ("too many resources requested for launch", "launch-failure"),
     ("an illegal", "illegal-address"),
 )
 

@@ -38,6 +38,7 @@ from moefuzz.model.domain import Domain
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+    from moefuzz.execute.cuda_build import CudaBuild
     from moefuzz.model.compare import Mismatch
     from moefuzz.shrinking.passes import ShrinkPass
 
@@ -78,6 +79,9 @@ class KernelSpec:
             :class:`moefuzz.execute.launch.LaunchContext` and writes the context's outputs.
         summary: one line for ``moefuzz targets``.
         models_bug: for ``bug-*`` kernels, the bug class it models and the report it comes from.
+        build: C++/CUDA source the entry calls into (a
+            :class:`~moefuzz.execute.cuda_build.CudaBuild`): compiled once per source and
+            machine before the workers start; ``None`` for Triton and plain torch kernels.
         domain: the inputs the kernel supports, a module-level ``pred(case) -> bool``
             (``None``: the whole contract). A case outside is never launched on this kernel: the
             campaign draws again from derived bytes a few times, then counts it as skipped
@@ -88,6 +92,7 @@ class KernelSpec:
     entry: str
     summary: str
     models_bug: str | None = None
+    build: CudaBuild | None = None
     domain: Callable[[Case], bool] | None = field(default=None, compare=False)
 
     @property
@@ -158,6 +163,7 @@ class Target:
         summary: str = "",
         *,
         models_bug: str | None = None,
+        build: CudaBuild | None = None,
         domain: Callable[[Case], bool] | None = None,
     ) -> Target:
         """This target with one more kernel: fuzz your own implementation against its contract.
@@ -175,6 +181,9 @@ class Target:
                 and writes every buffer of ``ctx.outputs`` (workers import it by module and name).
             summary: one line for ``moefuzz targets`` (default: the entry).
             models_bug: for a planted bug, what it models (lists it as a bug model).
+            build: the C++/CUDA source the kernel calls into (:class:`~moefuzz.execute.cuda_build.CudaBuild`),
+                compiled before the campaign's workers start; the kernel loads it with
+                :func:`moefuzz.execute.cuda_compile.load_extension`.
             domain: the inputs the kernel supports, a module-level ``pred(case) -> bool``
                 (``case.arrays``, ``case.params``), such as ``hidden % 128 == 0``: cases outside
                 are never launched on it (see :class:`KernelSpec`).
@@ -193,7 +202,7 @@ class Target:
             raise UsageError(f"kernel entry={entry!r} is not 'module:function'")
         if domain is not None:
             entry_of(domain)  # the same import rule as the kernel's: workers look it up by name
-        spec = KernelSpec(name, entry, summary or entry, models_bug, domain)
+        spec = KernelSpec(name, entry, summary or entry, models_bug, build, domain)
         return replace(self, kernels=(*self.kernels, spec))
 
 

@@ -81,6 +81,10 @@ class CaseRunner:
         self.device = torch.device(device)
         self.target = get_target(target_name)
         self.kernel_spec = self.target.kernel(kernel_name)
+        if self.kernel_spec.build is not None:  # the compiled extension, from the cache (built by the parent)
+            from moefuzz.execute.cuda_compile import load_extension
+
+            load_extension(self.kernel_spec.build)
         self.kernel: Callable[[Any], None] = resolve_entry(self.kernel_spec.entry)
         self.oracle: Callable[..., Mapping[str, Any]] = resolve_entry(self.target.oracle)
 

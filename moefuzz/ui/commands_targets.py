@@ -18,6 +18,7 @@ from moefuzz.ui.cli_common import DEVICES, one_line_errors, targets_option
 def targets(domain_of: str | None, device: str) -> None:
     """List targets and their kernels (correct kernels and bug-* models); with --domain, one
     target's input domain (dimensions, bounds, notable values, edges) and its kernels' domains."""
+    from moefuzz.execute.cuda_build import NEEDS, toolchain_problem
     from moefuzz.model.registry import builtin_targets, get_target
 
     if domain_of is not None:
@@ -32,14 +33,17 @@ def targets(domain_of: str | None, device: str) -> None:
             if kernel.domain is not None:
                 click.echo(f"  kernel {kernel.name} domain: {kernel.domain_entry}")
         return
+    cuda_problem = toolchain_problem()
     for target in builtin_targets().values():
         click.echo(f"{target.name}: {target.summary}")
         click.echo(f"  contract: {target.source}")
         width = max(24, *(len(kernel.name) for kernel in target.kernels))
         for index, kernel in enumerate(target.kernels):
             role = "default" if index == 0 else ("bug model" if kernel.is_bug_model else "kernel")
+            cuda = kernel.build is not None and kernel.build.uses_cuda
+            needs = f" ({NEEDS}: {cuda_problem})" if cuda and cuda_problem else ""
             where = f"  [domain {kernel.domain_entry}]" if kernel.domain is not None else ""
-            click.echo(f"  {kernel.name:<{width}} {role:<9} {kernel.summary}{where}")
+            click.echo(f"  {kernel.name:<{width}} {role:<9} {kernel.summary}{needs}{where}")
 
 
 @click.command()
@@ -89,5 +93,13 @@ def changed(changed_files: str, root: Path) -> None:
             paths = [Path(line.strip()) for line in handle if line.strip()]
     except OSError as exc:
         raise UsageError(f"cannot read changed_files={changed_files!r}: {exc.strerror or exc}") from None
-    for target, kernel in touched_kernels(builtin_targets().values(), paths, root):
-        click.echo(f"{target} {kernel}")
+    from moefuzz.execute.cuda_build import unavailable_message
+
+    targets = builtin_targets()
+    for target, kernel in touched_kernels(targets.values(), paths, root):
+        build = targets[target].kernel(kernel).build
+        skip = unavailable_message(f"kernel {target}/{kernel}") if build is not None and build.uses_cuda else ""
+        if skip:  # a CPU runner cannot fuzz it: say so, and leave it out
+            click.echo(f"skipped: {skip}", err=True)
+        else:
+            click.echo(f"{target} {kernel}")

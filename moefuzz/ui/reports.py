@@ -23,6 +23,8 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
                              made and first case run), null if none started
     first_case_s             seconds from the start to the first case's outcome (generators ready,
                              the kernel compiled), null if none ran
+    cuda_build               how the kernel's CUDA source was built (``compiled in 41.2 s``,
+                             ``cached (compiled in 41.2 s)``), "" for a kernel without one
     worker_restarts          workers replaced after a crash or a hang
     worker_recovery_s        seconds from each crash or hang to the next case done: {p50, p95, n}
     corpus                   the corpus directory
@@ -122,6 +124,7 @@ def run_document(
             "generators": status.generators,
             "startup_s": None if status.fuzzing_since is None else round(status.fuzzing_since - status.started, 3),
             "first_case_s": None if status.first_case_at is None else round(status.first_case_at - status.started, 3),
+            "cuda_build": status.build,
             "worker_restarts": status.worker_restarts,
             "worker_recovery_s": percentiles(status.recovery_seconds),
             "corpus": str(config.corpus),

@@ -60,6 +60,8 @@ def status_line(status: CampaignStatus) -> str:
     )
     if status.skipped_outside_domain:
         line += f"  skipped {status.skipped_outside_domain} outside the kernel's domain"
+    if status.build:
+        line += f"  cuda build {status.build}"
     if isinstance(status, ClusterStatus):
         line += f"  {status.cluster_text}"
     if status.shrinking:
@@ -82,6 +84,8 @@ def status_panel(status: CampaignStatus) -> RenderableType:
         grid.add_row("cluster", status.cluster_text)
     grid.add_row("findings", Text(findings_text(status), style="red" if status.findings else ""))
     grid.add_row("corpus", f"{status.corpus_size} reproducers of {status.target}")
+    if status.build:
+        grid.add_row("cuda build", status.build)
     grid.add_row("shrinking", shrink_text(status) or "-")
     return grid
 
