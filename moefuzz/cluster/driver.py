@@ -403,7 +403,7 @@ class _Driver:
         limits = Limits(**slot.limits) if slot.limits else None
         if limits is None:
             return
-        source = CaseSource(self.target.strategy(limits), 0)
+        source = CaseSource(self.target.strategy(limits), 0, domain=self.kernel.domain)  # as the workers drew
         age = time.monotonic() - slot.in_flight_at
         for index in slot.in_flight:
             buffer = next(itertools.islice(byte_stream(slot.info.seed), index, None))

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moefuzz.model.domain import Coverage
 from moefuzz.model.target import Limits
 from moefuzz.store.corpus import Finding
 
@@ -111,6 +112,9 @@ class CampaignStatus:
             (counted, not saved: a slow first compile, not a hang).
         engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
             empty for the default engine.
+        skipped_outside_domain: drawn cases outside the kernel's domain, never launched.
+        coverage: the target's domain points hit by the cases drawn (a
+            :class:`~moefuzz.model.domain.Coverage`; ``None`` before the first or without a domain).
         build: how the kernel's CUDA source was built (``compiled in 41.2 s``, ``cached ...``),
             "" for a kernel without one.
     """
@@ -142,6 +146,8 @@ class CampaignStatus:
     generators: int = 0
     engine_stats: str = ""
     unconfirmed_hangs: int = 0
+    skipped_outside_domain: int = 0
+    coverage: Coverage | None = None
     build: str = ""
 
     @property

@@ -32,6 +32,7 @@ from moefuzz.errors import CaseError, MoefuzzError, UsageError
 from moefuzz.execute.cuda_build import prebuild_kernel
 from moefuzz.execute.perturb import Perturbation, plan_perturbations
 from moefuzz.model.case import Case
+from moefuzz.model.domain import coverage_of
 from moefuzz.model.outcome import Outcome
 from moefuzz.model.registry import get_target
 from moefuzz.model.target import Limits, default_limits
@@ -156,7 +157,8 @@ class Campaign:
         # Generators import the target while the first worker starts (the fork server, torch, the
         # CUDA context), on the device the parent expects; they learn the limits once it is ready.
         early = self._generator_count(likely_device(config.device))
-        pool = GeneratorPool(worker_context(), self.target.name, None, early) if early else None
+        kernel = self.kernel.name
+        pool = GeneratorPool(worker_context(), self.target.name, None, early, kernel=kernel) if early else None
         try:
             self.environment = self.executor.wait_ready()
             self.triage.environment = self.environment
@@ -186,7 +188,7 @@ class Campaign:
         if pool is not None:
             pool.configure(self.limits)
         elif generators:
-            pool = GeneratorPool(worker_context(), self.target.name, self.limits, generators)
+            pool = GeneratorPool(worker_context(), self.target.name, self.limits, generators, kernel=self.kernel.name)
         self._generators = pool
         self.status.generators = generators
         self.triage.load_known()
@@ -304,6 +306,13 @@ class Campaign:
 
     def _count(self, outcome: Outcome) -> None:
         status = self.status
+        if self.target.domain is not None:
+            if status.coverage is None:
+                status.coverage = coverage_of(self.target.domain, self.limits or default_limits(self.executor.device))
+            status.coverage.add_mask(outcome.coverage)  # type: ignore[union-attr]
+        if outcome.kind == "skipped":  # outside the kernel's domain: drawn, never launched
+            status.skipped_outside_domain += 1
+            return
         if status.first_case_at is None:
             status.first_case_at = time.monotonic()
         status.execs += 1
@@ -321,7 +330,8 @@ class Campaign:
         if request.case is not None:
             return request.case
         if self._source is None:
-            self._source = CaseSource(self.target.strategy(self.limits or default_limits(self.executor.device)), 0)
+            limits = self.limits or default_limits(self.executor.device)
+            self._source = CaseSource(self.target.strategy(limits), 0, domain=self.kernel.domain)
         case = self._source.from_bytes(request.buffer or b"")
         if case is None:  # the worker drew a case from these bytes: the strategy is not deterministic
             raise MoefuzzError(f"target {self.target.name!r}: the strategy rejects bytes a worker drew a case from")

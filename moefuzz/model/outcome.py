@@ -16,7 +16,8 @@ Kinds:
 Two more kinds answer a request to draw a case from bytes (:class:`moefuzz.runtime.isolation.Request`)
 and are not failures of the kernel: ``rejected`` (the strategy rejected the bytes: nothing ran)
 and ``invalid`` (the drawn case broke the contract's preconditions: a bug of the target's
-strategy; nothing ran).
+strategy; nothing ran). ``skipped`` (detail ``outside-domain``): the case lies outside the
+kernel's declared domain (:attr:`moefuzz.model.target.KernelSpec.domain`), so it was not launched.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from moefuzz.execute.perturb import Rate
 from moefuzz.model.case import Case
 from moefuzz.model.compare import Mismatch
 
-KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error", "rejected", "invalid")
+KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error", "rejected", "invalid", "skipped")
 
 #: Kinds that say nothing about the kernel: no case ran.
-NOT_RUN = frozenset({"rejected", "invalid"})
+NOT_RUN = frozenset({"rejected", "invalid", "skipped"})
 
 #: Crash classes of accesses :mod:`moefuzz.execute.oob` refused before they happened, keyed by the start
 #: of :class:`~moefuzz.execute.oob.OutOfBoundsAccess`'s message. Nothing was read or written, so the
@@ -89,6 +90,8 @@ class Outcome:
         nondeterministic: launches of the same input disagreed (some passed, or failed with
             different values or signatures): the kernel's result depends on the schedule.
         case: the case a worker drew from bytes, sent back when it failed (or was invalid).
+        coverage: the points of the target's domain the case hit, as a bit mask over
+            :meth:`Domain.points <moefuzz.model.domain.Domain.points>` (0 when not counted).
     """
 
     kind: str
@@ -102,6 +105,7 @@ class Outcome:
     perturbation: dict[str, Any] | None = None
     nondeterministic: bool = False
     case: Case | None = field(default=None, compare=False, repr=False)
+    coverage: int = field(default=0, compare=False, repr=False)
 
     @property
     def rate(self) -> Rate:

@@ -67,13 +67,18 @@ class Generated:
 
 
 def generator_main(
-    conn: Connection, target_name: str, limits: Mapping[str, int] | None, environ: dict[str, str]
+    conn: Connection,
+    target_name: str,
+    limits: Mapping[str, int] | None,
+    environ: dict[str, str],
+    kernel_name: str | None = None,
 ) -> None:
     """Entry point of a generator process: ``("ready", None)`` once the strategy and the oracle are
-    loaded, then one reply per request (see the module doc). Without ``limits`` it imports the
-    target and waits for ``("limits", limits)`` first (:meth:`GeneratorPool.configure`): a
-    campaign starts its generators beside its first worker, before that worker has said which
-    device, and so which size limits, the campaign runs on."""
+    loaded, then one reply per request (see the module doc). Cases are drawn into the domain of
+    the target's kernel ``kernel_name`` and carry their coverage of the target's domain.
+    Without ``limits`` it imports the target and waits for ``("limits", limits)`` first
+    (:meth:`GeneratorPool.configure`): a campaign starts its generators beside its first worker,
+    before that worker has said which device, and so which size limits, the campaign runs on."""
     reset_environment(environ)
     try:
         import torch
@@ -93,7 +98,11 @@ def generator_main(
             if message is None:
                 return
             limits = message.limits
-        source = CaseSource(target.strategy(Limits(**(limits or {}))), seed=0)
+        from moefuzz.model.domain import Coverage
+
+        drawn_limits = Limits(**(limits or {}))
+        source = CaseSource(target.strategy(drawn_limits), seed=0, domain=target.kernel(kernel_name).domain)
+        coverage = Coverage(target.domain.points(drawn_limits) if target.domain is not None else [])
         conn.send(Ready(None))
     except Exception as exc:
         conn.send(Failed(f"{type(exc).__name__}: {exc}"))
@@ -111,7 +120,7 @@ def generator_main(
             expected: dict[str, np.ndarray] | None = oracle_outputs(oracle, case)
         except Exception:  # the worker runs it again and reports the oracle-error with the case
             expected = None
-        conn.send(DrawReply(index, "", prepared_payload(case, expected)))
+        conn.send(DrawReply(index, "", prepared_payload(case, expected, coverage.mask(case))))
 
 
 class _Generator:
@@ -133,13 +142,20 @@ class GeneratorPool:
             ``None``: the generators load the target now and wait for :meth:`configure`.
         count: generator processes (at least one).
         env: the environment generators run with (the parent's, by default).
+        kernel: the kernel the cases are for (drawn into its domain; ``None``: the default).
 
     Raises:
         WorkerError: from :meth:`collect`, when a generator could not start or died.
     """
 
     def __init__(
-        self, context: Any, target: str, limits: Any, count: int, env: Mapping[str, str] | None = None
+        self,
+        context: Any,
+        target: str,
+        limits: Any,
+        count: int,
+        env: Mapping[str, str] | None = None,
+        kernel: str | None = None,
     ) -> None:
         self._generators: list[_Generator] = []
         self._configured = limits is not None
@@ -148,7 +164,7 @@ class GeneratorPool:
             parent_conn, child_conn = context.Pipe()
             process = context.Process(
                 target=generator_main,
-                args=(child_conn, target, limits_json(limits), environ),
+                args=(child_conn, target, limits_json(limits), environ, kernel),
                 daemon=True,
                 name=f"moefuzz-generator-{number + 1}",
             )

@@ -26,7 +26,7 @@ from moefuzz.execute.oob import find_out_of_bounds
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome, classify_crash_text
-from moefuzz.runtime.messages import Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_case
+from moefuzz.runtime.messages import Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_parts
 from moefuzz.runtime.processes import reset_environment
 
 
@@ -100,10 +100,15 @@ class CaseRunner:
         launch passed, else the first failure with ``runs``, ``failures`` (launches failing with
         its signature) and ``nondeterministic`` (launches disagreed). A crash ends the plan: the device context is gone.
 
+        A case outside the kernel's domain (:attr:`~moefuzz.model.target.KernelSpec.domain`) is
+        not launched: ``skipped:outside-domain``.
+
         On the CPU (the Triton interpreter) every access is checked: one outside every buffer is
         a ``crash:out-of-bounds-<load|store|atomic>`` outcome instead of a wild read or write."""
         from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
 
+        if not self.kernel_spec.supports(case):
+            return Outcome("skipped", SKIPPED_DETAIL, f"outside kernel {self.kernel_spec.name}'s domain")
         started = time.perf_counter()
         specs = self.target.output_specs(case)
         ref: Mapping[str, Any] | None = expected
@@ -153,6 +158,10 @@ class CaseRunner:
         return replace(
             first, seconds=_since(started), runs=runs, failures=failures, nondeterministic=disagree or passes > 0
         )
+
+
+#: Detail of the outcome of a case outside the kernel's domain (``skipped:outside-domain``).
+SKIPPED_DETAIL = "outside-domain"
 
 
 def _since(started: float) -> float:
@@ -210,7 +219,7 @@ def worker_main(
     try:
         device = choose_device(device)
         runner = CaseRunner(target_name, kernel_name, device)
-        source = _LazySource(runner.target, limits, device)
+        source = _LazySource(runner.target, limits, device, runner.kernel_spec.domain)
         if warmup and device == "cuda":
             crashed = _warm_up(runner, source)
             if crashed is not None:
@@ -266,21 +275,37 @@ class _Inbox:
 
 
 class _LazySource:
-    """The target's strategy within the worker's limits, built at the first draw from bytes."""
+    """The target's strategy within the worker's limits (drawing into the kernel's ``domain``),
+    built at the first draw from bytes; it also says which points of the target's domain a case
+    hits (:meth:`coverage`)."""
 
-    def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str) -> None:
-        self.target, self.limits, self.device = target, limits, device
+    def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str, domain: Any = None) -> None:
+        self.target, self.limits, self.device, self.domain = target, limits, device, domain
         self._source: Any = None
+        self._coverage: Any = None
+
+    def _limits(self) -> Any:
+        from moefuzz.model.target import Limits, default_limits
+
+        return Limits(**self.limits) if self.limits is not None else default_limits(self.device)
 
     def from_bytes(self, buffer: bytes) -> Case | None:
         if self._source is None:
             from moefuzz.engine.generate import CaseSource
-            from moefuzz.model.target import Limits, default_limits
 
-            limits = Limits(**self.limits) if self.limits is not None else default_limits(self.device)
-            self._source = CaseSource(self.target.strategy(limits), seed=0)
+            self._source = CaseSource(self.target.strategy(self._limits()), seed=0, domain=self.domain)
         case: Case | None = self._source.from_bytes(buffer)
         return case
+
+    def coverage(self, case: Case) -> int:
+        """The domain points ``case`` hits, as a bit mask (0 for a target with no domain)."""
+        if self._coverage is None:
+            from moefuzz.model.domain import Coverage
+
+            domain = self.target.domain
+            self._coverage = Coverage(domain.points(self._limits()) if domain is not None else [])
+        mask: int = self._coverage.mask(case)
+        return mask
 
 
 def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> Outcome:
@@ -289,18 +314,19 @@ def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> 
 
     plan = [Perturbation.from_json(p) for p in request.plan]
     if isinstance(request, RunCase):
-        return runner.run_plan(Case(request.arrays, request.params), plan)
+        sent = Case(request.arrays, request.params)
+        return replace(runner.run_plan(sent, plan), coverage=source.coverage(sent))
     if isinstance(request, RunPrepared):
-        prepared, expected = prepared_case(request.payload)
+        prepared, expected, coverage = prepared_parts(request.payload)
         outcome = runner.run_plan(prepared, plan, expected)
-        return replace(outcome, case=prepared) if outcome.failed else outcome
+        return replace(outcome, case=prepared if outcome.failed else None, coverage=coverage)
     case, error = draw_checked(source, runner.target.check, request.buffer)
     if case is None:
         return Outcome("rejected", message="the strategy rejected these bytes")
     if error:
         return Outcome("invalid", message=error.splitlines()[0][:500], case=case)
     outcome = runner.run_plan(case, plan)
-    return replace(outcome, case=case) if outcome.failed else outcome
+    return replace(outcome, case=case if outcome.failed else None, coverage=source.coverage(case))
 
 
 def _warm_up(runner: CaseRunner, source: _LazySource) -> str | None:

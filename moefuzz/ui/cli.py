@@ -14,7 +14,7 @@ import click
 from moefuzz.ui.cli_common import parse_devices
 from moefuzz.ui.commands_findings import export, replay, sanitize, show, shrink
 from moefuzz.ui.commands_run import run
-from moefuzz.ui.commands_targets import changed, targets
+from moefuzz.ui.commands_targets import changed, coverage, targets
 
 __all__ = ["main", "parse_devices"]
 
@@ -25,7 +25,7 @@ def main() -> None:
     """Property-based differential fuzzer for MoE routing and paged-KV GPU kernels."""
 
 
-for _command in (run, targets, replay, shrink, sanitize, show, changed, export):
+for _command in (run, targets, coverage, replay, shrink, sanitize, show, changed, export):
     main.add_command(_command)
 
 

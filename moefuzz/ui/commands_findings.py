@@ -27,10 +27,10 @@ def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeou
     results = replay_findings(list(paths), kernel, device, case_timeout)
     failed = 0
     for result in results:
-        verdict = "FAIL" if result.outcome.failed else "pass"
+        verdict = "FAIL" if result.outcome.failed else ("skip" if result.outcome.kind == "skipped" else "pass")
         failed += result.outcome.failed
         line = f"{verdict}  {result.path}  [{result.kernel}]"
-        if result.outcome.failed:
+        if result.outcome.failed or result.outcome.kind == "skipped":
             line += f"  {result.outcome.signature}: {result.outcome.message}"
         if result.outcome.runs > 1:
             line += f"  (failed {result.outcome.rate} runs; recorded rate {recorded_rate(result.finding)})"
@@ -112,8 +112,9 @@ def sanitize(path: Path, tools: tuple[str, ...], kernel: str | None) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--rerun", is_flag=True, help="Run the case again and show what it does now.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
+@click.option("--full", is_flag=True, help="Print every entry of every array (large ones are summarised).")
 @one_line_errors
-def show(path: Path, rerun: bool, device: str) -> None:
+def show(path: Path, rerun: bool, device: str, full: bool) -> None:
     """Print a reproducer in human terms: shapes, the failing rows, the diff."""
     from moefuzz.store.corpus import load_finding
     from moefuzz.ui.render import render_finding
@@ -125,7 +126,7 @@ def show(path: Path, rerun: bool, device: str) -> None:
 
         with Executor(finding.target, finding.kernel, device, spare=False) as executor:
             outcome = executor.run(finding.case)
-    click.echo(render_finding(finding, outcome))
+    click.echo(render_finding(finding, outcome, full=full))
 
 
 @click.command()
@@ -142,6 +143,14 @@ def export(path: Path, output: Path, kernel: str | None, inline_max: int) -> Non
     result = export_finding(path, output, kernel, inline_max)
     click.echo(f"wrote {result.script}" + (f" and {result.npz}" if result.npz else ""))
     click.echo(f"  kernel {result.kernel.name} = {result.kernel.entry}")
+    if result.kernel.domain is not None:
+        from moefuzz.store.corpus import load_finding
+
+        inside = result.kernel.supports(load_finding(path).case)
+        click.echo(f"  domain {result.kernel.domain_entry}: the case is {'inside' if inside else 'OUTSIDE'} it")
+        if not inside:
+            warning = f"warning: kernel {result.kernel.name!r} does not claim this input (outside its domain)"
+            click.echo(warning, err=True)
     for name, check in result.checks.items():
         click.echo(f"  checks {name}: {check.describe()}")
     for found in result.moefuzz_imports:

@@ -118,6 +118,8 @@ def run_document(
             "seed": config.seed,
             "budget_s": config.duration_s,
             "execs": status.execs,
+            "skipped_outside_domain": status.skipped_outside_domain,
+            "coverage": status.coverage.to_json() if status.coverage is not None else None,
             "execs_per_s": round(status.execs_per_s, 3),
             "workers": status.workers,
             "generators": status.generators,
