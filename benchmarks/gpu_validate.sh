@@ -47,12 +47,12 @@ start)
   say "background campaigns started"
   hunt moe_align_block_size bug-cuda-smem-experts 10 45s 30s 330 &
   hunt page_table bug-cuda-trailing-entries 10 45s 30s 330 &
-  timeout 300 python3 -m pytest -q -rf --tb=line -p no:cacheprovider tests/test_triton_helpers.py tests/test_three_step_sort_kernels.py \
-    tests/test_moe_permute_kernels.py tests/test_ep_scatter_kernels.py tests/test_ep_gather_kernels.py \
-    tests/test_page_table_kernels.py tests/test_paged_decode_kernels.py tests/test_alloc_extend_kernels.py \
-    tests/test_moe_align_block_size_kernels.py tests/test_execute_gpu.py tests/test_cuda_kernels.py \
+  timeout 300 python3 -m pytest -q -rf --tb=line -p no:cacheprovider tests/test_triton_helpers.py tests/targets/three_step_sort/test_three_step_sort_kernels.py \
+    tests/targets/moe_permute/test_moe_permute_kernels.py tests/targets/ep_scatter/test_ep_scatter_kernels.py tests/targets/ep_gather/test_ep_gather_kernels.py \
+    tests/targets/page_table/test_page_table_kernels.py tests/targets/paged_decode/test_paged_decode_kernels.py tests/targets/alloc_extend/test_alloc_extend_kernels.py \
+    tests/targets/moe_align_block_size/test_moe_align_block_size_kernels.py tests/test_execute_gpu.py tests/test_cuda_kernels.py \
     tests/test_corpus_hostile.py tests/test_repo_corpus.py tests/test_flaky_crash.py tests/test_pipeline.py \
-    tests/test_stream_overlap_gpu.py tests/test_ep_scatter_race_gpu.py >"$W/logs/pytest-gpu.log" 2>&1
+    tests/targets/stream_overlap/test_stream_overlap_gpu.py tests/targets/ep_scatter/test_ep_scatter_race_gpu.py >"$W/logs/pytest-gpu.log" 2>&1
   say "GPU tests: $(tail -n 1 "$W/logs/pytest-gpu.log")"
   grep -E "^(FAILED|ERROR)" "$W/logs/pytest-gpu.log" | head -n 20 >>"$W/summary.txt"
   wait
