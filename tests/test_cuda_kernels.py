@@ -99,8 +99,8 @@ def test_first_errors_quotes_the_compilers_error_lines_not_ninjas() -> None:
     text = (
         "Error building extension 'x_1': [1/2] /usr/local/cuda/bin/nvcc -c k.cu -o k.cuda.o\n"
         "FAILED: k.cuda.o\n"
-        "/src/k.cu(12): error: identifier \"undefined_thing\" is undefined\n"
-        "1 error detected in the compilation of \"/src/k.cu\".\n"
+        '/src/k.cu(12): error: identifier "undefined_thing" is undefined\n'
+        '1 error detected in the compilation of "/src/k.cu".\n'
         "ninja: build stopped: subcommand failed.\n"
     )
     quoted = first_errors(text).splitlines()
@@ -111,6 +111,15 @@ def test_first_errors_quotes_the_compilers_error_lines_not_ninjas() -> None:
 def test_a_launch_failure_is_its_own_crash_class() -> None:
     text = "RuntimeError: CUDA kernel launch failed: invalid argument (small_batch_kernel with 66568 bytes ...)"
     assert classify_crash_text(text) == "launch-failure"
+
+
+def test_torchs_hint_about_device_side_assertions_does_not_make_a_launch_failure_an_assert() -> None:
+    text = (
+        "AcceleratorError: CUDA error: too many resources requested for launch\n"
+        "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions."
+    )
+    assert classify_crash_text(text) == "launch-failure"
+    assert classify_crash_text("CUDA error: device-side assert triggered") == "device-side-assert"
 
 
 def test_a_cuda_kernel_on_the_cpu_device_is_refused_before_any_worker() -> None:

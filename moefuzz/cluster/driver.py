@@ -35,7 +35,7 @@ from moefuzz.engine.generate import CaseSource, byte_stream
 from moefuzz.errors import MoefuzzError, UsageError, WorkerError
 from moefuzz.model.registry import get_target
 from moefuzz.model.target import Limits
-from moefuzz.store.corpus import Finding, save_finding
+from moefuzz.store.corpus import Finding, save_finding, scan_target
 
 #: Times Ray starts one actor again after it died, before the campaign goes on without it.
 MAX_ACTOR_RESTARTS = 4
@@ -169,7 +169,9 @@ class _Driver:
         self.kernel = self.target.kernel(config.kernel)
         self.status = ClusterStatus(self.target.name, self.kernel.name, address=options.address)
         self._notify: Callable[[CampaignStatus], None] = on_status or (lambda _: None)
-        self._known: list[str] = sorted(p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir())
+        scan = scan_target(config.corpus, self.target.name)  # only valid findings are known
+        self._known: list[str] = sorted(scan.known)
+        self.status.corpus_problems = scan.problems
         self._known_set = set(self._known)
         self.status.corpus_size = len(self._known)
         self._owner: dict[str, tuple[int, int, int]] = {}  # finding id: (slot, incarnation, index in findings)
@@ -401,7 +403,7 @@ class _Driver:
         limits = Limits(**slot.limits) if slot.limits else None
         if limits is None:
             return
-        source = CaseSource(self.target.strategy(limits), 0)
+        source = CaseSource(self.target.strategy(limits), 0, domain=self.kernel.domain)  # as the workers drew
         age = time.monotonic() - slot.in_flight_at
         for index in slot.in_flight:
             buffer = next(itertools.islice(byte_stream(slot.info.seed), index, None))

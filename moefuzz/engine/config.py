@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moefuzz.model.domain import Coverage
 from moefuzz.model.target import Limits
 from moefuzz.store.corpus import Finding
 
@@ -98,6 +99,8 @@ class CampaignStatus:
         findings: new findings, each with the directory it was saved to.
         known: failures whose finding the corpus already held; ``matched`` counts them by id.
         corpus_size: reproducers of this target in the corpus, new ones included.
+        corpus_problems: one line per directory of this target in the corpus that holds no valid
+            finding (see :func:`~moefuzz.store.corpus.scan_target`); not counted as known.
         shrinking: id of the finding being shrunk, else ``None``; ``shrink_pass``,
             ``shrink_candidates`` and ``shrink_accepted`` say where that shrink stands.
         worker_restarts: workers replaced after a crash or a hang.
@@ -116,6 +119,9 @@ class CampaignStatus:
             (:mod:`moefuzz.engine.storm`).
         interrupted: the signal that stopped the campaign early (``SIGINT``, ``SIGTERM``), else
             empty.
+        skipped_outside_domain: drawn cases outside the kernel's domain, never launched.
+        coverage: the target's domain points hit by the cases drawn (a
+            :class:`~moefuzz.model.domain.Coverage`; ``None`` before the first or without a domain).
         build: how the kernel's CUDA source was built (``compiled in 41.2 s``, ``cached ...``),
             "" for a kernel without one.
     """
@@ -136,6 +142,7 @@ class CampaignStatus:
     known: int = 0
     matched: dict[str, int] = field(default_factory=dict)
     corpus_size: int = 0
+    corpus_problems: list[str] = field(default_factory=list)
     shrinking: str | None = None
     shrink_pass: str = ""
     shrink_candidates: int = 0
@@ -150,6 +157,8 @@ class CampaignStatus:
     resource_failures: dict[str, int] = field(default_factory=dict)
     skipped_known_crashers: int = 0
     interrupted: str = ""
+    skipped_outside_domain: int = 0
+    coverage: Coverage | None = None
     build: str = ""
 
     @property

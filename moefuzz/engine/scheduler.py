@@ -28,11 +28,12 @@ from moefuzz.engine.feed import Feed, Waiter
 from moefuzz.engine.generate import CaseSource, byte_stream
 from moefuzz.engine.sizing import generator_count, likely_device, worker_count
 from moefuzz.engine.storm import KnownCrashers, fingerprint
-from moefuzz.engine.triage import Triage
+from moefuzz.engine.triage import Triage, check_outcome
 from moefuzz.errors import CaseError, HarnessError, MoefuzzError, UsageError
 from moefuzz.execute.cuda_build import prebuild_kernel
 from moefuzz.execute.perturb import Perturbation, plan_perturbations
 from moefuzz.model.case import Case
+from moefuzz.model.domain import coverage_of
 from moefuzz.model.outcome import Outcome
 from moefuzz.model.registry import get_target
 from moefuzz.model.target import Limits, default_limits
@@ -145,7 +146,8 @@ class Campaign:
         # Generators import the target while the first worker starts (the fork server, torch, the
         # CUDA context), on the device the parent expects; they learn the limits once it is ready.
         early = self._generator_count(likely_device(config.device))
-        pool = GeneratorPool(worker_context(), self.target.name, None, early) if early else None
+        kernel = self.kernel.name
+        pool = GeneratorPool(worker_context(), self.target.name, None, early, kernel=kernel) if early else None
         try:
             self.environment = self.executor.wait_ready()
             self.triage.environment = self.environment
@@ -175,7 +177,7 @@ class Campaign:
         if pool is not None:
             pool.configure(self.limits)
         elif generators:
-            pool = GeneratorPool(worker_context(), self.target.name, self.limits, generators)
+            pool = GeneratorPool(worker_context(), self.target.name, self.limits, generators, kernel=self.kernel.name)
         self._generators = pool
         self.status.generators = generators
         self.triage.load_known()
@@ -278,21 +280,7 @@ class Campaign:
         return HarnessError(f"target {self.target.name!r} generated a case its contract rejects: {message}")
 
     def _check(self, outcome: Outcome, case: Case | None) -> None:
-        """Stop at the target's own code raising (a ``harness`` outcome: a bug of the target,
-        exit 3); count a ``resource`` outcome (the machine, not the kernel).
-
-        Raises:
-            HarnessError: ``outcome`` is a harness error.
-        """
-        if outcome.kind == "harness":
-            where = f" on a case of size {self.target.size(case)}" if case is not None else ""
-            raise HarnessError(
-                f"target {self.target.name!r}: {outcome.message}{where} (a bug of the target, not a kernel "
-                f"finding; nothing saved for it)\n{outcome.log_tail.rstrip()}"
-            )
-        if outcome.kind == "resource":
-            counts = self.status.resource_failures
-            counts[outcome.detail] = counts.get(outcome.detail, 0) + 1
+        check_outcome(self.target, self.status, outcome, case)
 
     def _join_started(self) -> None:
         """Move the workers that became ready since into the fuzzing set."""
@@ -313,7 +301,7 @@ class Campaign:
                     continue
                 if outcome.kind == "invalid":
                     raise self._invalid(outcome.message)
-                if outcome.kind == "skipped":
+                if outcome.kind == "avoided":
                     self.status.skipped_known_crashers += 1
                     continue
                 self._check(outcome, outcome.case if outcome.case is not None else request.case)
@@ -338,6 +326,13 @@ class Campaign:
 
     def _count(self, outcome: Outcome) -> None:
         status = self.status
+        if self.target.domain is not None:
+            if status.coverage is None:
+                status.coverage = coverage_of(self.target.domain, self.limits or default_limits(self.executor.device))
+            status.coverage.add_mask(outcome.coverage)  # type: ignore[union-attr]
+        if outcome.kind == "skipped":  # outside the kernel's domain: drawn, never launched
+            status.skipped_outside_domain += 1
+            return
         if status.first_case_at is None:
             status.first_case_at = time.monotonic()
         status.execs += 1
@@ -355,7 +350,8 @@ class Campaign:
         if request.case is not None:
             return request.case
         if self._source is None:
-            self._source = CaseSource(self.target.strategy(self.limits or default_limits(self.executor.device)), 0)
+            limits = self.limits or default_limits(self.executor.device)
+            self._source = CaseSource(self.target.strategy(limits), 0, domain=self.kernel.domain)
         case = self._source.from_bytes(request.buffer or b"")
         if case is None:  # the worker drew a case from these bytes: the strategy is not deterministic
             raise MoefuzzError(f"target {self.target.name!r}: the strategy rejects bytes a worker drew a case from")

@@ -19,6 +19,7 @@ Two cheap measures, both counted in the campaign's status and JSON report:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 #: Seconds over which replacements are counted to tell a storm.
 STORM_WINDOW_S = 30.0
@@ -73,3 +74,10 @@ class KnownCrashers:
             return False
         self.avoided.add(print_)
         return True
+
+
+def avoided_size(target: Any, avoid: frozenset[Fingerprint], case: Any) -> tuple[int, ...] | None:
+    """``target.size(case)`` of a drawn case, or ``None`` when its fingerprint is in ``avoid``
+    (the worker then skips it)."""
+    size = tuple(target.size(case))
+    return None if avoid and fingerprint(size) in avoid else size

@@ -164,7 +164,7 @@ def sanitize_finding(
             text, code = f"{text}\nmoefuzz-sanitize: timed out after {timeout_s:g} s", -9
         reports.append(parse_report(tool, text, code, time.perf_counter() - started))
     finding.sanitizer = [report.to_json() for report in reports]
-    save_finding(None, finding, directory=Path(path))
+    save_finding(None, finding, directory=path if path.is_dir() else path.parent)
     return reports
 
 

@@ -23,7 +23,8 @@ Kinds:
 Two more kinds answer a request to draw a case from bytes (:class:`moefuzz.runtime.isolation.Request`)
 and are not failures of the kernel: ``rejected`` (the strategy rejected the bytes: nothing ran)
 and ``invalid`` (the drawn case broke the contract's preconditions: a bug of the target's
-strategy; nothing ran).
+strategy; nothing ran). ``skipped`` (detail ``outside-domain``): the case lies outside the
+kernel's declared domain (:attr:`moefuzz.model.target.KernelSpec.domain`), so it was not launched.
 """
 
 from __future__ import annotations
@@ -48,11 +49,12 @@ KINDS = (
     "rejected",
     "invalid",
     "skipped",
+    "avoided",
 )
 
-#: Kinds that say nothing about the kernel: no case ran (``skipped``: the case looked like a known
+#: Kinds that say nothing about the kernel: no case ran (``avoided``: the case looked like a known
 #: crasher's, see :mod:`moefuzz.engine.storm`).
-NOT_RUN = frozenset({"rejected", "invalid", "skipped"})
+NOT_RUN = frozenset({"rejected", "invalid", "skipped", "avoided"})
 #: Kinds that are not the kernel's failure: the target's own code, or the machine.
 NOT_KERNEL = frozenset({"harness", "resource"})
 
@@ -70,7 +72,7 @@ CAUGHT_CRASHES = frozenset(name for _, name in _CAUGHT_CRASH_CLASSES)
 _CUDA_ERROR_CLASSES = (
     ("illegal memory access", "illegal-memory-access"),
     ("misaligned address", "misaligned-address"),
-    ("device-side assert", "device-side-assert"),
+    ("device-side assert triggered", "device-side-assert"),
     ("illegal instruction", "illegal-instruction"),
     ("unspecified launch failure", "unspecified-launch-failure"),
     ("out of memory", "out-of-memory"),
@@ -120,6 +122,8 @@ class Outcome:
         case: the case a worker drew from bytes, sent back when it failed (or was invalid).
         size: ``target.size`` of a case the worker drew or was given drawn (``None`` for a case
             the parent sent): the campaign tells crash storms by it (:mod:`moefuzz.engine.storm`).
+        coverage: the points of the target's domain the case hit, as a bit mask over
+            :meth:`Domain.points <moefuzz.model.domain.Domain.points>` (0 when not counted).
     """
 
     kind: str
@@ -134,6 +138,7 @@ class Outcome:
     nondeterministic: bool = False
     case: Case | None = field(default=None, compare=False, repr=False)
     size: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    coverage: int = field(default=0, compare=False, repr=False)
 
     @property
     def rate(self) -> Rate:

@@ -24,6 +24,8 @@ import json
 import os
 import re
 import signal
+import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +178,19 @@ def classify_death(
 def _last_line(log: str) -> str:
     lines = [line for line in log.strip().splitlines() if line.strip()]
     return lines[-1][:300] if lines else ""
+
+
+def module_file(function: Any) -> str:
+    """The file of ``function``'s module (empty when unknown)."""
+    module = sys.modules.get(getattr(function, "__module__", "") or "")
+    return str(getattr(module, "__file__", "") or "")
+
+
+def escaped_record(exc: BaseException, kernel_file: str) -> dict[str, str]:
+    """What the note records of an exception escaping the worker: its type, the innermost frame
+    in the kernel's module (``file:function``, else the innermost frame at all) and its line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [f for f in frames if kernel_file and os.path.basename(f.filename) == os.path.basename(kernel_file)]
+    chosen = own or list(frames)
+    where = f"{os.path.basename(chosen[-1].filename)}:{chosen[-1].name}" if chosen else ""
+    return {"type": type(exc).__name__, "where": where, "message": f"{type(exc).__name__}: {exc}".splitlines()[0][:500]}

@@ -70,13 +70,18 @@ class Generated:
 
 
 def generator_main(
-    conn: Connection, target_name: str, limits: Mapping[str, int] | None, environ: dict[str, str]
+    conn: Connection,
+    target_name: str,
+    limits: Mapping[str, int] | None,
+    environ: dict[str, str],
+    kernel_name: str | None = None,
 ) -> None:
     """Entry point of a generator process: ``("ready", None)`` once the strategy and the oracle are
-    loaded, then one reply per request (see the module doc). Without ``limits`` it imports the
-    target and waits for ``("limits", limits)`` first (:meth:`GeneratorPool.configure`): a
-    campaign starts its generators beside its first worker, before that worker has said which
-    device, and so which size limits, the campaign runs on."""
+    loaded, then one reply per request (see the module doc). Cases are drawn into the domain of
+    the target's kernel ``kernel_name`` and carry their coverage of the target's domain.
+    Without ``limits`` it imports the target and waits for ``("limits", limits)`` first
+    (:meth:`GeneratorPool.configure`): a campaign starts its generators beside its first worker,
+    before that worker has said which device, and so which size limits, the campaign runs on."""
     child_setup()
     reset_environment(environ)
     try:
@@ -97,7 +102,11 @@ def generator_main(
             if message is None:
                 return
             limits = message.limits
-        source = CaseSource(target.strategy(Limits(**(limits or {}))), seed=0)
+        from moefuzz.model.domain import Coverage
+
+        drawn_limits = Limits(**(limits or {}))
+        source = CaseSource(target.strategy(drawn_limits), seed=0, domain=target.kernel(kernel_name).domain)
+        coverage = Coverage(target.domain.points(drawn_limits) if target.domain is not None else [])
         conn.send(Ready(None))
     except Exception as exc:
         conn.send(Failed(f"{type(exc).__name__}: {exc}"))
@@ -119,7 +128,7 @@ def generator_main(
             expected: dict[str, np.ndarray] | None = oracle_outputs(oracle, case)
         except Exception:  # the worker runs it again and reports the oracle-error with the case
             expected = None
-        conn.send(DrawReply(index, "", prepared_payload(case, expected)))
+        conn.send(DrawReply(index, "", prepared_payload(case, expected, coverage.mask(case))))
 
 
 class _Generator:
@@ -141,6 +150,7 @@ class GeneratorPool:
             ``None``: the generators load the target now and wait for :meth:`configure`.
         count: generator processes (at least one).
         env: the environment generators run with (the parent's, by default).
+        kernel: the kernel the cases are for (drawn into its domain; ``None``: the default).
 
     A generator that dies once started is replaced (:attr:`restarts`), and the buffers it held
     go to its replacement, as a dead worker's requests do.
@@ -151,11 +161,17 @@ class GeneratorPool:
     """
 
     def __init__(
-        self, context: Any, target: str, limits: Any, count: int, env: Mapping[str, str] | None = None
+        self,
+        context: Any,
+        target: str,
+        limits: Any,
+        count: int,
+        env: Mapping[str, str] | None = None,
+        kernel: str | None = None,
     ) -> None:
         self._generators: list[_Generator] = []
         self._configured = limits is not None
-        self._context, self._target, self._limits = context, target, limits
+        self._context, self._target, self._limits, self._kernel = context, target, limits, kernel
         self._environ = dict(env if env is not None else os.environ)
         self._serial = 0
         self.restarts = 0
@@ -167,7 +183,7 @@ class GeneratorPool:
         parent_conn, child_conn = self._context.Pipe()
         process = self._context.Process(
             target=generator_main,
-            args=(child_conn, self._target, limits_json(limits), self._environ),
+            args=(child_conn, self._target, limits_json(limits), self._environ, self._kernel),
             daemon=True,
             name=f"moefuzz-generator-{self._serial}",
         )

@@ -8,10 +8,8 @@ On the CPU, Triton kernels run in the interpreter with every access checked (:mo
 an out-of-bounds access is refused before it happens, reported as a crash, and the worker goes on.
 
 The worker's stderr goes to a log file that the parent reads after a death, to name the signal's
-cause; the first CUDA error the worker saw and any exception that escapes it go to a note beside
-the log before it dies (:mod:`moefuzz.runtime.deaths`), so that an abort after a CUDA error is
-labelled with that error. The target's own code raising (``output_specs``, the oracle,
-``compare``, the strategy) is a ``harness`` outcome, never the kernel's failure.
+cause, and a note of its first CUDA error and escaping exception (:mod:`moefuzz.runtime.deaths`).
+The target's own code raising is a ``harness`` outcome, never the kernel's failure.
 """
 
 from __future__ import annotations
@@ -25,12 +23,13 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from moefuzz.engine.storm import avoided_size
 from moefuzz.execute.oob import find_out_of_bounds
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome, classify_crash_text, is_cuda_oom
-from moefuzz.runtime.deaths import note_path, write_note
-from moefuzz.runtime.messages import Avoid, Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_case
+from moefuzz.runtime.deaths import escaped_record, module_file, note_path, write_note
+from moefuzz.runtime.messages import Avoid, Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_parts
 from moefuzz.runtime.processes import child_setup, reset_environment
 
 #: Where this worker writes its note (:func:`moefuzz.runtime.deaths.write_note`); ``None`` outside
@@ -108,10 +107,15 @@ class CaseRunner:
         launch passed, else the first failure with ``runs``, ``failures`` (launches failing with
         its signature) and ``nondeterministic`` (launches disagreed). A crash ends the plan: the device context is gone.
 
+        A case outside the kernel's domain (:attr:`~moefuzz.model.target.KernelSpec.domain`) is
+        not launched: ``skipped:outside-domain``.
+
         On the CPU (the Triton interpreter) every access is checked: one outside every buffer is
         a ``crash:out-of-bounds-<load|store|atomic>`` outcome instead of a wild read or write."""
         from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
 
+        if not self.kernel_spec.supports(case):
+            return Outcome("skipped", SKIPPED_DETAIL, f"outside kernel {self.kernel_spec.name}'s domain")
         started = time.perf_counter()
         try:
             specs = self.target.output_specs(case)
@@ -171,13 +175,16 @@ class CaseRunner:
         )
 
 
+#: Detail of the outcome of a case outside the kernel's domain (``skipped:outside-domain``).
+SKIPPED_DETAIL = "outside-domain"
+
+
 def _since(started: float) -> float:
     return time.perf_counter() - started
 
 
 def harness_outcome(stage: str, exc: BaseException, started: float) -> Outcome:
-    """The ``harness`` outcome of the target's own code raising ``exc`` at ``stage``
-    (``output_specs``, ``oracle``, ``compare``, ``strategy``): never a kernel finding."""
+    """The ``harness`` outcome of the target's code raising ``exc`` at ``stage`` (``compare``...)."""
     tail = "".join(traceback.format_exception(exc)[-8:])
     message = f"{stage} raised {_one_line(exc)}"
     return Outcome("harness", f"{stage}-{type(exc).__name__}", message, seconds=_since(started), log_tail=tail)
@@ -240,8 +247,8 @@ def worker_main(
     try:
         device = choose_device(device)
         runner = CaseRunner(target_name, kernel_name, device)
-        write_note(_NOTE, "kernel_file", _module_file(runner.kernel))
-        source = _LazySource(runner.target, limits, device)
+        write_note(_NOTE, "kernel_file", module_file(runner.kernel))
+        source = _LazySource(runner.target, limits, device, runner.kernel_spec.domain)
         if warmup and device == "cuda":
             crashed = _warm_up(runner, source)
             if crashed is not None:
@@ -269,24 +276,8 @@ def worker_main(
     except BaseException as exc:  # escaping: the parent labels the death from the note
         if "cuda" in str(exc).lower():
             write_note(_NOTE, "cuda_error", _one_line(exc))
-        write_note(_NOTE, "exception", _escaped(exc, _module_file(runner.kernel)))
+        write_note(_NOTE, "exception", escaped_record(exc, module_file(runner.kernel)))
         raise
-
-
-def _module_file(function: Any) -> str:
-    """The file of ``function``'s module (empty when unknown)."""
-    module = sys.modules.get(getattr(function, "__module__", "") or "")
-    return str(getattr(module, "__file__", "") or "")
-
-
-def _escaped(exc: BaseException, kernel_file: str) -> dict[str, str]:
-    """What the note records of an exception escaping the worker: its type, the innermost frame
-    in the kernel's module (``file:function``, else the innermost frame at all) and its line."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if kernel_file and os.path.basename(f.filename) == os.path.basename(kernel_file)]
-    chosen = own or list(frames)
-    where = f"{os.path.basename(chosen[-1].filename)}:{chosen[-1].name}" if chosen else ""
-    return {"type": type(exc).__name__, "where": where, "message": _one_line(exc)}
 
 
 class _Inbox:
@@ -322,23 +313,39 @@ class _Inbox:
 
 
 class _LazySource:
-    """The target's strategy within the worker's limits, built at the first draw from bytes."""
+    """The target's strategy within the worker's limits (drawing into the kernel's ``domain``),
+    built at the first draw from bytes; it also says which points of the target's domain a case
+    hits (:meth:`coverage`)."""
 
-    def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str) -> None:
-        self.target, self.limits, self.device = target, limits, device
+    def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str, domain: Any = None) -> None:
+        self.target, self.limits, self.device, self.domain = target, limits, device, domain
         self._source: Any = None
         #: Fingerprints of cases to skip (:class:`~moefuzz.runtime.messages.Avoid`).
         self.avoid: frozenset[tuple[int, ...]] = frozenset()
+        self._coverage: Any = None
+
+    def _limits(self) -> Any:
+        from moefuzz.model.target import Limits, default_limits
+
+        return Limits(**self.limits) if self.limits is not None else default_limits(self.device)
 
     def from_bytes(self, buffer: bytes) -> Case | None:
         if self._source is None:
             from moefuzz.engine.generate import CaseSource
-            from moefuzz.model.target import Limits, default_limits
 
-            limits = Limits(**self.limits) if self.limits is not None else default_limits(self.device)
-            self._source = CaseSource(self.target.strategy(limits), seed=0)
+            self._source = CaseSource(self.target.strategy(self._limits()), seed=0, domain=self.domain)
         case: Case | None = self._source.from_bytes(buffer)
         return case
+
+    def coverage(self, case: Case) -> int:
+        """The domain points ``case`` hits, as a bit mask (0 for a target with no domain)."""
+        if self._coverage is None:
+            from moefuzz.model.domain import Coverage
+
+            domain = self.target.domain
+            self._coverage = Coverage(domain.points(self._limits()) if domain is not None else [])
+        mask: int = self._coverage.mask(case)
+        return mask
 
 
 def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> Outcome:
@@ -347,14 +354,15 @@ def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> 
 
     plan = [Perturbation.from_json(p) for p in request.plan]
     if isinstance(request, RunCase):
-        return runner.run_plan(Case(request.arrays, request.params), plan)
+        sent = Case(request.arrays, request.params)
+        return replace(runner.run_plan(sent, plan), coverage=source.coverage(sent))
     if isinstance(request, RunPrepared):
-        prepared, expected = prepared_case(request.payload)
-        size = _skip_size(runner, source, prepared)
+        prepared, expected, coverage = prepared_parts(request.payload)
+        size = avoided_size(runner.target, source.avoid, prepared)
         if size is None:
-            return Outcome("skipped", message="like a known crasher's case")
-        outcome = replace(runner.run_plan(prepared, plan, expected), size=size)
-        return replace(outcome, case=prepared) if _sends_case(outcome) else outcome
+            return Outcome("avoided", message="like a known crasher's case")
+        outcome = runner.run_plan(prepared, plan, expected)
+        return replace(outcome, case=prepared if _sends_case(outcome) else None, coverage=coverage, size=size)
     started = time.perf_counter()
     try:
         case, error = draw_checked(source, runner.target.check, request.buffer)
@@ -364,19 +372,11 @@ def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> 
         return Outcome("rejected", message="the strategy rejected these bytes")
     if error:
         return Outcome("invalid", message=error.splitlines()[0][:500], case=case)
-    size = _skip_size(runner, source, case)
+    size = avoided_size(runner.target, source.avoid, case)
     if size is None:
-        return Outcome("skipped", message="like a known crasher's case")
-    outcome = replace(runner.run_plan(case, plan), size=size)
-    return replace(outcome, case=case) if _sends_case(outcome) else outcome
-
-
-def _skip_size(runner: CaseRunner, source: _LazySource, case: Case) -> tuple[int, ...] | None:
-    """The size of a drawn ``case``, or ``None`` when its fingerprint is avoided."""
-    from moefuzz.engine.storm import fingerprint
-
-    size = tuple(runner.target.size(case))
-    return None if source.avoid and fingerprint(size) in source.avoid else size
+        return Outcome("avoided", message="like a known crasher's case")
+    outcome = runner.run_plan(case, plan)
+    return replace(outcome, case=case if _sends_case(outcome) else None, coverage=source.coverage(case), size=size)
 
 
 def _sends_case(outcome: Outcome) -> bool:

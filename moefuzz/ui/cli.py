@@ -15,7 +15,7 @@ import click
 from moefuzz.ui.cli_common import MoefuzzGroup, exit_epilog, parse_devices
 from moefuzz.ui.commands_findings import export, replay, sanitize, show, shrink
 from moefuzz.ui.commands_run import run
-from moefuzz.ui.commands_targets import changed, targets
+from moefuzz.ui.commands_targets import changed, coverage, targets
 
 __all__ = ["main", "parse_devices"]
 
@@ -26,7 +26,7 @@ def main() -> None:
     """Property-based differential fuzzer for MoE routing and paged-KV GPU kernels."""
 
 
-for _command in (run, targets, replay, shrink, sanitize, show, changed, export):
+for _command in (run, targets, coverage, replay, shrink, sanitize, show, changed, export):
     _command.epilog = _command.epilog or exit_epilog()
     main.add_command(_command)
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import click
 
-from moefuzz.errors import HarnessError, MoefuzzError, WorkerError
+from moefuzz.errors import HarnessError, MoefuzzError, StorageError, WorkerError
 from moefuzz.runtime import stopping
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,7 +40,7 @@ EXIT_STATUSES = (
 )
 
 #: Errors that are not the user's input: moefuzz, the target's own code, the machine (exit 3).
-ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (HarnessError, WorkerError)
+ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (HarnessError, WorkerError, StorageError)
 
 
 def kill_started_children() -> None:

@@ -32,12 +32,12 @@ def replay(paths: tuple[Path, ...], kernel: str | None, device: str, case_timeou
     results = replay_findings(list(paths), kernel, device, case_timeout)
     failed = broken = 0
     for result in results:
-        verdict = "FAIL" if result.outcome.failed else "pass"
+        verdict = "FAIL" if result.outcome.failed else ("skip" if result.outcome.kind == "skipped" else "pass")
         if result.outcome.kind in NOT_KERNEL:  # the harness or the machine: neither pass nor fail
             verdict, broken = result.outcome.kind.upper(), broken + 1
         failed += result.outcome.failed
         line = f"{verdict}  {result.path}  [{result.kernel}]"
-        if result.outcome.failed or result.outcome.kind in NOT_KERNEL:
+        if result.outcome.failed or result.outcome.kind in NOT_KERNEL or result.outcome.kind == "skipped":
             line += f"  {result.outcome.signature}: {result.outcome.message}"
         if result.outcome.runs > 1:
             line += f"  (failed {result.outcome.rate} runs; recorded rate {recorded_rate(result.finding)})"
@@ -105,6 +105,7 @@ def sanitize_and_print(path: Path, tools: tuple[str, ...], kernel: str | None) -
 
 
 @click.command()
+@targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--tool", "tools", multiple=True, type=click.Choice(TOOLS_ALL), help="Tool to run (repeatable; default: all four)."
@@ -126,8 +127,9 @@ def sanitize(path: Path, tools: tuple[str, ...], kernel: str | None) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--rerun", is_flag=True, help="Run the case again and show what it does now.")
 @click.option("--device", default="auto", show_default=True, type=DEVICES)
+@click.option("--full", is_flag=True, help="Print every entry of every array (large ones are summarised).")
 @one_line_errors
-def show(path: Path, rerun: bool, device: str) -> None:
+def show(path: Path, rerun: bool, device: str, full: bool) -> None:
     """Print a reproducer in human terms: shapes, the failing rows, the diff."""
     from moefuzz.store.corpus import load_finding
     from moefuzz.ui.render import render_finding
@@ -139,10 +141,11 @@ def show(path: Path, rerun: bool, device: str) -> None:
 
         with Executor(finding.target, finding.kernel, device, spare=False) as executor:
             outcome = executor.run(finding.case)
-    click.echo(render_finding(finding, outcome))
+    click.echo(render_finding(finding, outcome, full=full))
 
 
 @click.command()
+@targets_option
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("-o", "--output", default="repro.py", show_default=True, type=click.Path(path_type=Path))
 @click.option("--kernel", default=None, help="Launch this kernel of the target instead of the recorded one.")
@@ -155,6 +158,14 @@ def export(path: Path, output: Path, kernel: str | None, inline_max: int) -> Non
     result = export_finding(path, output, kernel, inline_max)
     click.echo(f"wrote {result.script}" + (f" and {result.npz}" if result.npz else ""))
     click.echo(f"  kernel {result.kernel.name} = {result.kernel.entry}")
+    if result.kernel.domain is not None:
+        from moefuzz.store.corpus import load_finding
+
+        inside = result.kernel.supports(load_finding(path).case)
+        click.echo(f"  domain {result.kernel.domain_entry}: the case is {'inside' if inside else 'OUTSIDE'} it")
+        if not inside:
+            warning = f"warning: kernel {result.kernel.name!r} does not claim this input (outside its domain)"
+            click.echo(warning, err=True)
     for name, check in result.checks.items():
         click.echo(f"  checks {name}: {check.describe()}")
     for found in result.moefuzz_imports:

@@ -180,6 +180,8 @@ def run(
             kill_started_children()
             status = exc.status
     click.echo(status_line(status))
+    for problem in status.corpus_problems:
+        click.echo(f"warning: not a known finding: {problem}", err=True)
     if status.engine_stats:
         click.echo(f"engine {engine}: {status.engine_stats}")
     if "interpreter" in status.device:

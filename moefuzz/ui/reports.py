@@ -54,6 +54,7 @@ import datetime
 import importlib.metadata
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,6 +118,8 @@ def run_document(
             "seed": config.seed,
             "budget_s": config.duration_s,
             "execs": status.execs,
+            "skipped_outside_domain": status.skipped_outside_domain,
+            "coverage": status.coverage.to_json() if status.coverage is not None else None,
             "execs_per_s": round(status.execs_per_s, 3),
             "workers": status.workers,
             "generators": status.generators,
@@ -240,8 +243,24 @@ def junit_xml(document: dict[str, Any]) -> bytes:
             ET.SubElement(case, "failure", message=message, type=kind).text = text
     suites.set("tests", suite.get("tests", "0"))
     suites.set("failures", suite.get("failures", "0"))
+    for element in suites.iter():
+        element.text = None if element.text is None else xml_safe(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, xml_safe(value))
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+#: Characters XML 1.0 cannot hold even escaped: C0 controls but tab, newline and carriage
+#: return; surrogates; U+FFFE and U+FFFF.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with each character XML 1.0 cannot hold written as ``\\xNN`` or ``\\uNNNN``
+    (a kernel's message may hold a NUL or an escape sequence); the rest is left to the XML
+    writer to escape."""
+    return _XML_ILLEGAL.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
 
 
 def write_reports(document: dict[str, Any], json_path: Path | None, junit_path: Path | None) -> None:

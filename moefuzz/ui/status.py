@@ -58,6 +58,8 @@ def status_line(status: CampaignStatus) -> str:
         f"execs {status.execs}  {status.execs_per_s:.1f}/s  findings {findings_text(status)}  "
         f"corpus {status.corpus_size}  workers {status.workers}{_generators(status)}  restarts {status.worker_restarts}"
     )
+    if status.skipped_outside_domain:
+        line += f"  skipped {status.skipped_outside_domain} outside the kernel's domain"
     if status.build:
         line += f"  cuda build {status.build}"
     if isinstance(status, ClusterStatus):

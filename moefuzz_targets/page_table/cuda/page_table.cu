@@ -60,7 +60,7 @@ __global__ void page_table_kernel(const int* __restrict__ req_to_token, const in
   page_table[request * max_pages + page] = static_cast<int>(id);
 }
 
-__global__ void kv_indptr_kernel(const int64_t* __restrict__ seq_lens, int* __restrict__ kv_indptr, int batch,
+__global__ void __launch_bounds__(kScanThreads) kv_indptr_kernel(const int64_t* __restrict__ seq_lens, int* __restrict__ kv_indptr, int batch,
                                  int64_t page_size, int64_t window, bool has_swa) {
   using BlockScan = cub::BlockScan<int64_t, kScanThreads>;
   __shared__ typename BlockScan::TempStorage temp;

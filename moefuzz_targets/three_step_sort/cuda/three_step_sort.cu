@@ -81,7 +81,7 @@ __global__ void block_expert_prefix_sum_kernel(const int* __restrict__ ids, int*
 
 // Step 2, one block: base[i] = sum of counts[< i] in (expert, block) order; offsets[e] =
 // base[e * NB], offsets[E_local] = N.
-__global__ void global_expert_prefix_sum_kernel(const int* __restrict__ counts, int* __restrict__ base,
+__global__ void __launch_bounds__(kScanThreads) global_expert_prefix_sum_kernel(const int* __restrict__ counts, int* __restrict__ base,
                                                 int64_t* __restrict__ offsets, int e_local, int num_blocks) {
   using BlockScan = cub::BlockScan<int, kScanThreads>;
   __shared__ typename BlockScan::TempStorage temp;
