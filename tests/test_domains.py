@@ -245,3 +245,14 @@ def test_shrinking_rejects_candidates_outside_the_kernel_domain(fake_targets):
     assert finding.case.arrays["token_selected_experts"].shape[0] == 8  # not 5: 5..7 lie outside
     assert any(not at_least_eight_tokens(c) for c in executor.ran)  # such candidates were tried...
     assert finding.signature == first.signature  # ...and rejected
+
+
+def test_a_coverage_crosses_a_pipe_with_its_counts_though_its_predicates_are_lambdas():
+    import pickle
+
+    from moefuzz.model.domain import Coverage, Point
+
+    coverage = Coverage([Point("T=1", lambda case: True), Point("T=2", lambda case: False)])
+    coverage.add_mask(0b01)
+    copy = pickle.loads(pickle.dumps(coverage))
+    assert copy.to_json() == {"cases": 1, "hits": {"T=1": 1, "T=2": 0}, "missed": ["T=2"]}

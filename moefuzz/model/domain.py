@@ -159,6 +159,18 @@ class Coverage:
         """Count one case."""
         self.add_mask(self.mask(case))
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (a status crossing a pipe) without the predicates, which may be lambdas: the
+        copy reports and prints, it does not :meth:`mask`."""
+        return {
+            "points": [Point(p.name, _unpicklable, p.note) for p in self.points],
+            "counts": self.counts,
+            "cases": self.cases,
+        }
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+
     @property
     def missed(self) -> list[str]:
         """Names of the points no case hit."""
@@ -178,6 +190,10 @@ class Coverage:
             flag = "  MISSED" if n == 0 else ""
             out.append(f"{p.name:<{width}}  {n:>7}  {share:5.1f} %{flag}")
         return out
+
+
+def _unpicklable(case: Case) -> bool:
+    raise TypeError("a Coverage copied through a pipe counts no new case (its predicates stayed behind)")
 
 
 def coverage_of(target_domain: Domain | None, limits: Limits | None) -> Coverage | None:
