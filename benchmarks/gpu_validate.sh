@@ -71,10 +71,23 @@ collect)
     hunt ep_scatter bug-wide-local-experts 10 90s 30s 280 &
   fi
   if [ -f benchmarks/crash_storm.py ]; then
-    (timeout 200 python3 benchmarks/crash_storm.py >"$W/crash_storm.json" 2>"$W/logs/crash_storm.err"
+    (timeout 200 python3 benchmarks/crash_storm.py --seconds 45 --device cuda >"$W/crash_storm.json" 2>"$W/logs/crash_storm.err"
      say "crash storm: $(tail -n 1 "$W/crash_storm.json")") &
   fi
+  # Crash labels of real illegal accesses (the first CUDA error, not the abort that follows it).
+  for m in "paged_decode bug-trailing-pages" "moe_permute bug-sentinel-minus-one-oob" "ep_scatter bug-stale-start-loc"; do
+    set -- $m
+    (timeout 150 python3 -m moefuzz run --target $1 --kernel $2 --time 60s --shrink-time 20s --generators 1 \
+       --corpus "$W/labels" --json "$W/labels-$2.json" >"$W/logs/labels-$2.log" 2>&1
+     say "labels $1:$2: exit $? $(grep -ho '"signature": "[^"]*"' "$W/labels-$2.json" 2>/dev/null | sort | uniq -c | tr '\n' ' ')") &
+  done
   wait
+  # SIGTERM on the GPU: exit 143, reports written, no compute process left.
+  timeout -s TERM 30 python3 -m moefuzz run --target moe_permute --kernel bug-sentinel-minus-one-oob --time 5m \
+    --corpus "$W/sigterm" --json "$W/sigterm.json" >"$W/logs/sigterm.log" 2>&1
+  status=$?
+  sleep 3
+  say "SIGTERM: exit $status, report $(test -s "$W/sigterm.json" && echo written || echo missing), moefuzz processes left $(pgrep -fc 'moefuzz.*sigterm' || true)"
   # Wait for the background campaigns (they end ~10.5 min after `start` began), then pack.
   for _ in $(seq 1 ${WAIT_S:-150}); do
     pgrep -f "moefuzz run" >/dev/null || pgrep -f "upstream/run_gpu.sh" >/dev/null || break
