@@ -1,7 +1,7 @@
 """Overhead of the interpreter's out-of-bounds checker (moefuzz.execute.oob) on a real kernel.
 
 Runs moefuzz's correct moe_permute kernel under the Triton interpreter on the cases of
-``tests/test_moe_permute_kernels.py`` named below, alternating unchecked and checked launches
+``tests/targets/moe_permute/test_moe_permute_kernels.py`` named below, alternating unchecked and checked launches
 (``launch_kernel(..., check_memory=False/True)``) so that a busy machine slows both alike, and
 prints one JSON object: per case, the median seconds of each and their ratio (noisy on a shared
 machine), then for one checked launch how many loads/stores/atomics were checked and the seconds
@@ -38,7 +38,7 @@ def main() -> None:
     from moefuzz.execute.inprocess import launch_kernel
     from moefuzz_targets.moe_permute import contract
     from moefuzz_targets.moe_permute.kernels import moe_permute_triton
-    from tests.test_moe_permute_kernels import CASES
+    from tests.targets.moe_permute.test_moe_permute_kernels import CASES
 
     cpu = torch.device("cpu")
     report = {}

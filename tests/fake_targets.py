@@ -11,7 +11,9 @@ import ctypes
 import dataclasses
 import os
 import random
+import signal
 import time
+import zlib
 from pathlib import Path
 
 import torch
@@ -148,6 +150,100 @@ def slow_first_compile(ctx: LaunchContext) -> None:
     _write_oracle(ctx)
 
 
+#: What a CUDA illegal access looks like on a worker's stderr before c10 aborts (the error, then
+#: a C++ backtrace whose last line is what a signal's label used to be built from).
+CUDA_ABORT_TEXT = (
+    "terminate called after throwing an instance of 'c10::AcceleratorError'\n"
+    "  what():  CUDA error: an illegal memory access was encountered\n"
+    "Exception raised from c10_cuda_check_implementation at /pytorch/c10/cuda/CUDAException.cpp:42\n"
+    "frame #0: c10::Error::Error(...) + 0x98 (0x7f3a2c0a1b28 in libc10.so)\n"
+    "frame #24: _start + 0x25 (0x657a05 in python3)\n"
+)
+
+
+def cuda_error_then_abort_on_duplicate(ctx: LaunchContext) -> None:
+    """On a repeated local expert (T >= 3): prints what c10 prints for a CUDA illegal memory
+    access (:data:`CUDA_ABORT_TEXT`) on stderr, then aborts, as a GPU worker does."""
+    if _has_local_duplicate(ctx, 3):
+        os.write(2, CUDA_ABORT_TEXT.encode())
+        os.abort()
+    _write_oracle(ctx)
+
+
+class KernelPanic(BaseException):
+    """Not an ``Exception``: escapes every handler of the worker, as a kernel's ``SystemExit``
+    or a binding's ``BaseException`` would."""
+
+
+def _panic() -> None:
+    raise KernelPanic("the launcher gave up")
+
+
+def escape_on_duplicate(ctx: LaunchContext) -> None:
+    """On a repeated local expert (T >= 3) raises :class:`KernelPanic`, which ends the worker
+    with a Python traceback."""
+    if _has_local_duplicate(ctx, 3):
+        _panic()
+    _write_oracle(ctx)
+
+
+def realtime_signal_on_duplicate(ctx: LaunchContext) -> None:
+    """On a repeated local expert (T >= 3) the worker takes ``SIGRTMIN + 3`` (default action:
+    it dies)."""
+    if _has_local_duplicate(ctx, 3):
+        os.kill(os.getpid(), signal.SIGRTMIN + 3)
+        time.sleep(5)
+    _write_oracle(ctx)
+
+
+def cuda_oom_on_duplicate(ctx: LaunchContext) -> None:
+    """On a repeated local expert (T >= 3) raises ``torch.cuda.OutOfMemoryError``."""
+    if _has_local_duplicate(ctx, 3):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
+    _write_oracle(ctx)
+
+
+#: ``crash-one-in-ten`` crashes on inputs whose CRC-32 is 0 modulo this.
+CRASH_PERIOD = 10
+
+
+def crash_one_in_ten(ctx: LaunchContext) -> None:
+    """A crash storm's bug model: on about one input in :data:`CRASH_PERIOD` (by a CRC-32 of its
+    routing table, so the same input always crashes) it prints a CUDA illegal access and aborts
+    (:data:`CUDA_ABORT_TEXT`)."""
+    ids = ctx.inputs["token_selected_experts"].cpu().numpy()
+    if zlib.crc32(ids.tobytes()) % CRASH_PERIOD == 0:
+        os.write(2, CUDA_ABORT_TEXT.encode())
+        os.abort()
+    _write_oracle(ctx)
+
+
+def _triton_sort(ctx: LaunchContext) -> None:
+    """The three-step sort's own Triton kernel (its target's default)."""
+    from moefuzz.model.target import resolve_entry
+
+    resolve_entry(THREE_STEP_SORT.default_kernel.entry)(ctx)
+
+
+def triton(ctx: LaunchContext) -> None:
+    """The three-step sort's Triton kernel, unchanged: the crash-free twin of
+    ``triton-crash-one-in-ten``."""
+    _triton_sort(ctx)
+
+
+def triton_crash_one_in_ten(ctx: LaunchContext) -> None:
+    """The three-step sort's Triton kernel, crashing on about one input in :data:`CRASH_PERIOD`
+    (by CRC-32, as ``crash-one-in-ten``): on a GPU with a real illegal memory access (a Triton
+    store far past an output), in the interpreter with :data:`CUDA_ABORT_TEXT` and an abort."""
+    ids = ctx.inputs["token_selected_experts"].cpu().numpy()
+    if zlib.crc32(ids.tobytes()) % CRASH_PERIOD == 0:
+        if ctx.outputs["expert_first_token_offset"].is_cuda:
+            _poke_far(ctx.outputs["expert_first_token_offset"])
+        os.write(2, CUDA_ABORT_TEXT.encode())
+        os.abort()
+    _triton_sort(ctx)
+
+
 def _spec(name: str) -> KernelSpec:
     function = name.replace("-", "_")
     return KernelSpec(name, f"{MODULE}:{function}", f"test double: {name}")
@@ -184,6 +280,13 @@ TARGET = dataclasses.replace(
             "illegal-address-on-duplicate",
             "stale-read-on-duplicate",
             "slow-first-compile",
+            "cuda-error-then-abort-on-duplicate",
+            "escape-on-duplicate",
+            "realtime-signal-on-duplicate",
+            "cuda-oom-on-duplicate",
+            "crash-one-in-ten",
+            "triton",
+            "triton-crash-one-in-ten",
         )
     ),
 )
@@ -211,4 +314,22 @@ THREADS_TARGET = dataclasses.replace(
     oracle=f"{MODULE}:threads_oracle",
 )
 
-TARGETS = (BROKEN_TARGET, THREADS_TARGET)
+
+def compare_raising_on_duplicate(case, actual, expected):
+    """The three-step sort's comparison, with a bug of its own: it raises on a repeated local
+    expert (T >= 3)."""
+    ids = case.arrays["token_selected_experts"]
+    if ids.shape[0] >= 3 and bool(later_duplicates(ids).any()):
+        raise KeyError("expert_first_token_offset")
+    return THREE_STEP_SORT.compare(case, actual, expected)
+
+
+#: ``fake_sort`` whose comparison raises on some cases (:func:`compare_raising_on_duplicate`).
+BROKEN_COMPARE_TARGET = dataclasses.replace(
+    TARGET,
+    name="fake_sort_broken_compare",
+    summary="fake_sort whose compare raises",
+    compare=compare_raising_on_duplicate,
+)
+
+TARGETS = (BROKEN_TARGET, THREADS_TARGET, BROKEN_COMPARE_TARGET)

@@ -49,7 +49,7 @@ def test_a_change_touches_the_kernels_that_import_the_changed_file(tmp_path, mon
 
 def test_a_contract_change_touches_every_kernel_but_the_bug_models(tmp_path):
     touched = touched_kernels([THREE_STEP_SORT], [Path("moefuzz_targets/three_step_sort/contract.py")], ROOT)
-    assert touched == [("three_step_sort", "triton")]
+    assert touched == [("three_step_sort", "triton"), ("three_step_sort", "cuda")]
     assert touched_kernels([THREE_STEP_SORT], [Path("moefuzz_targets/three_step_sort/contract.py")], tmp_path) == []
 
 

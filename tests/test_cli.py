@@ -93,7 +93,7 @@ def test_show_prints_shapes_rows_and_the_diff(tmp_path, fake_env):
         "run", "--target", "fake_sort", "--kernel", "miscount-duplicates", "--time", "4s",
         "--device", "cpu", "--shrink-time", "20s", cwd=tmp_path, env_extra=fake_env,
     )  # fmt: skip
-    path = next((tmp_path / "moefuzz-corpus" / "fake_sort").iterdir())
+    path = next((tmp_path / "moefuzz-corpus" / "fake_sort").glob("[!.]*"))  # not the lock file
     shown = moefuzz("show", str(path), "--rerun", "--device", "cpu", cwd=tmp_path, env_extra=fake_env)
     assert shown.returncode == 0, shown.stderr
     assert "token_selected_experts: int32 [5, 2]" in shown.stdout
@@ -124,7 +124,7 @@ def test_a_corrupt_corpus_file_is_a_clear_error_and_the_corpus_is_untouched(tmp_
         "run", "--target", "fake_sort", "--kernel", "miscount-duplicates", "--time", "4s",
         "--device", "cpu", "--shrink-time", "10s", cwd=tmp_path, env_extra=fake_env,
     )  # fmt: skip
-    path = next((tmp_path / "moefuzz-corpus" / "fake_sort").iterdir())
+    path = next((tmp_path / "moefuzz-corpus" / "fake_sort").glob("[!.]*"))  # not the lock file
     (path / "finding.json").write_text('{"format": "moefuzz-finding", "format_version": 1, "case": ')
     before = snapshot(tmp_path / "moefuzz-corpus")
     for command in (("replay", "moefuzz-corpus"), ("shrink", str(path)), ("show", str(path))):

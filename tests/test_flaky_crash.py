@@ -73,3 +73,21 @@ def test_a_crash_in_one_of_three_launches_is_found_saved_once_and_shrunk_to_its_
     # The hand minimum: three tokens (the double's T >= 3), one of them [0, 0], on one local expert.
     assert finding.shrink["complete"] and finding.shrink["size"] == [3, 2, 1, 1, 2, 1, 2]
     assert Rate(*map(int, finding.shrink["rate"].split("/"))).failures >= 1
+
+
+def test_the_shrink_command_shrinks_a_flaky_crash_whose_first_run_passes(fake_targets, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from moefuzz.store.corpus import Finding, load_finding, save_finding
+    from moefuzz.ui.cli import main
+    from tests.fake_corpus import CASE
+
+    counter = tmp_path / "launches"
+    monkeypatch.setenv(LAUNCH_COUNTER, str(counter))
+    finding = Finding("fake_sort", "abort-sometimes-on-duplicate", "crash", "SIGABRT", "worker killed", CASE, CASE)
+    finding.found["launch_rate"] = "2/6"
+    path = save_finding(tmp_path / "corpus", finding)
+    result = CliRunner().invoke(main, ["shrink", str(path), "--time", "30s", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert int(counter.read_text()) >= 2  # the first launch passed: the shrink went on
+    assert load_finding(path).case.arrays["token_selected_experts"].shape[0] == 3

@@ -88,3 +88,20 @@ def test_sanitize_of_a_path_without_a_finding_is_one_line_and_exit_2(tmp_path: P
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+MEMCHECK_CUDA = """\
+========= COMPUTE-SANITIZER
+========= Invalid __global__ read of size 8 bytes
+=========     at page_table_kernel(const int *, bool, int *, long)+0x2f0 in /src/page_table/cuda/page_table.cu:58
+=========     by thread (1,0,0) in block (0,0,0)
+moefuzz-sanitize: crash:illegal-memory-access AcceleratorError: CUDA error: an illegal memory access was encountered
+========= ERROR SUMMARY: 1 error
+"""
+
+
+def test_a_memcheck_report_of_a_cuda_kernel_names_its_source_file_and_line() -> None:
+    report = parse_report("memcheck", MEMCHECK_CUDA, ERROR_EXIT_CODE, 3.0)
+    assert report.source == "page_table.cu:58"
+    assert "at page_table.cu:58" in format_table([report])
+    assert parse_report("memcheck", MEMCHECK, ERROR_EXIT_CODE, 4.2).source == "kernels.py:88"

@@ -22,8 +22,8 @@ from moefuzz.shrinking.finding import minimize_finding
 from moefuzz.store.corpus import Finding
 from moefuzz.strategies import build_routing_table
 from moefuzz_targets.three_step_sort.strategy import to_case
-from tests.test_moe_permute_shrink import big_case
-from tests.test_paged_decode_shrink import CASE as PAGED_WINDOW_CASE
+from tests.targets.moe_permute.test_moe_permute_shrink import big_case
+from tests.targets.paged_decode.test_paged_decode_shrink import CASE as PAGED_WINDOW_CASE
 
 pytestmark = pytest.mark.slow
 

@@ -104,3 +104,11 @@ def test_imports_of_finds_relative_nested_and_type_checking_imports(tmp_path: Pa
         "moefuzz.strategies._routing.x",
         "moefuzz_targets.ep_gather.oracle",
     } <= names
+
+
+@pytest.mark.parametrize("folder", TARGET_DIRS, ids=lambda path: path.name)
+def test_every_target_has_its_tests_in_a_mirrored_folder(folder: Path):
+    tests = Path(__file__).resolve().parent / "targets" / folder.name
+    names = {path.name for path in tests.glob("test_*.py")}
+    assert {f"test_{folder.name}_contract.py", f"test_{folder.name}_oracle.py"} <= names
+    assert not list(Path(__file__).resolve().parent.glob(f"test_{folder.name}_*.py"))

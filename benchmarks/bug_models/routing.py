@@ -12,6 +12,7 @@ plain numpy on ``case.arrays`` / ``case.params``::
     moe_permute           bug-sentinel-minus-one-oob   E_local > 0, an id < 0   = reached
     ep_gather             bug-minus-one-slot           a -1 slot                + in-range index, nonzero term
     ep_scatter            bug-stale-start-loc          every case               + some item (a GPU race)
+    ep_scatter            bug-wide-local-experts       E local > 512            + an item below expert E - 1
 
 Each ``minimum_case`` is the smallest failing case in its target's own size order
 (``get_target(name).size``), worked out from the condition; none is larger than the reproducer

@@ -33,7 +33,7 @@ from moefuzz.cluster.tally import close_status, sum_status
 from moefuzz.engine.campaign import CampaignConfig, CampaignStatus
 from moefuzz.errors import MoefuzzError, UsageError, WorkerError
 from moefuzz.model.registry import get_target
-from moefuzz.store.corpus import Finding, save_finding
+from moefuzz.store.corpus import Finding, save_finding, scan_target
 
 #: Times Ray starts one actor again after it died, before the campaign goes on without it.
 MAX_ACTOR_RESTARTS = 4
@@ -144,7 +144,9 @@ class _Driver:
         self.kernel = self.target.kernel(config.kernel)
         self.status = ClusterStatus(self.target.name, self.kernel.name, address=options.address)
         self._notify: Callable[[CampaignStatus], None] = on_status or (lambda _: None)
-        self._known: list[str] = sorted(p.name for p in (config.corpus / self.target.name).glob("*") if p.is_dir())
+        scan = scan_target(config.corpus, self.target.name)  # only valid findings are known
+        self._known: list[str] = sorted(scan.known)
+        self.status.corpus_problems = scan.problems
         self._known_set = set(self._known)
         self.status.corpus_size = len(self._known)
         self._owner: dict[str, tuple[int, int, int]] = {}  # finding id: (slot, incarnation, index in findings)

@@ -92,7 +92,7 @@ def blamed_findings(slot: ActorSlot, target: Target, kernel: KernelSpec, reason:
     findings; none when the actor never reported its limits or ran nothing."""
     if not slot.in_flight or not slot.limits:
         return []
-    source = CaseSource(target.strategy(Limits(**slot.limits)), 0)
+    source = CaseSource(target.strategy(Limits(**slot.limits)), 0, domain=kernel.domain)  # as the workers drew
     age = time.monotonic() - slot.in_flight_at
     findings = []
     for index in slot.in_flight:

@@ -46,7 +46,7 @@ from moefuzz.engine.generate import DRAW_BYTES, CaseSource
 from moefuzz.engine.scheduler import Campaign
 from moefuzz.errors import MoefuzzError, UsageError, WorkerError
 from moefuzz.model.target import Target
-from moefuzz.runtime.processes import stop_process
+from moefuzz.runtime.processes import stop_process, track
 
 #: Least seconds between two status messages from the fuzzing process (a new finding, the start
 #: and the end of a shrink are always sent).
@@ -114,6 +114,7 @@ def run_atheris_campaign(
         target=fuzz_process, args=(config, sender, str(work), started), name="moefuzz-atheris", daemon=False
     )
     process.start()
+    track(process)  # a signal at the CLI kills it (kill_children); its workers die with it
     sender.close()
     final: CampaignStatus | None = None
     try:

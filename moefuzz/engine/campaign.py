@@ -27,6 +27,7 @@ from moefuzz.engine.sizing import (
 )
 from moefuzz.engine.triage import HANG_CONFIRM_FACTOR
 from moefuzz.errors import UsageError
+from moefuzz.runtime.stopping import Interrupted
 
 __all__ = [
     "CORES_FOR_TWO_WORKERS",
@@ -64,7 +65,11 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
         UsageError: an unknown engine, or ``atheris`` without the atheris package.
         UnknownTargetError: unknown target or kernel.
         WorkerError: no worker could start.
-        MoefuzzError: the strategy produced a case the contract rejects (a target bug).
+        HarnessError: the target's own code raised, or its strategy produced a case the
+            contract rejects (a target bug).
+        Interrupted: a signal before fuzzing began, or a second one (its ``status`` is the
+            campaign's). The first SIGINT or SIGTERM while fuzzing ends the campaign early
+            instead: the status returned says so in ``interrupted``.
     """
     engine = engine_name(config.engine)
     if engine not in ENGINES:
@@ -77,6 +82,10 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
     try:
         campaign.start()
         campaign.fuzz()
+    except Interrupted as exc:  # a second signal, or one before fuzzing began: the status goes with it
+        exc.status = campaign.status
+        campaign.status.interrupted = exc.args[0] if exc.args else "interrupted"
+        raise
     finally:
         campaign.close()
     return campaign.status

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moefuzz.model.domain import Coverage
 from moefuzz.model.target import Limits
 from moefuzz.store.corpus import Finding
 
@@ -98,6 +99,8 @@ class CampaignStatus:
         findings: new findings, each with the directory it was saved to.
         known: failures whose finding the corpus already held; ``matched`` counts them by id.
         corpus_size: reproducers of this target in the corpus, new ones included.
+        corpus_problems: one line per directory of this target in the corpus that holds no valid
+            finding (see :func:`~moefuzz.store.corpus.scan_target`); not counted as known.
         shrinking: id of the finding being shrunk, else ``None``; ``shrink_pass``,
             ``shrink_candidates`` and ``shrink_accepted`` say where that shrink stands.
         worker_restarts: workers replaced after a crash or a hang.
@@ -109,6 +112,18 @@ class CampaignStatus:
             (counted, not saved: a slow first compile, not a hang).
         engine_stats: the engine's own closing figures, such as libFuzzer's coverage counts;
             empty for the default engine.
+        generator_restarts: generators replaced after they died.
+        resource_failures: cases the machine could not run (``cuda-oom``, ``host-oom``), by
+            class: counted, never saved as findings.
+        skipped_known_crashers: cases not run because they looked like a known crasher's
+            (:mod:`moefuzz.engine.storm`).
+        interrupted: the signal that stopped the campaign early (``SIGINT``, ``SIGTERM``), else
+            empty.
+        skipped_outside_domain: drawn cases outside the kernel's domain, never launched.
+        coverage: the target's domain points hit by the cases drawn (a
+            :class:`~moefuzz.model.domain.Coverage`; ``None`` before the first or without a domain).
+        build: how the kernel's CUDA source was built (``compiled in 41.2 s``, ``cached ...``),
+            "" for a kernel without one.
     """
 
     target: str
@@ -127,6 +142,7 @@ class CampaignStatus:
     known: int = 0
     matched: dict[str, int] = field(default_factory=dict)
     corpus_size: int = 0
+    corpus_problems: list[str] = field(default_factory=list)
     shrinking: str | None = None
     shrink_pass: str = ""
     shrink_candidates: int = 0
@@ -137,6 +153,13 @@ class CampaignStatus:
     generators: int = 0
     engine_stats: str = ""
     unconfirmed_hangs: int = 0
+    generator_restarts: int = 0
+    resource_failures: dict[str, int] = field(default_factory=dict)
+    skipped_known_crashers: int = 0
+    interrupted: str = ""
+    skipped_outside_domain: int = 0
+    coverage: Coverage | None = None
+    build: str = ""
 
     @property
     def findings_by_kind(self) -> dict[str, int]:

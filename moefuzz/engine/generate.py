@@ -8,6 +8,7 @@ instead. Nothing here runs a kernel.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import warnings
 from collections.abc import Callable, Iterator
@@ -22,6 +23,22 @@ from moefuzz.model.case import Case
 
 #: Bytes offered per draw; a routing case consumes about a hundred.
 DRAW_BYTES = 1024
+#: Draws a source with a kernel domain makes from one buffer before it gives up and returns the
+#: last case (outside the domain: the worker then skips it): the buffer, then
+#: :func:`derived_bytes` 1, 2, ... With half the drawn cases outside a domain, 1 in 2^8 stays out.
+DOMAIN_RETRIES = 8
+
+
+def derived_bytes(buffer: bytes, attempt: int) -> bytes:
+    """The ``attempt``-th buffer derived from ``buffer`` (same length; sha256 in counter mode),
+    where a draw outside a kernel's domain tries again: a pure function of the bytes, so every
+    process that draws ``buffer`` draws the same case."""
+    out = bytearray()
+    block = 0
+    while len(out) < len(buffer):
+        out += hashlib.sha256(b"%d:%d:" % (attempt, block) + buffer).digest()
+        block += 1
+    return bytes(out[: len(buffer)])
 
 
 def draw_checked(source: CaseSource | Any, check: Callable[[Case], None], buffer: bytes) -> tuple[Case | None, str]:
@@ -53,9 +70,14 @@ class CaseSource:
     Args:
         strategy: a hypothesis strategy of :class:`Case`.
         seed: seeds the random byte source of :meth:`draw`.
+        domain: a kernel's domain (``pred(case) -> bool``, :attr:`KernelSpec.domain
+            <moefuzz.model.target.KernelSpec.domain>`): a case outside it is drawn again from
+            :func:`derived_bytes`, up to :data:`DOMAIN_RETRIES` times, so that a restricted
+            kernel still sees its whole domain; ``None``: the whole contract.
     """
 
-    def __init__(self, strategy: SearchStrategy[Case], seed: int) -> None:
+    def __init__(self, strategy: SearchStrategy[Case], seed: int, domain: Callable[[Case], bool] | None = None) -> None:
+        self._domain = domain
         self._bytes = byte_stream(seed)
         self._drawn: list[Case] = []
 
@@ -67,7 +89,21 @@ class CaseSource:
         self._fuzz_one_input: Callable[[bytes], bytes | None] = sink.hypothesis.fuzz_one_input  # type: ignore[attr-defined]
 
     def from_bytes(self, buffer: bytes) -> Case | None:
-        """The case ``buffer`` encodes, or ``None`` if the strategy rejects it."""
+        """The case ``buffer`` encodes, or ``None`` if the strategy rejects it; with a domain,
+        the first case in it among ``buffer`` and its :func:`derived_bytes` (else the last one
+        drawn, or ``None`` when every attempt was rejected)."""
+        case = self._draw_one(buffer)
+        if self._domain is None or (case is not None and self._domain(case)):
+            return case
+        for attempt in range(1, DOMAIN_RETRIES):
+            again = self._draw_one(derived_bytes(buffer, attempt))
+            if again is not None:
+                case = again
+                if self._domain(again):
+                    return again
+        return case
+
+    def _draw_one(self, buffer: bytes) -> Case | None:
         self._drawn.clear()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NonInteractiveExampleWarning)

@@ -26,14 +26,19 @@ from multiprocessing.connection import wait
 from moefuzz.engine.config import CampaignConfig, CampaignStatus
 from moefuzz.engine.feed import Feed, Waiter
 from moefuzz.engine.generate import CaseSource, byte_stream
-from moefuzz.engine.sizing import auto_generators, auto_workers, likely_device
-from moefuzz.engine.triage import Triage
-from moefuzz.errors import CaseError, MoefuzzError, UsageError
+from moefuzz.engine.sizing import generator_count, likely_device, worker_count
+from moefuzz.engine.storm import KnownCrashers, fingerprint
+from moefuzz.engine.triage import Triage, check_outcome
+from moefuzz.errors import CaseError, HarnessError, MoefuzzError, UsageError
+from moefuzz.execute.cuda_build import prebuild_kernel
 from moefuzz.execute.perturb import Perturbation, plan_perturbations
 from moefuzz.model.case import Case
+from moefuzz.model.domain import coverage_of
 from moefuzz.model.outcome import Outcome
 from moefuzz.model.registry import get_target
 from moefuzz.model.target import Limits, default_limits
+from moefuzz.runtime import stopping
+from moefuzz.runtime.deaths import signal_label
 from moefuzz.runtime.generators import GeneratorPool
 from moefuzz.runtime.isolation import Executor, Request, worker_context
 
@@ -44,29 +49,14 @@ PIPELINE_DEPTH = 2
 PIPELINE_DEPTH_DRAWN = 4
 #: Longest seconds the loop waits before it looks at the clock and the workers again.
 MAX_WAIT_S = 1.0
+#: Seconds a campaign asked to stop (SIGINT, SIGTERM) waits for the cases in flight.
+STOP_DRAIN_S = 2.0
 
 
 def pipeline_depth(generated: bool) -> int:
     """Requests each worker holds ahead: :data:`PIPELINE_DEPTH_DRAWN` when generators feed the
     workers, else :data:`PIPELINE_DEPTH`."""
     return PIPELINE_DEPTH_DRAWN if generated else PIPELINE_DEPTH
-
-
-def worker_count(config: CampaignConfig, device: str, generators: int) -> int:
-    """Workers a campaign runs on ``device``: one for an engine that draws in its own process,
-    else the configured count or :func:`~moefuzz.engine.sizing.auto_workers`."""
-    if config.engine != "random":
-        return 1
-    return config.workers or auto_workers(device, config.devices, generators)
-
-
-def generator_count(config: CampaignConfig, device: str) -> int:
-    """Generators a campaign runs on ``device``: the configured count, else
-    :func:`~moefuzz.engine.sizing.auto_generators`; none for an engine that draws in its own
-    process."""
-    if config.engine != "random":
-        return 0
-    return config.generators if config.generators is not None else auto_generators(device, config.devices)
 
 
 def wait_timeout(now: float, budget_left_s: float, deadlines: list[float]) -> float:
@@ -125,6 +115,7 @@ class Campaign:
         self.limits = config.limits
         self.environment: dict[str, str] = {}
         self.deadline = float("inf")
+        self.crashers = KnownCrashers()
         self.triage = Triage(config, self.target, self.kernel.name, self.executor, self.status, self._notify)
 
     def _executor(self, number: int) -> Executor:
@@ -150,11 +141,13 @@ class Campaign:
             WorkerError: no worker could start.
         """
         config = self.config
+        self.status.build = prebuild_kernel(self.target.name, self.kernel, config.device)  # CUDA source, once
         self.executor.launch()
         # Generators import the target while the first worker starts (the fork server, torch, the
         # CUDA context), on the device the parent expects; they learn the limits once it is ready.
         early = self._generator_count(likely_device(config.device))
-        pool = GeneratorPool(worker_context(), self.target.name, None, early) if early else None
+        kernel = self.kernel.name
+        pool = GeneratorPool(worker_context(), self.target.name, None, early, kernel=kernel) if early else None
         try:
             self.environment = self.executor.wait_ready()
             self.triage.environment = self.environment
@@ -184,7 +177,7 @@ class Campaign:
         if pool is not None:
             pool.configure(self.limits)
         elif generators:
-            pool = GeneratorPool(worker_context(), self.target.name, self.limits, generators)
+            pool = GeneratorPool(worker_context(), self.target.name, self.limits, generators, kernel=self.kernel.name)
         self._generators = pool
         self.status.generators = generators
         self.triage.load_known()
@@ -197,9 +190,14 @@ class Campaign:
 
     @property
     def expired(self) -> bool:
-        """True once the fuzzing budget is spent, or ``max_findings`` new findings are in."""
+        """True once the fuzzing budget is spent, ``max_findings`` new findings are in, or a
+        signal asked the campaign to stop (:func:`moefuzz.runtime.stopping.requested`)."""
         limit = self.config.max_findings
-        return time.monotonic() >= self.deadline or (limit is not None and len(self.status.findings) >= limit)
+        return (
+            time.monotonic() >= self.deadline
+            or (limit is not None and len(self.status.findings) >= limit)
+            or stopping.requested() is not None
+        )
 
     def run_case(self, case: Case) -> None:
         """Check ``case``, run it in a worker; save, shrink and save again a new failure.
@@ -214,6 +212,7 @@ class Campaign:
         index = self.status.execs
         plan = self._plan(index)
         outcome = self.executor.run(case, plan=plan)
+        self._check(outcome, case)
         self._count(outcome)
         self._settle(case, plan, self._plan_seed(index), outcome, (self.status.elapsed, self.status.execs))
         self._notify(self.status)
@@ -224,10 +223,19 @@ class Campaign:
         the worker draws from itself), count what comes back, and save and shrink each new
         failure (after the cases in flight have come back).
 
+        A SIGINT or SIGTERM (:mod:`moefuzz.runtime.stopping`) ends the loop like a spent budget;
+        the cases in flight get :data:`STOP_DRAIN_S` seconds to come back, and the failures among
+        them are saved unshrunk.
+
         Raises:
-            MoefuzzError: the strategy produced a case the contract rejects (a target bug).
-            WorkerError: a worker or a generator could not start, or a generator died.
+            HarnessError: the target's own code raised, or its strategy produced a case the
+                contract rejects (a target bug).
+            WorkerError: a worker could not start, or generators could not start or kept dying.
         """
+        with stopping.graceful():
+            self._fuzz()
+
+    def _fuzz(self) -> None:
         feed = Feed(byte_stream(self.config.seed), self._generators, self._plan)
         generators = self._generators
         depth = pipeline_depth(generators is not None)
@@ -250,10 +258,15 @@ class Campaign:
                     failures += self._drain()
                     for request, outcome, when in failures:
                         self._settle_request(request, outcome, when)
+                if generators is not None:
+                    self.status.generator_restarts = generators.restarts
                 self._notify(self.status)
         finally:
             waiter.close()
-        for request, outcome, when in self._drain():
+        stopped = stopping.requested()
+        if stopped is not None:
+            self.status.interrupted = signal_label(stopped)
+        for request, outcome, when in self._drain(STOP_DRAIN_S if stopped is not None else None):
             self._settle_request(request, outcome, when)
 
     # -- the default engine's bookkeeping ---------------------------------------------------
@@ -264,7 +277,10 @@ class Campaign:
         return plan_perturbations(self.target.launch_knobs, self.config.perturb_runs, self._plan_seed(index))
 
     def _invalid(self, message: str) -> MoefuzzError:
-        return MoefuzzError(f"target {self.target.name!r} generated a case its contract rejects: {message}")
+        return HarnessError(f"target {self.target.name!r} generated a case its contract rejects: {message}")
+
+    def _check(self, outcome: Outcome, case: Case | None) -> None:
+        check_outcome(self.target, self.status, outcome, case)
 
     def _join_started(self) -> None:
         """Move the workers that became ready since into the fuzzing set."""
@@ -285,23 +301,38 @@ class Campaign:
                     continue
                 if outcome.kind == "invalid":
                     raise self._invalid(outcome.message)
+                if outcome.kind == "avoided":
+                    self.status.skipped_known_crashers += 1
+                    continue
+                self._check(outcome, outcome.case if outcome.case is not None else request.case)
                 self._count(outcome)
+                if outcome.size is not None:
+                    self.crashers.ran(fingerprint(outcome.size))
                 if outcome.failed:
                     failures.append((request, outcome, (round(self.status.elapsed, 3), self.status.execs)))
         return failures
 
-    def _drain(self) -> list[tuple[Request, Outcome, tuple[float, int]]]:
-        """Wait for every case in flight; return the failures among them."""
+    def _drain(self, limit_s: float | None = None) -> list[tuple[Request, Outcome, tuple[float, int]]]:
+        """Wait for every case in flight (at most ``limit_s`` seconds: those still out then are
+        left to :meth:`close`); return the failures among them."""
         failures = []
-        while any(e.in_flight for e in self.executors):
+        give_up = float("inf") if limit_s is None else time.perf_counter() + limit_s
+        while any(e.in_flight for e in self.executors) and time.perf_counter() < give_up:
             busy = [e for e in self.executors if e.in_flight]
-            until = min(e.deadline for e in busy)
+            until = min([give_up, *(e.deadline for e in busy)])
             wait([e.connection for e in busy], timeout=max(0.0, until - time.perf_counter()))
             failures += self._collect()
         return failures
 
     def _count(self, outcome: Outcome) -> None:
         status = self.status
+        if self.target.domain is not None:
+            if status.coverage is None:
+                status.coverage = coverage_of(self.target.domain, self.limits or default_limits(self.executor.device))
+            status.coverage.add_mask(outcome.coverage)  # type: ignore[union-attr]
+        if outcome.kind == "skipped":  # outside the kernel's domain: drawn, never launched
+            status.skipped_outside_domain += 1
+            return
         if status.first_case_at is None:
             status.first_case_at = time.monotonic()
         status.execs += 1
@@ -319,7 +350,8 @@ class Campaign:
         if request.case is not None:
             return request.case
         if self._source is None:
-            self._source = CaseSource(self.target.strategy(self.limits or default_limits(self.executor.device)), 0)
+            limits = self.limits or default_limits(self.executor.device)
+            self._source = CaseSource(self.target.strategy(limits), 0, domain=self.kernel.domain)
         case = self._source.from_bytes(request.buffer or b"")
         if case is None:  # the worker drew a case from these bytes: the strategy is not deterministic
             raise MoefuzzError(f"target {self.target.name!r}: the strategy rejects bytes a worker drew a case from")
@@ -327,7 +359,12 @@ class Campaign:
 
     def _settle_request(self, request: Request, outcome: Outcome, when: tuple[float, int]) -> None:
         case = outcome.case if outcome.case is not None else self._case_of(request)
+        known = self.status.known
         self._settle(case, request.plan, self._plan_seed(request.index), outcome, when, request.index)
+        if self.status.known > known and outcome.kind == "crash" and outcome.size is not None:
+            if self.crashers.recurred(fingerprint(outcome.size)):  # a storm of a known crash: skip its like
+                for executor in self.executors + self._starting:
+                    executor.avoid(frozenset(self.crashers.avoided))
 
     def _settle(
         self,

@@ -10,6 +10,7 @@ worker draws its own cases, and more workers share the GPU.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 #: Most workers a GPU campaign without generators starts: each draws its own cases (one CPU core
 #: each, plus a warm spare mostly idle).
@@ -71,3 +72,20 @@ def likely_device(requested: str) -> str:
     if requested != "auto":
         return requested
     return "cuda" if os.path.exists("/dev/nvidiactl") else "cpu"
+
+
+def worker_count(config: Any, device: str, generators: int) -> int:
+    """Workers a campaign runs on ``device``: one for an engine that draws in its own process,
+    else the configured count or :func:`~moefuzz.engine.sizing.auto_workers`."""
+    if config.engine != "random":
+        return 1
+    return config.workers or auto_workers(device, config.devices, generators)
+
+
+def generator_count(config: Any, device: str) -> int:
+    """Generators a campaign runs on ``device``: the configured count, else
+    :func:`~moefuzz.engine.sizing.auto_generators`; none for an engine that draws in its own
+    process."""
+    if config.engine != "random":
+        return 0
+    return config.generators if config.generators is not None else auto_generators(device, config.devices)

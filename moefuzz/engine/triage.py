@@ -8,17 +8,36 @@ from collections.abc import Callable
 from pathlib import Path
 
 from moefuzz.engine.config import CampaignConfig, CampaignStatus
+from moefuzz.errors import HarnessError
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Target
+from moefuzz.runtime import stopping
 from moefuzz.runtime.isolation import Executor
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.finding import minimize_finding
-from moefuzz.store.corpus import Finding, save_finding
+from moefuzz.store.corpus import Finding, save_finding, scan_target
 
 #: A case that hangs is run again with this many times the case timeout before it is saved.
 HANG_CONFIRM_FACTOR = 4
+
+
+def check_outcome(target: Target, status: CampaignStatus, outcome: Outcome, case: Case | None) -> None:
+    """Stop at the target's own code raising (a ``harness`` outcome: a bug of the target, exit 3,
+    nothing saved); count a ``resource`` outcome in ``status`` (the machine, not the kernel).
+
+    Raises:
+        HarnessError: ``outcome`` is a harness error.
+    """
+    if outcome.kind == "harness":
+        where = f" on a case of size {target.size(case)}" if case is not None else ""
+        raise HarnessError(
+            f"target {target.name!r}: {outcome.message}{where} (a bug of the target, not a kernel "
+            f"finding; nothing saved for it)\n{outcome.log_tail.rstrip()}"
+        )
+    if outcome.kind == "resource":
+        status.resource_failures[outcome.detail] = status.resource_failures.get(outcome.detail, 0) + 1
 
 
 def default_shrink_budget(duration_s: float) -> float:
@@ -28,8 +47,9 @@ def default_shrink_budget(duration_s: float) -> float:
 
 
 def known_finding_ids(corpus: Path, target: str) -> set[str]:
-    """Ids of the findings of ``target`` the corpus directory ``corpus`` holds."""
-    return {p.name for p in (corpus / target).glob("*") if p.is_dir()}
+    """Ids of the findings of ``target`` the corpus directory ``corpus`` holds: only directories
+    with a valid finding (see :func:`~moefuzz.store.corpus.scan_target`)."""
+    return scan_target(corpus, target).known
 
 
 def new_finding(
@@ -104,7 +124,8 @@ class Triage:
 
     def load_known(self) -> None:
         """Read the ids of the findings the corpus holds already."""
-        self.known_ids = known_finding_ids(self.config.corpus, self.target.name)
+        scan = scan_target(self.config.corpus, self.target.name)  # only valid findings are known
+        self.known_ids, self.status.corpus_problems = scan.known, scan.problems
         self.status.corpus_size = len(self.known_ids)
 
     def settle(
@@ -121,6 +142,9 @@ class Triage:
         executions when the failure came back; ``index``: the case's buffer in the campaign's
         :func:`~moefuzz.engine.generate.byte_stream`, when it was drawn from one."""
         if outcome.kind == "hang":
+            if stopping.requested():  # no time to confirm it: not saved, as an unconfirmed one
+                self.status.unconfirmed_hangs += 1
+                return
             outcome = self.confirm_hang(case, plan, outcome)
         if not outcome.failed:
             return
@@ -136,6 +160,8 @@ class Triage:
         path = save_finding(self.config.corpus, finding)
         status.findings.append((path, finding))
         status.corpus_size = len(self.known_ids)
+        if stopping.requested():  # saved as found; `moefuzz shrink` can shrink it later
+            return
         status.shrinking = finding.finding_id
         self._notify(status)
 
@@ -143,6 +169,8 @@ class Triage:
             status.shrink_pass = shrinker.current_pass
             status.shrink_candidates = shrinker.candidates
             status.shrink_accepted = shrinker.accepted
+            if stopping.requested():
+                shrinker.stop()  # the best case so far is saved on the way out
             self._notify(status)
 
         budget, corpus = self.shrink_budget_s, self.config.corpus

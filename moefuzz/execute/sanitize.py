@@ -36,6 +36,9 @@ ERROR_EXIT_CODE = 86
 REPORT_LINES = 3
 
 _SUMMARY = re.compile(r"(?:ERROR SUMMARY: (\d+) error|RACECHECK SUMMARY: (\d+) hazard)")
+#: A source location in a report line: ``in /path/three_step_sort.cu:57`` (CUDA kernels are built
+#: with ``-lineinfo``; Triton kernels carry their ``.py`` lines).
+_SOURCE = re.compile(r"([^\s:()]+\.(?:cu|cuh|cpp|cc|h|hpp|py)):(\d+)")
 _PREFIX = "========= "
 
 
@@ -56,6 +59,8 @@ class SanitizerReport:
             kernel+0x1a0``...), empty when clean.
         seconds: wall time.
         outcome: the reproducer's own last line (``pass``, or the failure it showed).
+        source: ``file:line`` of the first report's access (``three_step_sort.cu:57``), "" when
+            the report names none.
     """
 
     tool: str
@@ -64,6 +69,7 @@ class SanitizerReport:
     first: tuple[str, ...]
     seconds: float
     outcome: str
+    source: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +79,7 @@ class SanitizerReport:
             "first": list(self.first),
             "seconds": round(self.seconds, 2),
             "outcome": self.outcome,
+            "source": self.source,
         }
 
 
@@ -93,20 +100,23 @@ def parse_report(tool: str, text: str, exit_code: int, seconds: float) -> Saniti
     """Read one tool's output (its ``=========`` lines and the reproducer's last line)."""
     errors = None
     first: list[str] = []
-    outcome = ""
+    outcome = source = ""
     for line in text.splitlines():
         if line.startswith("moefuzz-sanitize: "):
             outcome = line.removeprefix("moefuzz-sanitize: ").strip()
         if not line.startswith(_PREFIX.rstrip()):
             continue
         body = line[len(_PREFIX) :].strip() if line.startswith(_PREFIX) else ""
+        located = _SOURCE.search(body)
+        if located and not source and "site-packages" not in located.group(1):
+            source = f"{Path(located.group(1)).name}:{located.group(2)}"
         match = _SUMMARY.search(line)
         if match:
             errors = int(match.group(1) or match.group(2))
         elif body and not body.startswith("COMPUTE-SANITIZER") and len(first) < REPORT_LINES:
             if first or not body.startswith(("Saved host backtrace", "Host Frame")):
                 first.append(re.sub(r"\s+", " ", body)[:200])
-    return SanitizerReport(tool, errors, exit_code, tuple(first), seconds, outcome)
+    return SanitizerReport(tool, errors, exit_code, tuple(first), seconds, outcome, source)
 
 
 def sanitize_finding(
@@ -132,6 +142,11 @@ def sanitize_finding(
     unknown = [tool for tool in tools if tool not in TOOLS]
     if unknown:
         raise MoefuzzError(f"tools={unknown!r}: compute-sanitizer tools are {', '.join(TOOLS)}")
+    from moefuzz.execute.cuda_build import prebuild_kernel
+    from moefuzz.model.registry import get_target
+
+    spec = get_target(finding.target).kernel(kernel or finding.kernel)
+    prebuild_kernel(finding.target, spec)  # a CUDA kernel compiles here, not under the sanitizer
     env = {**os.environ, "PYTORCH_NO_CUDA_MEMORY_CACHING": "1"}
     reports = []
     for tool in tools:
@@ -149,7 +164,7 @@ def sanitize_finding(
             text, code = f"{text}\nmoefuzz-sanitize: timed out after {timeout_s:g} s", -9
         reports.append(parse_report(tool, text, code, time.perf_counter() - started))
     finding.sanitizer = [report.to_json() for report in reports]
-    save_finding(None, finding, directory=Path(path))
+    save_finding(None, finding, directory=path if path.is_dir() else path.parent)
     return reports
 
 
@@ -159,7 +174,13 @@ def format_table(reports: list[SanitizerReport]) -> str:
     for report in reports:
         errors = "?" if report.errors is None else str(report.errors)
         rows.append(
-            (report.tool, errors, str(report.exit_code), f"{report.seconds:.1f}", " | ".join(report.first) or "-")
+            (
+                report.tool,
+                errors,
+                str(report.exit_code),
+                f"{report.seconds:.1f}",
+                (f"at {report.source}: " if report.source else "") + (" | ".join(report.first) or "-"),
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join(

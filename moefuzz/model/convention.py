@@ -9,13 +9,15 @@ A target package ``pkg`` (say ``moefuzz_targets.page_table``, target name ``page
 - ``pkg.oracle``: ``<name>_torch`` (named only: workers import it);
 - ``pkg.kernels``: one function per kernel, ``<name>_<kernel>`` with the kernel's ``-`` as
   ``_`` (``page_table_triton``, ``page_table_bug_trailing_entries``), named only;
+- ``pkg.domain`` (optional): ``DOMAIN``, the target's input domain
+  (:class:`~moefuzz.model.domain.Domain`: what ``moefuzz coverage`` counts);
 - ``pkg.shrink`` (optional): ``PASSES`` (or a function ``passes()``) and ``size``. Without a
   shrink module, a routing target whose strategy module defines ``LAYOUT`` (a
   :class:`~moefuzz.shrinking.routing.RoutingLayout`) shrinks with the routing passes and size of
   that layout.
 
-:func:`conventional_target` imports the contract, strategy and shrink modules (numpy and
-hypothesis), never the oracle or the kernels.
+:func:`conventional_target` imports the contract, strategy, domain and shrink modules (numpy
+and hypothesis), never the oracle or the kernels.
 """
 
 from __future__ import annotations
@@ -31,17 +33,21 @@ from moefuzz.model.case import Case
 from moefuzz.model.target import KernelSpec, Target
 
 if TYPE_CHECKING:
+    from moefuzz.execute.cuda_build import CudaBuild
     from moefuzz.shrinking.passes import ShrinkPass
 
 #: The contract functions a target takes from ``contract.py`` when the module defines them.
 OPTIONAL_CONTRACT = ("explain", "derive", "explain_crash")
 
 
-def kernel(name: str, summary: str, *, models_bug: str | None = None, entry: str = "") -> KernelSpec:
+def kernel(
+    name: str, summary: str, *, models_bug: str | None = None, entry: str = "", build: CudaBuild | None = None
+) -> KernelSpec:
     """A kernel of a conventional target: its entry is filled in by :func:`conventional_target`
     (``pkg.kernels:<target>_<name with - as _>``) unless ``entry`` names another
-    ``"module:function"``."""
-    return KernelSpec(name, entry, summary, models_bug)
+    ``"module:function"``; ``build``: the C++/CUDA source its entry calls into (see
+    :class:`~moefuzz.execute.cuda_build.CudaBuild`)."""
+    return KernelSpec(name, entry, summary, models_bug, build)
 
 
 def kernel_entry(package: str, kernel_name: str) -> str:
@@ -110,6 +116,9 @@ def conventional_target(
     for optional in OPTIONAL_CONTRACT:
         if hasattr(contract, optional):
             fields[optional] = getattr(contract, optional)
+    domain = _optional_module(f"{package}.domain")
+    if domain is not None:
+        fields["domain"] = domain.DOMAIN
     if "shrink_passes" not in overrides or "size" not in overrides:
         fields["shrink_passes"], fields["size"] = _shrinking(package, strategy)
     fields.update(overrides)

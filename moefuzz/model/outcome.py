@@ -11,12 +11,20 @@ Kinds:
 - ``hang``: no answer within the per-case timeout; the worker was killed.
 - ``error``: the kernel raised a Python exception on a valid input (a compile error, a launcher
   check that rejects a legal shape).
-- ``oracle-error``: the oracle raised: a bug of the target, never blamed on the kernel.
+- ``oracle-error``: the oracle raised (findings saved before ``harness`` existed; no longer
+  produced).
+- ``harness``: the target's own code raised (``output_specs``, the oracle, ``compare``, the
+  strategy): a bug of the target, never a kernel finding; ``detail`` is ``<stage>-<Exception>``.
+  A campaign stops at the first one (:class:`~moefuzz.errors.HarnessError`, exit 3).
+- ``resource``: the machine ran out of something: ``cuda-oom`` (``torch.cuda.OutOfMemoryError``
+  or a CUDA "out of memory" error) or ``host-oom`` (the worker was SIGKILLed while the host's OOM
+  killer ran). Not a kernel finding: counted, never saved; the worker is replaced.
 
 Two more kinds answer a request to draw a case from bytes (:class:`moefuzz.runtime.isolation.Request`)
 and are not failures of the kernel: ``rejected`` (the strategy rejected the bytes: nothing ran)
 and ``invalid`` (the drawn case broke the contract's preconditions: a bug of the target's
-strategy; nothing ran).
+strategy; nothing ran). ``skipped`` (detail ``outside-domain``): the case lies outside the
+kernel's declared domain (:attr:`moefuzz.model.target.KernelSpec.domain`), so it was not launched.
 """
 
 from __future__ import annotations
@@ -29,10 +37,26 @@ from moefuzz.execute.perturb import Rate
 from moefuzz.model.case import Case
 from moefuzz.model.compare import Mismatch
 
-KINDS = ("pass", "divergence", "crash", "hang", "error", "oracle-error", "rejected", "invalid")
+KINDS = (
+    "pass",
+    "divergence",
+    "crash",
+    "hang",
+    "error",
+    "oracle-error",
+    "harness",
+    "resource",
+    "rejected",
+    "invalid",
+    "skipped",
+    "avoided",
+)
 
-#: Kinds that say nothing about the kernel: no case ran.
-NOT_RUN = frozenset({"rejected", "invalid"})
+#: Kinds that say nothing about the kernel: no case ran (``avoided``: the case looked like a known
+#: crasher's, see :mod:`moefuzz.engine.storm`).
+NOT_RUN = frozenset({"rejected", "invalid", "skipped", "avoided"})
+#: Kinds that are not the kernel's failure: the target's own code, or the machine.
+NOT_KERNEL = frozenset({"harness", "resource"})
 
 #: Crash classes of accesses :mod:`moefuzz.execute.oob` refused before they happened, keyed by the start
 #: of :class:`~moefuzz.execute.oob.OutOfBoundsAccess`'s message. Nothing was read or written, so the
@@ -48,12 +72,21 @@ CAUGHT_CRASHES = frozenset(name for _, name in _CAUGHT_CRASH_CLASSES)
 _CUDA_ERROR_CLASSES = (
     ("illegal memory access", "illegal-memory-access"),
     ("misaligned address", "misaligned-address"),
-    ("device-side assert", "device-side-assert"),
+    ("device-side assert triggered", "device-side-assert"),
     ("illegal instruction", "illegal-instruction"),
     ("unspecified launch failure", "unspecified-launch-failure"),
     ("out of memory", "out-of-memory"),
+    ("kernel launch failed", "launch-failure"),
+    ("too many resources requested for launch", "launch-failure"),
     ("an illegal", "illegal-address"),
 )
+
+
+def is_cuda_oom(text: str) -> bool:
+    """Whether an error text is the device running out of memory (``torch.cuda.OutOfMemoryError``
+    or a CUDA "out of memory" error), not a kernel's crash."""
+    lowered = text.lower()
+    return "outofmemoryerror" in lowered or ("out of memory" in lowered and "cuda" in lowered)
 
 
 def classify_crash_text(text: str) -> str:
@@ -87,6 +120,10 @@ class Outcome:
         nondeterministic: launches of the same input disagreed (some passed, or failed with
             different values or signatures): the kernel's result depends on the schedule.
         case: the case a worker drew from bytes, sent back when it failed (or was invalid).
+        size: ``target.size`` of a case the worker drew or was given drawn (``None`` for a case
+            the parent sent): the campaign tells crash storms by it (:mod:`moefuzz.engine.storm`).
+        coverage: the points of the target's domain the case hit, as a bit mask over
+            :meth:`Domain.points <moefuzz.model.domain.Domain.points>` (0 when not counted).
     """
 
     kind: str
@@ -100,6 +137,8 @@ class Outcome:
     perturbation: dict[str, Any] | None = None
     nondeterministic: bool = False
     case: Case | None = field(default=None, compare=False, repr=False)
+    size: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+    coverage: int = field(default=0, compare=False, repr=False)
 
     @property
     def rate(self) -> Rate:
@@ -110,14 +149,16 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        """A failure of the kernel or the oracle (``pass`` and the :data:`NOT_RUN` kinds are not)."""
-        return self.kind != "pass" and self.kind not in NOT_RUN
+        """A failure of the kernel (``pass``, the :data:`NOT_RUN` and the :data:`NOT_KERNEL` kinds
+        are not)."""
+        return self.kind != "pass" and self.kind not in NOT_RUN and self.kind not in NOT_KERNEL
 
     @property
     def ends_worker(self) -> bool:
         """Whether the worker that reported this outcome must be retired: every crash but one in
-        :data:`CAUGHT_CRASHES`, which was stopped before it touched memory."""
-        return self.kind == "crash" and self.detail not in CAUGHT_CRASHES
+        :data:`CAUGHT_CRASHES`, which was stopped before it touched memory, and every ``resource``
+        outcome (a fresh process and device context)."""
+        return (self.kind == "crash" and self.detail not in CAUGHT_CRASHES) or self.kind == "resource"
 
     @property
     def signature(self) -> str:

@@ -33,10 +33,12 @@ import numpy as np
 
 from moefuzz.errors import UnknownTargetError, UsageError
 from moefuzz.model.case import Case
+from moefuzz.model.domain import Domain
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
+    from moefuzz.execute.cuda_build import CudaBuild
     from moefuzz.model.compare import Mismatch
     from moefuzz.shrinking.passes import ShrinkPass
 
@@ -53,12 +55,12 @@ class Limits:
 
     max_tokens: int = 16384
     max_topk: int = 8
-    max_experts: int = 512
+    max_experts: int = 1024
 
 
 #: Smaller sizes for the Triton interpreter: it runs every program instance in numpy on the CPU,
 #: about 10^4 times slower than a GPU, so a 16384-token case would take minutes.
-INTERPRETER_LIMITS = Limits(max_tokens=2048, max_topk=8, max_experts=512)
+INTERPRETER_LIMITS = Limits(max_tokens=2048, max_topk=8, max_experts=1024)
 
 
 def default_limits(device: str) -> Limits:
@@ -77,16 +79,34 @@ class KernelSpec:
             :class:`moefuzz.execute.launch.LaunchContext` and writes the context's outputs.
         summary: one line for ``moefuzz targets``.
         models_bug: for ``bug-*`` kernels, the bug class it models and the report it comes from.
+        build: C++/CUDA source the entry calls into (a
+            :class:`~moefuzz.execute.cuda_build.CudaBuild`): compiled once per source and
+            machine before the workers start; ``None`` for Triton and plain torch kernels.
+        domain: the inputs the kernel supports, a module-level ``pred(case) -> bool``
+            (``None``: the whole contract). A case outside is never launched on this kernel: the
+            campaign draws again from derived bytes a few times, then counts it as skipped
+            (``skipped_outside_domain``); shrinking, replay and export keep to it.
     """
 
     name: str
     entry: str
     summary: str
     models_bug: str | None = None
+    build: CudaBuild | None = None
+    domain: Callable[[Case], bool] | None = field(default=None, compare=False)
 
     @property
     def is_bug_model(self) -> bool:
         return self.models_bug is not None
+
+    @property
+    def domain_entry(self) -> str:
+        """``"module:function"`` of :attr:`domain`, ``""`` without one."""
+        return "" if self.domain is None else entry_of(self.domain)
+
+    def supports(self, case: Case) -> bool:
+        """Whether ``case`` lies in the kernel's domain (always, without one)."""
+        return self.domain is None or bool(self.domain(case))
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,7 @@ class Target:
     derive: Callable[[Case], Case] = field(default=lambda case: case)
     launch_knobs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     explain_crash: Callable[[Case], str] = field(default=lambda case: "")
+    domain: Domain | None = None
 
     @property
     def default_kernel(self) -> KernelSpec:
@@ -142,6 +163,8 @@ class Target:
         summary: str = "",
         *,
         models_bug: str | None = None,
+        build: CudaBuild | None = None,
+        domain: Callable[[Case], bool] | None = None,
     ) -> Target:
         """This target with one more kernel: fuzz your own implementation against its contract.
 
@@ -158,10 +181,17 @@ class Target:
                 and writes every buffer of ``ctx.outputs`` (workers import it by module and name).
             summary: one line for ``moefuzz targets`` (default: the entry).
             models_bug: for a planted bug, what it models (lists it as a bug model).
+            build: the C++/CUDA source the kernel calls into (:class:`~moefuzz.execute.cuda_build.CudaBuild`),
+                compiled before the campaign's workers start; the kernel loads it with
+                :func:`moefuzz.execute.cuda_compile.load_extension`.
+            domain: the inputs the kernel supports, a module-level ``pred(case) -> bool``
+                (``case.arrays``, ``case.params``), such as ``hidden % 128 == 0``: cases outside
+                are never launched on it (see :class:`KernelSpec`).
 
         Raises:
-            UsageError: an empty, spaced or taken name, or a function workers cannot import (a
-                lambda, a nested function or method, one defined in ``__main__``).
+            UsageError: an empty, spaced or taken name, or a function (kernel or domain)
+                workers cannot import (a lambda, a nested function or method, one defined in
+                ``__main__``).
         """
         if not name or any(c.isspace() for c in name) or "," in name:
             raise UsageError(f"kernel name={name!r} must be non-empty, without spaces or commas")
@@ -170,7 +200,9 @@ class Target:
         entry = kernel if isinstance(kernel, str) else entry_of(kernel)
         if entry.count(":") != 1 or not all(entry.partition(":")[::2]):
             raise UsageError(f"kernel entry={entry!r} is not 'module:function'")
-        spec = KernelSpec(name, entry, summary or entry, models_bug)
+        if domain is not None:
+            entry_of(domain)  # the same import rule as the kernel's: workers look it up by name
+        spec = KernelSpec(name, entry, summary or entry, models_bug, build, domain)
         return replace(self, kernels=(*self.kernels, spec))
 
 

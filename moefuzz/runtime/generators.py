@@ -30,12 +30,15 @@ import numpy as np
 from moefuzz.errors import WorkerError
 from moefuzz.model.case import Case
 from moefuzz.runtime.messages import Draw, DrawReply, Failed, Ready, SetLimits, prepared_case, prepared_payload
-from moefuzz.runtime.processes import limits_json, readable, reset_environment, stop_process
+from moefuzz.runtime.processes import child_setup, limits_json, readable, reset_environment, stop_process, track
 
 __all__ = ["DRAW_AHEAD", "Generated", "GeneratorPool", "generator_main", "prepared_case", "prepared_payload"]
 
 #: Buffers each generator holds ahead: enough that it is never idle between two replies.
 DRAW_AHEAD = 4
+#: Generators a pool replaces after they died before it gives up (the strategy or the machine
+#: kills every one: no case can be trusted to them).
+MAX_GENERATOR_RESTARTS = 8
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,19 @@ class Generated:
 
 
 def generator_main(
-    conn: Connection, target_name: str, limits: Mapping[str, int] | None, environ: dict[str, str]
+    conn: Connection,
+    target_name: str,
+    limits: Mapping[str, int] | None,
+    environ: dict[str, str],
+    kernel_name: str | None = None,
 ) -> None:
     """Entry point of a generator process: ``("ready", None)`` once the strategy and the oracle are
-    loaded, then one reply per request (see the module doc). Without ``limits`` it imports the
-    target and waits for ``("limits", limits)`` first (:meth:`GeneratorPool.configure`): a
-    campaign starts its generators beside its first worker, before that worker has said which
-    device, and so which size limits, the campaign runs on."""
+    loaded, then one reply per request (see the module doc). Cases are drawn into the domain of
+    the target's kernel ``kernel_name`` and carry their coverage of the target's domain.
+    Without ``limits`` it imports the target and waits for ``("limits", limits)`` first
+    (:meth:`GeneratorPool.configure`): a campaign starts its generators beside its first worker,
+    before that worker has said which device, and so which size limits, the campaign runs on."""
+    child_setup()
     reset_environment(environ)
     try:
         import torch
@@ -93,7 +102,11 @@ def generator_main(
             if message is None:
                 return
             limits = message.limits
-        source = CaseSource(target.strategy(Limits(**(limits or {}))), seed=0)
+        from moefuzz.model.domain import Coverage
+
+        drawn_limits = Limits(**(limits or {}))
+        source = CaseSource(target.strategy(drawn_limits), seed=0, domain=target.kernel(kernel_name).domain)
+        coverage = Coverage(target.domain.points(drawn_limits) if target.domain is not None else [])
         conn.send(Ready(None))
     except Exception as exc:
         conn.send(Failed(f"{type(exc).__name__}: {exc}"))
@@ -103,7 +116,11 @@ def generator_main(
         if request is None:
             return
         index, buffer = request
-        case, error = draw_checked(source, target.check, buffer)
+        try:
+            case, error = draw_checked(source, target.check, buffer)
+        except Exception as exc:  # the strategy's own bug: the campaign stops with it (exit 3)
+            conn.send(DrawReply(index, f"the strategy raised {type(exc).__name__}: {exc}", None))
+            continue
         if case is None or error:
             conn.send(DrawReply(index, error, None))
             continue
@@ -111,7 +128,7 @@ def generator_main(
             expected: dict[str, np.ndarray] | None = oracle_outputs(oracle, case)
         except Exception:  # the worker runs it again and reports the oracle-error with the case
             expected = None
-        conn.send(DrawReply(index, "", prepared_payload(case, expected)))
+        conn.send(DrawReply(index, "", prepared_payload(case, expected, coverage.mask(case))))
 
 
 class _Generator:
@@ -133,28 +150,67 @@ class GeneratorPool:
             ``None``: the generators load the target now and wait for :meth:`configure`.
         count: generator processes (at least one).
         env: the environment generators run with (the parent's, by default).
+        kernel: the kernel the cases are for (drawn into its domain; ``None``: the default).
+
+    A generator that dies once started is replaced (:attr:`restarts`), and the buffers it held
+    go to its replacement, as a dead worker's requests do.
 
     Raises:
-        WorkerError: from :meth:`collect`, when a generator could not start or died.
+        WorkerError: from :meth:`collect`, when a generator could not start, or more than
+            :data:`MAX_GENERATOR_RESTARTS` died.
     """
 
     def __init__(
-        self, context: Any, target: str, limits: Any, count: int, env: Mapping[str, str] | None = None
+        self,
+        context: Any,
+        target: str,
+        limits: Any,
+        count: int,
+        env: Mapping[str, str] | None = None,
+        kernel: str | None = None,
     ) -> None:
         self._generators: list[_Generator] = []
         self._configured = limits is not None
-        environ = dict(env if env is not None else os.environ)
-        for number in range(max(1, count)):
-            parent_conn, child_conn = context.Pipe()
-            process = context.Process(
-                target=generator_main,
-                args=(child_conn, target, limits_json(limits), environ),
-                daemon=True,
-                name=f"moefuzz-generator-{number + 1}",
+        self._context, self._target, self._limits, self._kernel = context, target, limits, kernel
+        self._environ = dict(env if env is not None else os.environ)
+        self._serial = 0
+        self.restarts = 0
+        for _ in range(max(1, count)):
+            self._generators.append(self._spawn(limits))
+
+    def _spawn(self, limits: Any) -> _Generator:
+        self._serial += 1
+        parent_conn, child_conn = self._context.Pipe()
+        process = self._context.Process(
+            target=generator_main,
+            args=(child_conn, self._target, limits_json(limits), self._environ, self._kernel),
+            daemon=True,
+            name=f"moefuzz-generator-{self._serial}",
+        )
+        process.start()
+        track(process)
+        child_conn.close()
+        return _Generator(process, parent_conn)
+
+    def _replace(self, dead: _Generator) -> None:
+        """Start a generator in place of ``dead`` and give it the buffers ``dead`` held.
+
+        Raises:
+            WorkerError: more than :data:`MAX_GENERATOR_RESTARTS` generators died.
+        """
+        stop_process(dead.process, kill_now=True)
+        dead.conn.close()
+        self.restarts += 1
+        if self.restarts > MAX_GENERATOR_RESTARTS:
+            raise WorkerError(
+                f"{self.restarts} generators died (the last, {dead.process.name}, with exit "
+                f"{dead.process.exitcode}): the target's strategy or oracle kills them"
             )
-            process.start()
-            child_conn.close()
-            self._generators.append(_Generator(process, parent_conn))
+        fresh = self._spawn(self._limits if self._configured else None)
+        fresh.pending = dict(dead.pending)
+        for index, buffer in fresh.pending.items():
+            fresh.conn.send(Draw(index, buffer))
+        self._generators[self._generators.index(dead)] = fresh
 
     def configure(self, limits: Any) -> None:
         """Give generators started without limits the campaign's size limits (once).
@@ -165,6 +221,7 @@ class GeneratorPool:
         if self._configured:
             raise WorkerError("generators were given their limits already")
         self._configured = True
+        self._limits = limits
         for generator in self._generators:
             try:
                 generator.conn.send(SetLimits(limits_json(limits)))
@@ -191,7 +248,10 @@ class GeneratorPool:
     def submit(self, generator: Any, index: int, buffer: bytes) -> None:
         """Send the buffer at ``index`` to ``generator`` (one of :meth:`hungry`)."""
         generator.pending[index] = buffer
-        generator.conn.send(Draw(index, buffer))
+        try:
+            generator.conn.send(Draw(index, buffer))
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass  # it died: collect() replaces it and sends its buffers to the replacement
 
     def collect(self) -> list[Generated]:
         """The cases drawn since the last call, without waiting.
@@ -201,7 +261,7 @@ class GeneratorPool:
                 the machine: either way no case can be trusted to it).
         """
         drawn: list[Generated] = []
-        for generator in self._generators:
+        for generator in list(self._generators):
             try:
                 while readable(generator.conn):
                     message = generator.conn.recv()
@@ -217,9 +277,12 @@ class GeneratorPool:
                         )
                     )
             except (EOFError, OSError):
-                raise WorkerError(
-                    f"generator {generator.process.name} died (exit {generator.process.exitcode})"
-                ) from None
+                if not generator.ready:
+                    generator.process.join(timeout=2)
+                    raise WorkerError(
+                        f"generator {generator.process.name} died while starting (exit {generator.process.exitcode})"
+                    ) from None
+                self._replace(generator)
         return drawn
 
     def close(self) -> None:

@@ -20,7 +20,6 @@ Shutdown escalates: ask (``None`` on the pipe), then terminate, then kill, each 
 from __future__ import annotations
 
 import os
-import signal
 import tempfile
 import time
 from collections import deque
@@ -28,13 +27,15 @@ from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from moefuzz.engine.storm import spares_wanted
 from moefuzz.errors import WorkerError
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
-from moefuzz.model.outcome import Outcome, classify_crash_text
+from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Limits
-from moefuzz.runtime.messages import Failed, Ready, Request
-from moefuzz.runtime.processes import WorkerProcess, limits_json, readable, worker_context
+from moefuzz.runtime.deaths import LOG_READ_LIMIT, classify_death, note_path, oom_kills, read_note
+from moefuzz.runtime.messages import Avoid, Failed, Ready, Request
+from moefuzz.runtime.processes import WorkerProcess, limits_json, readable, track, worker_context
 from moefuzz.runtime.worker import worker_main
 
 __all__ = ["STARTUP_TIMEOUT_S", "Executor", "Request", "readable", "worker_context"]
@@ -86,7 +87,8 @@ class Executor:
         self._log_dir = Path(tempfile.mkdtemp(prefix="moefuzz-workers-"))
         self._serial = 0
         self._active: WorkerProcess | None = None
-        self._spare: WorkerProcess | None = None
+        self._spares: list[WorkerProcess] = []
+        self._replaced_at: deque[float] = deque(maxlen=16)
         self.limits = limits
         self.environment: dict[str, str] = {}
         self.replacements = 0
@@ -95,6 +97,7 @@ class Executor:
         self._head_since = 0.0  # when the request at the head of the queue started running
         self._failed_at: float | None = None  # when the last replacement's failure was reported
         self._warm_spares = True
+        self._avoid: frozenset[tuple[int, ...]] = frozenset()
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict[str, str]:
@@ -125,8 +128,8 @@ class Executor:
         self._active = self._ready_or_cold(self._active)
         self.environment = dict(self._active.environment or {})
         self.device = self.environment.get("device", self.device)
-        if self.use_spare and self._spare is None:
-            self._spare = self._spawn()
+        if self.use_spare and not self._spares:
+            self._spares.append(self._spawn())
         return self.environment
 
     def poll_ready(self) -> bool:
@@ -147,10 +150,10 @@ class Executor:
 
     def close(self) -> None:
         """Stop every worker: ask, then terminate, then kill."""
-        for worker in (self._active, self._spare):
+        for worker in (self._active, *self._spares):
             if worker is not None:
                 worker.stop()
-        self._active = self._spare = None
+        self._active, self._spares = None, []
         self._in_flight.clear()
 
     def __enter__(self) -> Executor:
@@ -295,8 +298,12 @@ class Executor:
             name=f"moefuzz-worker-{self._serial}",
         )
         process.start()
+        track(process)
         child_conn.close()
-        return WorkerProcess(process, parent_conn, log_path)
+        worker = WorkerProcess(process, parent_conn, log_path, oom_kills=oom_kills())
+        if self._avoid:
+            worker.send(Avoid(self._avoid))
+        return worker
 
     def _ready(self, worker: WorkerProcess) -> WorkerProcess:
         if worker.environment is not None:
@@ -335,22 +342,42 @@ class Executor:
         old = self._active
         if old is not None:
             old.stop(kill_now=kill)
-        self._active = self._ready_or_cold(self._spare if self._spare is not None else self._spawn())
-        self._spare = self._spawn() if self.use_spare else None
+        self._active = self._ready_or_cold(self._next_spare())
         self.replacements += 1
+        self._replaced_at.append(self._failed_at)
+        if self.use_spare:  # more warm spares while crashes come fast (a storm)
+            wanted = spares_wanted(self._replaced_at, self._failed_at)
+            while len(self._spares) < wanted:
+                self._spares.append(self._spawn())
+
+    def avoid(self, fingerprints: frozenset[tuple[int, ...]]) -> None:
+        """Have every worker, now and later, skip drawn cases of these fingerprints (answered
+        ``skipped``, see :mod:`moefuzz.engine.storm`)."""
+        self._avoid = frozenset(fingerprints)
+        for worker in (self._active, *self._spares):
+            if worker is not None:
+                worker.send(Avoid(self._avoid))
+
+    @property
+    def spares(self) -> int:
+        """Warm (or warming) spare workers now."""
+        return len(self._spares)
+
+    def _next_spare(self) -> WorkerProcess:
+        """The spare to promote: the first that reported ready, else the oldest, else a new one."""
+        for spare in self._spares:
+            if spare.environment is not None or readable(spare.conn):
+                self._spares.remove(spare)
+                return spare
+        return self._spares.pop(0) if self._spares else self._spawn()
 
     def _died(self, worker: WorkerProcess, seconds: float) -> Outcome:
+        """The outcome of the request a worker died on: labelled by
+        :func:`~moefuzz.runtime.deaths.classify_death` (its first CUDA error, an escaping
+        exception, a host OOM, else its signal)."""
         worker.process.join(timeout=10)
-        code = worker.process.exitcode
-        tail = worker.log_tail()
-        if code is not None and code < 0:
-            detail = signal.Signals(-code).name
-            message = f"worker killed by {detail}"
-        else:
-            detail = classify_crash_text(tail) if tail.strip() else f"exit-{code}"
-            message = f"worker exited with status {code}"
-        last = [line for line in tail.strip().splitlines() if line.strip()]
-        if last:
-            message += f": {last[-1][:300]}"
+        log = worker.log_tail(LOG_READ_LIMIT)
+        note = read_note(note_path(worker.log_path))
+        kind, detail, message = classify_death(worker.process.exitcode, log, note, worker.oom_kills, oom_kills())
         self._replace(kill=True)
-        return Outcome("crash", detail, message, seconds=seconds, log_tail=tail)
+        return Outcome(kind, detail, message, seconds=seconds, log_tail=log[-4000:])

@@ -64,6 +64,13 @@ class RunBytes(NamedTuple):
 WorkerRequest = RunCase | RunPrepared | RunBytes
 
 
+class Avoid(NamedTuple):
+    """To a worker, no reply: skip drawn cases of these fingerprints from now on (answer
+    ``skipped``; see :mod:`moefuzz.engine.storm`). Cases sent as arrays always run."""
+
+    fingerprints: frozenset[tuple[int, ...]]
+
+
 class SetLimits(NamedTuple):
     """The campaign's size limits (a :class:`~moefuzz.model.target.Limits` as a dict), for a
     generator started before they were known."""
@@ -88,16 +95,24 @@ class DrawReply(NamedTuple):
     payload: bytes | None
 
 
-def prepared_payload(case: Case, expected: Mapping[str, np.ndarray] | None) -> bytes:
+def prepared_payload(case: Case, expected: Mapping[str, np.ndarray] | None, coverage: int = 0) -> bytes:
     """A generator's payload: ``case`` with the oracle's outputs on it (``None``: the oracle
-    raised), pickled for the pipes between the campaign's own processes (never a corpus file)."""
-    return pickle.dumps((dict(case.arrays), dict(case.params), expected), protocol=pickle.HIGHEST_PROTOCOL)
+    raised) and the points of the target's domain it hits (a bit mask the worker passes on in
+    its outcome), pickled for the pipes between the campaign's own processes (never a corpus
+    file)."""
+    return pickle.dumps((dict(case.arrays), dict(case.params), expected, coverage), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def prepared_parts(payload: bytes) -> tuple[Case, dict[str, np.ndarray] | None, int]:
+    """The case, oracle outputs and domain coverage mask of a generator's payload."""
+    arrays, params, expected, coverage = pickle.loads(payload)
+    return Case(arrays, params), expected, int(coverage)
 
 
 def prepared_case(payload: bytes) -> tuple[Case, dict[str, np.ndarray] | None]:
     """The case and oracle outputs of a generator's payload (what a worker runs)."""
-    arrays, params, expected = pickle.loads(payload)
-    return Case(arrays, params), expected
+    case, expected, _ = prepared_parts(payload)
+    return case, expected
 
 
 @dataclass

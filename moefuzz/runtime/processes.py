@@ -4,15 +4,25 @@ Workers (:mod:`moefuzz.runtime.worker`) and generators (:mod:`moefuzz.runtime.ge
 forked from a fork server (:func:`worker_context`) and begin by taking the parent's environment
 (:func:`reset_environment`). Every child is stopped the same way (:func:`stop_process`): ask it
 (``None`` on its pipe), then terminate, then kill, each with a deadline.
+
+No child outlives the campaign: each begins with :func:`child_setup` (a process group of its
+own, which :func:`kill_children` kills with whatever the child started; on Linux the kernel
+sends it SIGKILL when its parent dies, ``PR_SET_PDEATHSIG``: the fork server it was forked from
+ends when the campaign's process does; and it ignores SIGINT, so that a Ctrl-C in the terminal
+reaches the campaign, which stops its children itself, and never a worker mid-case).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import dataclasses
 import multiprocessing
 import os
 import queue
 import select
+import signal
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +65,50 @@ def reset_environment(environ: Mapping[str, str]) -> None:
     os.environ.update(environ)
 
 
+#: ``prctl`` option that asks the kernel for a signal when the parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+#: Pids of the children started by this process and not yet stopped: each leads a process group.
+_CHILDREN: set[int] = set()
+
+
+def child_setup() -> None:
+    """First thing a worker or generator does: lead a process group of its own, die with its
+    parent (``PR_SET_PDEATHSIG`` with SIGKILL, on Linux), ignore SIGINT. Never raises."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() == 1:  # the parent died before the request: nobody will stop this one
+            os._exit(1)
+
+
+def track(process: BaseProcess) -> None:
+    """Remember a started child, for :func:`kill_children`."""
+    if process.pid is not None:
+        _CHILDREN.add(process.pid)
+
+
+def kill_children() -> None:
+    """SIGKILL the process group of every child started here and not yet stopped (what a
+    campaign interrupted on its way out leaves); never raises."""
+    for pid in list(_CHILDREN):
+        _kill_group(pid)
+    _CHILDREN.clear()
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:  # it leads its group: the group goes, grandchildren included
+            os.killpg(pid, signal.SIGKILL)
+            return
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ProcessLookupError):
+        pass
+
+
 def stop_process(
     process: BaseProcess,
     ask: Connection | None = None,
@@ -76,6 +130,11 @@ def stop_process(
     if process.is_alive():
         process.kill()
         process.join(timeout=deadline_s)
+    if process.pid is not None and process.pid in _CHILDREN:
+        _CHILDREN.discard(process.pid)
+        if process.exitcode is not None:  # reaped: what is left of its group (a compiler, a tool) goes too
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def readable(conn: Connection) -> bool:
@@ -100,13 +159,15 @@ _END_OF_SENDS = object()
 
 @dataclass
 class WorkerProcess:
-    """The parent's handle of one worker process: the process, its pipe, its log file, and the
-    environment it reported once ready (``None`` until then)."""
+    """The parent's handle of one worker process: the process, its pipe, its log file, the
+    environment it reported once ready (``None`` until then), and the host's OOM kills when it
+    started (:func:`moefuzz.runtime.deaths.oom_kills`)."""
 
     process: BaseProcess
     conn: Connection
     log_path: Path
     environment: dict[str, str] | None = None
+    oom_kills: int | None = None
     _outbox: queue.SimpleQueue[Any] | None = None
     _sender: threading.Thread | None = None
 
@@ -140,9 +201,11 @@ class WorkerProcess:
         return not self._sender.is_alive()
 
     def log_tail(self, limit: int = 4000) -> str:
-        """The last ``limit`` characters of the worker's stderr log (empty when unreadable)."""
+        """The last ``limit`` bytes of the worker's stderr log, as text (empty when unreadable)."""
         try:
-            return self.log_path.read_text(errors="replace")[-limit:]
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, os.fstat(log.fileno()).st_size - limit))
+                return log.read().decode(errors="replace")
         except OSError:
             return ""
 
@@ -156,7 +219,6 @@ class WorkerProcess:
         stop_process(process)
         if self.end_sends(timeout=STOP_DEADLINE_S):  # the worker is dead: a write still under way fails now
             self.conn.close()
-        try:
-            os.unlink(self.log_path)
-        except OSError:
-            pass
+        for path in (self.log_path, Path(f"{self.log_path}.note")):
+            with contextlib.suppress(OSError):
+                os.unlink(path)

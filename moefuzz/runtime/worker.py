@@ -8,7 +8,8 @@ On the CPU, Triton kernels run in the interpreter with every access checked (:mo
 an out-of-bounds access is refused before it happens, reported as a crash, and the worker goes on.
 
 The worker's stderr goes to a log file that the parent reads after a death, to name the signal's
-cause.
+cause, and a note of its first CUDA error and escaping exception (:mod:`moefuzz.runtime.deaths`).
+The target's own code raising is a ``harness`` outcome, never the kernel's failure.
 """
 
 from __future__ import annotations
@@ -22,12 +23,18 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from moefuzz.engine.storm import avoided_size
 from moefuzz.execute.oob import find_out_of_bounds
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
-from moefuzz.model.outcome import Outcome, classify_crash_text
-from moefuzz.runtime.messages import Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_case
-from moefuzz.runtime.processes import reset_environment
+from moefuzz.model.outcome import Outcome, classify_crash_text, is_cuda_oom
+from moefuzz.runtime.deaths import escaped_record, module_file, note_path, write_note
+from moefuzz.runtime.messages import Avoid, Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_parts
+from moefuzz.runtime.processes import child_setup, reset_environment
+
+#: Where this worker writes its note (:func:`moefuzz.runtime.deaths.write_note`); ``None`` outside
+#: a worker process.
+_NOTE: str | None = None
 
 
 def describe_environment(device: str) -> dict[str, str]:
@@ -81,6 +88,10 @@ class CaseRunner:
         self.device = torch.device(device)
         self.target = get_target(target_name)
         self.kernel_spec = self.target.kernel(kernel_name)
+        if self.kernel_spec.build is not None:  # the compiled extension, from the cache (built by the parent)
+            from moefuzz.execute.cuda_compile import load_extension
+
+            load_extension(self.kernel_spec.build)
         self.kernel: Callable[[Any], None] = resolve_entry(self.kernel_spec.entry)
         self.oracle: Callable[..., Mapping[str, Any]] = resolve_entry(self.target.oracle)
 
@@ -96,12 +107,20 @@ class CaseRunner:
         launch passed, else the first failure with ``runs``, ``failures`` (launches failing with
         its signature) and ``nondeterministic`` (launches disagreed). A crash ends the plan: the device context is gone.
 
+        A case outside the kernel's domain (:attr:`~moefuzz.model.target.KernelSpec.domain`) is
+        not launched: ``skipped:outside-domain``.
+
         On the CPU (the Triton interpreter) every access is checked: one outside every buffer is
         a ``crash:out-of-bounds-<load|store|atomic>`` outcome instead of a wild read or write."""
         from moefuzz.execute.inprocess import launch_kernel, oracle_outputs
 
+        if not self.kernel_spec.supports(case):
+            return Outcome("skipped", SKIPPED_DETAIL, f"outside kernel {self.kernel_spec.name}'s domain")
         started = time.perf_counter()
-        specs = self.target.output_specs(case)
+        try:
+            specs = self.target.output_specs(case)
+        except Exception as exc:
+            return harness_outcome("output_specs", exc, started)
         ref: Mapping[str, Any] | None = expected
         first: Outcome | None = None
         failures = passes = runs = 0
@@ -126,13 +145,18 @@ class CaseRunner:
                     try:
                         ref = oracle_outputs(self.oracle, case)
                     except Exception as exc:
-                        return Outcome("oracle-error", type(exc).__name__, _one_line(exc), seconds=_since(started))
-                mismatch = self.target.compare(case, tri, ref)
+                        return harness_outcome("oracle", exc, started)
+                try:
+                    mismatch = self.target.compare(case, tri, ref)
+                except Exception as exc:
+                    return harness_outcome("compare", exc, started)
                 result = (
                     Outcome("pass")
                     if mismatch is None
                     else Outcome("divergence", mismatch.output, mismatch.headline(), mismatch)
                 )
+            if result.kind == "resource":  # the machine, not the kernel: nothing more runs here
+                return replace(result, seconds=_since(started), runs=runs)
             if not result.failed:
                 passes += 1
             elif first is None:
@@ -151,8 +175,19 @@ class CaseRunner:
         )
 
 
+#: Detail of the outcome of a case outside the kernel's domain (``skipped:outside-domain``).
+SKIPPED_DETAIL = "outside-domain"
+
+
 def _since(started: float) -> float:
     return time.perf_counter() - started
+
+
+def harness_outcome(stage: str, exc: BaseException, started: float) -> Outcome:
+    """The ``harness`` outcome of the target's code raising ``exc`` at ``stage`` (``compare``...)."""
+    tail = "".join(traceback.format_exception(exc)[-8:])
+    message = f"{stage} raised {_one_line(exc)}"
+    return Outcome("harness", f"{stage}-{type(exc).__name__}", message, seconds=_since(started), log_tail=tail)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -166,7 +201,10 @@ def _kernel_failure(exc: Exception, seconds: float) -> Outcome:
         text = str(oob)
         return Outcome("crash", classify_crash_text(text), text[:500], seconds=seconds)
     text = f"{type(exc).__name__}: {exc}"
-    if "cuda" in text.lower() or type(exc).__name__ in ("AcceleratorError", "CudaError"):
+    if "cuda" in text.lower() or type(exc).__name__ in ("AcceleratorError", "CudaError", "OutOfMemoryError"):
+        write_note(_NOTE, "cuda_error", _one_line(exc))  # the first one names a death that follows
+        if is_cuda_oom(text):
+            return Outcome("resource", "cuda-oom", _one_line(exc), seconds=seconds)
         return Outcome("crash", classify_crash_text(text), _one_line(exc), seconds=seconds)
     tail = "".join(traceback.format_exception(exc)[-6:])
     return Outcome("error", type(exc).__name__, _one_line(exc), seconds=seconds, log_tail=tail)
@@ -199,14 +237,18 @@ def worker_main(
     A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
     is unpickled while this one runs.
     """
+    global _NOTE
+    child_setup()
     if environ is not None:
         reset_environment(environ)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log_fd, 2)
+    _NOTE = str(note_path(log_path))
     try:
         device = choose_device(device)
         runner = CaseRunner(target_name, kernel_name, device)
-        source = _LazySource(runner.target, limits, device)
+        write_note(_NOTE, "kernel_file", module_file(runner.kernel))
+        source = _LazySource(runner.target, limits, device, runner.kernel_spec.domain)
         if warmup and device == "cuda":
             crashed = _warm_up(runner, source)
             if crashed is not None:
@@ -217,16 +259,25 @@ def worker_main(
         conn.send(Failed(_one_line(exc)))
         return
     inbox = _Inbox(conn)
-    while True:
-        request = inbox.get()
-        if request is None:
-            return
-        outcome = _answer(runner, source, request)
-        conn.send(outcome)
-        if outcome.ends_worker:
-            # A CUDA error is sticky: this context can run nothing more. (An out-of-bounds access
-            # refused under the interpreter never happened: this process goes on.)
-            os._exit(3)
+    try:
+        while True:
+            request = inbox.get()
+            if request is None:
+                return
+            if isinstance(request, Avoid):
+                source.avoid = request.fingerprints
+                continue
+            outcome = _answer(runner, source, request)
+            conn.send(outcome)
+            if outcome.ends_worker:
+                # A CUDA error is sticky: this context can run nothing more. (An out-of-bounds access
+                # refused under the interpreter never happened: this process goes on.)
+                os._exit(3)
+    except BaseException as exc:  # escaping: the parent labels the death from the note
+        if "cuda" in str(exc).lower():
+            write_note(_NOTE, "cuda_error", _one_line(exc))
+        write_note(_NOTE, "exception", escaped_record(exc, module_file(runner.kernel)))
+        raise
 
 
 class _Inbox:
@@ -262,21 +313,39 @@ class _Inbox:
 
 
 class _LazySource:
-    """The target's strategy within the worker's limits, built at the first draw from bytes."""
+    """The target's strategy within the worker's limits (drawing into the kernel's ``domain``),
+    built at the first draw from bytes; it also says which points of the target's domain a case
+    hits (:meth:`coverage`)."""
 
-    def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str) -> None:
-        self.target, self.limits, self.device = target, limits, device
+    def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str, domain: Any = None) -> None:
+        self.target, self.limits, self.device, self.domain = target, limits, device, domain
         self._source: Any = None
+        #: Fingerprints of cases to skip (:class:`~moefuzz.runtime.messages.Avoid`).
+        self.avoid: frozenset[tuple[int, ...]] = frozenset()
+        self._coverage: Any = None
+
+    def _limits(self) -> Any:
+        from moefuzz.model.target import Limits, default_limits
+
+        return Limits(**self.limits) if self.limits is not None else default_limits(self.device)
 
     def from_bytes(self, buffer: bytes) -> Case | None:
         if self._source is None:
             from moefuzz.engine.generate import CaseSource
-            from moefuzz.model.target import Limits, default_limits
 
-            limits = Limits(**self.limits) if self.limits is not None else default_limits(self.device)
-            self._source = CaseSource(self.target.strategy(limits), seed=0)
+            self._source = CaseSource(self.target.strategy(self._limits()), seed=0, domain=self.domain)
         case: Case | None = self._source.from_bytes(buffer)
         return case
+
+    def coverage(self, case: Case) -> int:
+        """The domain points ``case`` hits, as a bit mask (0 for a target with no domain)."""
+        if self._coverage is None:
+            from moefuzz.model.domain import Coverage
+
+            domain = self.target.domain
+            self._coverage = Coverage(domain.points(self._limits()) if domain is not None else [])
+        mask: int = self._coverage.mask(case)
+        return mask
 
 
 def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> Outcome:
@@ -285,18 +354,34 @@ def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> 
 
     plan = [Perturbation.from_json(p) for p in request.plan]
     if isinstance(request, RunCase):
-        return runner.run_plan(Case(request.arrays, request.params), plan)
+        sent = Case(request.arrays, request.params)
+        return replace(runner.run_plan(sent, plan), coverage=source.coverage(sent))
     if isinstance(request, RunPrepared):
-        prepared, expected = prepared_case(request.payload)
+        prepared, expected, coverage = prepared_parts(request.payload)
+        size = avoided_size(runner.target, source.avoid, prepared)
+        if size is None:
+            return Outcome("avoided", message="like a known crasher's case")
         outcome = runner.run_plan(prepared, plan, expected)
-        return replace(outcome, case=prepared) if outcome.failed else outcome
-    case, error = draw_checked(source, runner.target.check, request.buffer)
+        return replace(outcome, case=prepared if _sends_case(outcome) else None, coverage=coverage, size=size)
+    started = time.perf_counter()
+    try:
+        case, error = draw_checked(source, runner.target.check, request.buffer)
+    except Exception as exc:
+        return harness_outcome("strategy", exc, started)
     if case is None:
         return Outcome("rejected", message="the strategy rejected these bytes")
     if error:
         return Outcome("invalid", message=error.splitlines()[0][:500], case=case)
+    size = avoided_size(runner.target, source.avoid, case)
+    if size is None:
+        return Outcome("avoided", message="like a known crasher's case")
     outcome = runner.run_plan(case, plan)
-    return replace(outcome, case=case) if outcome.failed else outcome
+    return replace(outcome, case=case if _sends_case(outcome) else None, coverage=source.coverage(case), size=size)
+
+
+def _sends_case(outcome: Outcome) -> bool:
+    """Whether the parent needs the case back: a failure, or the target's own code raising."""
+    return outcome.failed or outcome.kind == "harness"
 
 
 def _warm_up(runner: CaseRunner, source: _LazySource) -> str | None:

@@ -123,6 +123,11 @@ class Shrinker:
         """True once the budget is spent."""
         return time.monotonic() >= self._deadline
 
+    def stop(self) -> None:
+        """Spend the budget now: the shrink ends after the candidate under way (a campaign
+        asked to stop)."""
+        self._deadline = time.monotonic()
+
     def size(self, case: Case) -> tuple[int, ...]:
         return self._size(case)
 

@@ -39,6 +39,7 @@ from moefuzz.strategies.routing import (
     build_routing_table,
     edge_sizes,
     local_expert_range,
+    wide_draws,
 )
 
 #: Source-rank counts R (EP sizes): single rank, odd, powers of two, and a wide EP deployment.
@@ -271,17 +272,24 @@ def dispatched_tables(
         :data:`FILLS` (uneven counts, all-padding ranks, no padding at all), sentinels of
         :data:`SENTINELS`, and real rows of every routing skew and duplicate mode.
     """
-    num_experts = draw(edge_sizes(EXPERT_EDGES, 1, max_experts), label="num_experts")
-    ranks = [r for r in RANK_COUNTS if r <= num_experts and r <= max(1, max_tokens)]
-    num_ranks = draw(st.sampled_from(ranks), label="num_ranks")
-    max_tokens_per_rank = draw(edge_sizes(TOKEN_EDGES, 0, max_tokens // num_ranks), label="max_tokens_per_rank")
-    topk = draw(between(1, max_topk), label="topk")
+    wide = draw(wide_draws(max_experts, max_topk), label="wide")
+    if wide:  # one source rank, every expert local and routed to (see routing.wide_draws)
+        num_experts, topk = wide
+        num_ranks = 1
+        least = min(max_tokens, -(-num_experts // topk))
+        max_tokens_per_rank = draw(between(least, max_tokens), label="max_tokens_per_rank")
+    else:
+        num_experts = draw(edge_sizes(EXPERT_EDGES, 1, max_experts), label="num_experts")
+        ranks = [r for r in RANK_COUNTS if r <= num_experts and r <= max(1, max_tokens)]
+        num_ranks = draw(st.sampled_from(ranks), label="num_ranks")
+        max_tokens_per_rank = draw(edge_sizes(TOKEN_EDGES, 0, max_tokens // num_ranks), label="max_tokens_per_rank")
+        topk = draw(between(1, max_topk), label="topk")
     placement = draw(st.sampled_from(PLACEMENTS), label="placement")
     receiver = draw(st.sampled_from(RECEIVERS), label="receiver")
     any_rank = draw(st.integers(0, num_ranks - 1), label="ep_rank")
     fill = draw(st.sampled_from(FILLS), label="fill")
     sentinel_kind = draw(st.sampled_from(SENTINELS), label="sentinel")
-    skew = draw(st.sampled_from(SKEWS), label="skew")
+    skew = "dense" if wide else draw(st.sampled_from(SKEWS), label="skew")
     duplicates = draw(st.sampled_from(DUPLICATE_MODES), label="duplicates")
     seed = draw(st.integers(0, 2**32 - 1), label="seed")
     return build_dispatched_table(

@@ -28,9 +28,12 @@ from moefuzz.strategies.routing import RoutingTable, routing_tables
 #: DeepEP's ``expert_alignment`` for DeepGEMM's contiguous grouped GEMM: rows per M block.
 ALIGNMENT = 128
 #: Shapes of a received table besides a plain routed one (see :func:`recv_topk_tables`).
-RECV_SHAPES = ("routed", "all_minus_one", "one_expert", "alignment_edge")
-#: The shapes as drawn: routed tables half of the time (they already hold -1 rows and skews).
-_SHAPE_DRAWS = ("routed", "routed", "routed", "one_expert", "alignment_edge", "all_minus_one")
+RECV_SHAPES = ("routed", "all_minus_one", "one_expert", "alignment_edge", "dense_local")
+#: The shapes as drawn: routed tables three in seven (they already hold -1 rows and skews).
+_SHAPE_DRAWS = ("routed", "routed", "routed", "one_expert", "alignment_edge", "all_minus_one", "dense_local")
+#: Local expert counts of the ``dense_local`` shape: either side of a 256- or 512-expert block,
+#: and the contract's widest rank (a rank of a 1024-expert model with EP off).
+DENSE_EXPERTS = (255, 256, 257, 511, 512, 513, 768, 1023, 1024)
 #: Item counts at the alignment edges, for the ``alignment_edge`` shape.
 EDGE_COUNTS = (1, 127, 128, 129, 255, 256, 257)
 #: Hidden sizes: tiny, around one 128-wide block (scale group and kernel tile), and a few blocks.
@@ -181,6 +184,19 @@ def _alignment_edge(rng: np.random.Generator, topk: int, num_experts: int, max_t
     return flat.reshape(num_tokens, topk).astype(np.int32)
 
 
+def _dense_local(rng: np.random.Generator, topk: int, num_experts: int, max_tokens: int) -> np.ndarray:
+    """[N, K] local ids where 90-100 % of the ``num_experts`` experts hold at least one item
+    (each once, the rest of the slots spread over them or -1); N is the fewest tokens that
+    fit them, plus up to a quarter more, within ``max_tokens``."""
+    populated = min(num_experts, max(1, int(num_experts * rng.uniform(0.9, 1.0) + 0.5)), max_tokens * topk)
+    num_tokens = min(max_tokens, -(-populated // topk) + int(rng.integers(0, populated // (4 * topk) + 2)))
+    experts = rng.permutation(num_experts)[:populated]
+    flat = rng.choice(experts, size=num_tokens * topk)
+    flat[: experts.size] = experts
+    flat[experts.size :][rng.random(flat.size - experts.size) < rng.uniform(0.0, 0.3)] = -1
+    return rng.permutation(flat).reshape(num_tokens, topk).astype(np.int32)
+
+
 @st.composite
 def recv_topk_tables(
     draw: st.DrawFn, *, max_tokens: int = 16384, max_topk: int = 8, max_experts: int = 512
@@ -201,6 +217,9 @@ def recv_topk_tables(
     - ``one_expert``: such a table where one slot of every token names the same local expert.
     - ``alignment_edge``: E = 256 (or ``max_experts``) local experts, one to three of them with
       :data:`EDGE_COUNTS` items (127/128/129: either side of the 128 alignment), others empty.
+    - ``dense_local``: a wide rank, E from :data:`DENSE_EXPERTS` (or ``max_experts``) with at
+      least 90 % of its experts holding items, the shape where a kernel's per-expert block or
+      prefix overflows (a routed table of 1024 global experts split over ranks rarely is one).
 
     N = 0 and N = 1 come with the routing tables' token edges.
     """
@@ -210,6 +229,13 @@ def recv_topk_tables(
         num_experts = min(256, max_experts)
         seed = draw(st.integers(0, 2**32 - 1), label="seed")
         ids = _alignment_edge(np.random.default_rng(seed), topk, num_experts, max(1, max_tokens))
+        return RecvTopk(ids, num_experts, shape)
+    if shape == "dense_local" and max_tokens >= 1:
+        wide = tuple(sorted({min(e, max_experts) for e in DENSE_EXPERTS}))
+        num_experts = draw(st.sampled_from(wide), label="num_experts")
+        topk = draw(st.integers(1, max_topk), label="topk")
+        seed = draw(st.integers(0, 2**32 - 1), label="seed")
+        ids = _dense_local(np.random.default_rng(seed), topk, num_experts, max_tokens)
         return RecvTopk(ids, num_experts, shape)
     table = draw(routing_tables(max_tokens=max_tokens, max_topk=max_topk, max_experts=max_experts))
     ids = local_topk_ids(table)

@@ -338,3 +338,8 @@ def paged_kv_states(
         shape=shape,
         seed=draw(st.integers(0, 2**32 - 1), label="seed"),
     )
+
+
+def power_of_two(value: int) -> bool:
+    """Whether ``value`` is a power of two (1 included): the page sizes many kernels take."""
+    return value >= 1 and value & (value - 1) == 0

@@ -24,10 +24,17 @@ from hypothesis import strategies as st
 #: takes T <= 256; vLLM's moe_align_block_size switches at 1024 tokens; DeepEP aligns to 128).
 TOKEN_EDGES = (1, 2, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 2048, 4096, 8192, 16384)
 #: Expert counts of real models plus non powers of two (Mixtral 8, Qwen 60/128, DeepSeek 256,
-#: Kimi 384) and the edges of 128- and 256-wide blocks.
-EXPERT_EDGES = (1, 2, 3, 8, 60, 64, 127, 128, 129, 160, 255, 256, 257, 384, 512)
-#: How expert ids are distributed over the experts.
-SKEWS = ("uniform", "one_hot", "zipf", "empty_experts", "all_local", "none_local")
+#: Kimi 384), the edges of 128- and 256-wide blocks and of a 512-expert prefix, up to 1024.
+EXPERT_EDGES = (1, 2, 3, 8, 60, 64, 127, 128, 129, 160, 255, 256, 257, 384, 512, 768, 1024)
+#: How expert ids are distributed over the experts (``dense``: every local expert named at least
+#: once where T * K allows, the rest uniform over them).
+SKEWS = ("uniform", "one_hot", "zipf", "empty_experts", "all_local", "none_local", "dense")
+#: Expert counts of a *wide* draw (one in :data:`WIDE_ODDS`, when ``max_experts`` exceeds 512):
+#: one rank holding more than 512 experts, nearly all of them routed to (the shape where a
+#: per-expert block or prefix sized for 512 overflows), up to the 1024 of the contracts.
+WIDE_EXPERTS = (513, 768, 1000, 1023, 1024)
+#: A draw is wide with probability 1 / WIDE_ODDS (swarm testing: the feature on or off per case).
+WIDE_ODDS = 8
 #: How many tokens get a duplicated expert inside their own top-k.
 DUPLICATE_MODES = ("none", "one", "few", "many", "all")
 #: Where padded rows (rows entirely filled with a sentinel id) sit.
@@ -104,6 +111,19 @@ def _choices(values: tuple) -> st.SearchStrategy:
     return st.sampled_from(values)
 
 
+@functools.lru_cache(maxsize=256)
+def wide_draws(max_experts: int, max_topk: int = 8) -> st.SearchStrategy[tuple[int, int] | None]:
+    """``None`` (a plain draw), or one time in :data:`WIDE_ODDS` when ``max_experts`` exceeds
+    512, ``(E, K)`` of a wide draw: E from :data:`WIDE_EXPERTS` (capped at ``max_experts``), K
+    from 1..``max_topk``. A wide draw keeps every expert local and names each one (skew
+    ``dense``), with T >= E / K tokens."""
+    wide = tuple(sorted({min(e, max_experts) for e in WIDE_EXPERTS}))
+    if max_experts <= 512:
+        return st.none()
+    pick = st.tuples(_choices(wide), between(1, max_topk))
+    return between(0, WIDE_ODDS - 1).flatmap(lambda roll: pick if roll == WIDE_ODDS - 1 else st.none())
+
+
 def local_expert_range(num_experts: int, ep_rank: int, ep_size: int) -> tuple[int, int]:
     """The [start, end) experts rank ``ep_rank`` of ``ep_size`` owns under a contiguous split.
 
@@ -128,7 +148,7 @@ def _expert_weights(rng: np.random.Generator, skew: str, num_experts: int, start
         used = rng.random(num_experts) < rng.uniform(0.05, 0.5)
         used[rng.integers(num_experts)] = True
         weights = used.astype(float)
-    elif skew == "all_local" and end > start:
+    elif skew in ("all_local", "dense") and end > start:
         weights[:] = 0.0
         weights[start:end] = 1.0
     elif skew == "none_local" and end - start < num_experts:
@@ -224,6 +244,9 @@ def build_routing_table(
     ids = rng.choice(num_experts, size=(num_tokens, topk), p=weights).astype(np.int64)
     if skew in ("uniform", "zipf"):
         ids = _distinct_rows(rng, ids, num_experts)
+    if skew == "dense" and end > start and ids.size:
+        slots = rng.permutation(ids.size)[: min(ids.size, end - start)]
+        ids.reshape(-1)[slots] = start + rng.permutation(end - start)[: slots.size]
     _inject_duplicates(rng, ids, duplicates)
     _pad_rows(rng, ids, padding, sentinel, ep_size)
     return RoutingTable(
@@ -266,17 +289,27 @@ def routing_tables(
         duplicates injected into one token, a few, many or all (mode ``none`` keeps top-k rows
         distinct wherever E >= K), and padding per :data:`PADDING_MODES`.
 
+    One draw in :data:`WIDE_ODDS` (when ``max_experts`` > 512) is *wide* instead: one rank of
+    :data:`WIDE_EXPERTS` experts, every one routed to (see :func:`wide_draws`).
+
     Shrinks (under ``@given``) towards the fewest tokens, K = 1, the fewest experts, a single
     EP rank, uniform ids, no duplicates, no padding, a -1 sentinel and seed 0.
     """
-    num_tokens = draw(edge_sizes(TOKEN_EDGES, min_tokens, max_tokens), label="num_tokens")
-    topk = draw(between(1, max_topk), label="topk")
-    num_experts = draw(edge_sizes(EXPERT_EDGES, 1, max_experts), label="num_experts")
+    wide = draw(wide_draws(max_experts, max_topk), label="wide")
+    if wide:
+        num_experts, topk = wide
+        num_tokens = draw(
+            between(min(max_tokens, max(min_tokens, -(-num_experts // topk))), max_tokens), label="num_tokens"
+        )
+    else:
+        num_tokens = draw(edge_sizes(TOKEN_EDGES, min_tokens, max_tokens), label="num_tokens")
+        topk = draw(between(1, max_topk), label="topk")
+        num_experts = draw(edge_sizes(EXPERT_EDGES, 1, max_experts), label="num_experts")
     ep_size, ep_rank = 1, 0
-    if expert_parallel:
+    if expert_parallel and not wide:
         ep_size = draw(_choices(tuple(sorted({r for r in (1, 2, 3, 4, 8, 16, num_experts) if r <= num_experts}))))
         ep_rank = draw(between(0, ep_size - 1), label="ep_rank")
-    skew = draw(_choices(SKEWS), label="skew")
+    skew = "dense" if wide else draw(_choices(SKEWS), label="skew")
     duplicates = draw(_choices(DUPLICATE_MODES), label="duplicates")
     pad_mode = draw(_choices(PADDING_MODES), label="padding") if padding else "none"
     sentinel = draw(_choices((-1, num_experts)), label="sentinel")

@@ -44,6 +44,8 @@ def touched_kernels(targets: Iterable[Target], changed: Iterable[Path], root: Pa
             if kernel.is_bug_model:
                 continue
             files = contract_files | finder.closure({kernel.entry.partition(":")[0]})
+            if kernel.build is not None:  # a CUDA kernel's C++/CUDA source files
+                files |= {Path(source).resolve() for source in kernel.build.sources}
             if files & changed_files:
                 touched.append((target.name, kernel.name))
     return touched

@@ -1,11 +1,22 @@
-"""What the ``moefuzz`` commands share: one-line errors, ``--targets``, ``--json`` and
-``--junit-xml``, and argument parsing."""
+"""What the ``moefuzz`` commands share: exit statuses and one-line errors, ``--targets``,
+``--json`` and ``--junit-xml``, and argument parsing.
+
+Exit statuses, the same for every command (:data:`EXIT_STATUSES`; :func:`exit_status` maps an
+exception to one): 0 clean, 1 failures found (or a reproducer still failing), 2 usage or bad
+input, 3 an error of moefuzz, the target's harness or the environment (a full disk, a worker
+that cannot start, an unexpected traceback: one line on stderr and the file the traceback was
+written to), 130 interrupted by SIGINT, 143 by SIGTERM.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,15 +24,103 @@ from typing import Any, TypeVar
 
 import click
 
-from moefuzz.errors import MoefuzzError
+from moefuzz.errors import HarnessError, MoefuzzError, StorageError, WorkerError
+from moefuzz.runtime import stopping
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Every exit status of every command, and what it means (README and ``--help`` show them).
+EXIT_STATUSES = (
+    (0, "clean: no failure"),
+    (1, "failures found, or a reproducer still fails"),
+    (2, "usage or bad input (arguments, a corrupt or hostile corpus file)"),
+    (3, "an error of moefuzz, the target's harness or the environment (full disk, traceback)"),
+    (130, "interrupted by SIGINT (Ctrl-C); what was collected is saved"),
+    (143, "interrupted by SIGTERM; what was collected is saved and the reports written"),
+)
+
+#: Errors that are not the user's input: moefuzz, the target's own code, the machine (exit 3).
+ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (HarnessError, WorkerError, StorageError)
+
+
+def kill_started_children() -> None:
+    """:func:`moefuzz.runtime.processes.kill_children`, imported only when a command started
+    any (the module imports numpy)."""
+    processes = sys.modules.get("moefuzz.runtime.processes")
+    if processes is not None:
+        processes.kill_children()
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status of a command that raised ``exc`` (see :data:`EXIT_STATUSES`)."""
+    if isinstance(exc, stopping.Interrupted):
+        return exc.exit_status
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, ENVIRONMENT_ERRORS):
+        return 3
+    if isinstance(exc, MoefuzzError):
+        return 2
+    return 3
+
+
+def exit_epilog() -> str:
+    """The exit statuses as the ``--help`` epilog shows them."""
+    return "Exit status: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_STATUSES) + "."
+
+
+def report_unexpected(exc: BaseException) -> None:
+    """One line on stderr for an exception moefuzz did not expect, and where its traceback was
+    written (a file in the temporary directory; on stderr when even that cannot be written)."""
+    text = "".join(traceback.format_exception(exc))
+    first = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        first = f"the disk refused a write ({first})"
+    try:
+        fd, path = tempfile.mkstemp(prefix="moefuzz-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        where = f"traceback in {path}"
+    except OSError:
+        click.echo(text, err=True)
+        where = "traceback above"
+    click.echo(f"moefuzz: error: {first} ({where})", err=True)
+
+
+class MoefuzzGroup(click.Group):
+    """The ``moefuzz`` group: every command runs with SIGINT and SIGTERM handled
+    (:mod:`moefuzz.runtime.stopping`), its children killed on the way out, and every exception
+    turned into one line and an exit status (:func:`exit_status`)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        previous = stopping.install()
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt as exc:  # stopping.Interrupted included
+            kill_started_children()
+            name = exc.args[0] if isinstance(exc, stopping.Interrupted) else "SIGINT"
+            click.echo(f"moefuzz: interrupted by {name}; saved findings are kept", err=True)
+            sys.exit(exit_status(exc))
+        except MoefuzzError as exc:
+            click.echo(f"moefuzz: error: {exc}", err=True)
+            sys.exit(exit_status(exc))
+        except Exception as exc:
+            report_unexpected(exc)
+            sys.exit(3)
+        finally:
+            kill_started_children()
+            stopping.restore(previous)
+
 
 DEVICES = click.Choice(["auto", "cuda", "cpu"])
 
 
 def one_line_errors(command: F) -> F:
-    """Turn a moefuzz error raised by ``command`` into one line on stderr and exit status 2."""
+    """Turn a moefuzz error raised by ``command`` into one line on stderr and its exit status
+    (:func:`exit_status`: 2 for bad input, 3 for the environment), also where the command runs
+    outside :class:`MoefuzzGroup`."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -29,7 +128,7 @@ def one_line_errors(command: F) -> F:
             return command(*args, **kwargs)
         except MoefuzzError as exc:
             click.echo(f"moefuzz: error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(exit_status(exc))
 
     return wrapper  # type: ignore[return-value]
 

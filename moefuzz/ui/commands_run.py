@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from moefuzz.ui.cli_common import DEVICES, Reports, one_line_errors, parse_devices, report_options, targets_option
+from moefuzz.runtime.stopping import Interrupted
+from moefuzz.ui.cli_common import (
+    DEVICES,
+    Reports,
+    kill_started_children,
+    one_line_errors,
+    parse_devices,
+    report_options,
+    targets_option,
+)
 from moefuzz.ui.commands_findings import TOOLS_ALL, sanitize_and_print
 
 #: Where ``moefuzz run`` saves findings without ``--corpus``: a directory of its own, apart from
@@ -179,10 +189,14 @@ def run(
     with StatusDisplay() as display:
         try:
             status = fuzz(config, display.update)
-        except KeyboardInterrupt:
-            click.echo("moefuzz: interrupted; saved findings are kept", err=True)
-            sys.exit(130)
+        except Interrupted as exc:  # before fuzzing began, or a second signal: reports if a status is there
+            if exc.status is None:
+                raise
+            kill_started_children()
+            status = exc.status
     click.echo(status_line(status))
+    for problem in status.corpus_problems:
+        click.echo(f"warning: not a known finding: {problem}", err=True)
     if status.engine_stats:
         click.echo(f"engine {engine}: {status.engine_stats}")
     if "interpreter" in status.device:
@@ -206,4 +220,11 @@ def run(
     from moefuzz.ui.reports import run_document
 
     reports.write(lambda at, seconds: run_document(config, status, at, seconds))
+    if status.resource_failures:
+        counts = ", ".join(f"{count} {name}" for name, count in sorted(status.resource_failures.items()))
+        click.echo(f"cases the machine could not run (not findings): {counts}")
+    if status.interrupted:
+        click.echo(f"moefuzz: interrupted by {status.interrupted}; findings so far are saved", err=True)
+        signum = getattr(signal, status.interrupted, None)
+        sys.exit(128 + int(signum) if signum is not None else 130)
     sys.exit(1 if status.findings or status.known else 0)

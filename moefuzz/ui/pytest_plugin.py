@@ -135,6 +135,10 @@ class ReproducerItem(pytest.Item):
             result = _replayer(self.config).replay(directory, finding)
         except MoefuzzError as exc:
             pytest.fail(f"moefuzz: {exc}", pytrace=False)
+        if result.outcome.kind in ("harness", "resource"):  # not the kernel's: neither pass nor fail
+            pytest.fail(
+                f"moefuzz: not run to the end: {result.outcome.signature}: {result.outcome.message}", pytrace=False
+            )
         if result.outcome.failed:
             outcome = result.outcome
             headline = f"{outcome.signature}: {outcome.message} [kernel {result.kernel}]"

@@ -23,6 +23,8 @@ The JSON schema, ``format`` ``moefuzz-report``, ``format_version`` 1::
                              made and first case run), null if none started
     first_case_s             seconds from the start to the first case's outcome (generators ready,
                              the kernel compiled), null if none ran
+    cuda_build               how the kernel's CUDA source was built (``compiled in 41.2 s``,
+                             ``cached (compiled in 41.2 s)``), "" for a kernel without one
     worker_restarts          workers replaced after a crash or a hang
     worker_recovery_s        seconds from each crash or hang to the next case done: {p50, p95, n}
     corpus                   the corpus directory
@@ -52,6 +54,7 @@ import datetime
 import importlib.metadata
 import json
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,7 +110,7 @@ def run_document(
     document = _header("run", started_at, duration_s, status.device, status.environment)
     document.update(
         {
-            "passed": not findings and not known,
+            "passed": not findings and not known and not status.interrupted,
             "tests": max(1, len(findings) + len(known)),
             "failures": len(findings) + len(known),
             "target": status.target,
@@ -115,13 +118,20 @@ def run_document(
             "seed": config.seed,
             "budget_s": config.duration_s,
             "execs": status.execs,
+            "skipped_outside_domain": status.skipped_outside_domain,
+            "coverage": status.coverage.to_json() if status.coverage is not None else None,
             "execs_per_s": round(status.execs_per_s, 3),
             "workers": status.workers,
             "generators": status.generators,
             "startup_s": None if status.fuzzing_since is None else round(status.fuzzing_since - status.started, 3),
             "first_case_s": None if status.first_case_at is None else round(status.first_case_at - status.started, 3),
+            "cuda_build": status.build,
             "worker_restarts": status.worker_restarts,
             "worker_recovery_s": percentiles(status.recovery_seconds),
+            "generator_restarts": status.generator_restarts,
+            "resource_failures": dict(status.resource_failures),
+            "skipped_known_crashers": status.skipped_known_crashers,
+            "interrupted": status.interrupted or None,
             "corpus": str(config.corpus),
             "findings": findings,
             "known": known,
@@ -162,7 +172,7 @@ def replay_document(
             "kernel": r.kernel,
             "recorded": r.finding.signature,
             "outcome": r.outcome.signature,
-            "passed": not r.outcome.failed,
+            "passed": r.outcome.kind == "pass",
             "message": r.outcome.message,
             "seconds": round(r.outcome.seconds, 3),
             "report": render_finding(r.finding, r.outcome),
@@ -233,8 +243,24 @@ def junit_xml(document: dict[str, Any]) -> bytes:
             ET.SubElement(case, "failure", message=message, type=kind).text = text
     suites.set("tests", suite.get("tests", "0"))
     suites.set("failures", suite.get("failures", "0"))
+    for element in suites.iter():
+        element.text = None if element.text is None else xml_safe(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, xml_safe(value))
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+#: Characters XML 1.0 cannot hold even escaped: C0 controls but tab, newline and carriage
+#: return; surrogates; U+FFFE and U+FFFF.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with each character XML 1.0 cannot hold written as ``\\xNN`` or ``\\uNNNN``
+    (a kernel's message may hold a NUL or an escape sequence); the rest is left to the XML
+    writer to escape."""
+    return _XML_ILLEGAL.sub(lambda m: m.group().encode("unicode_escape", "backslashreplace").decode("ascii"), text)
 
 
 def write_reports(document: dict[str, Any], json_path: Path | None, junit_path: Path | None) -> None:

@@ -58,6 +58,10 @@ def status_line(status: CampaignStatus) -> str:
         f"execs {status.execs}  {status.execs_per_s:.1f}/s  findings {findings_text(status)}  "
         f"corpus {status.corpus_size}  workers {status.workers}{_generators(status)}  restarts {status.worker_restarts}"
     )
+    if status.skipped_outside_domain:
+        line += f"  skipped {status.skipped_outside_domain} outside the kernel's domain"
+    if status.build:
+        line += f"  cuda build {status.build}"
     if isinstance(status, ClusterStatus):
         line += f"  {status.cluster_text}"
     if status.shrinking:
@@ -80,6 +84,8 @@ def status_panel(status: CampaignStatus) -> RenderableType:
         grid.add_row("cluster", status.cluster_text)
     grid.add_row("findings", Text(findings_text(status), style="red" if status.findings else ""))
     grid.add_row("corpus", f"{status.corpus_size} reproducers of {status.target}")
+    if status.build:
+        grid.add_row("cuda build", status.build)
     grid.add_row("shrinking", shrink_text(status) or "-")
     return grid
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
-from moefuzz.strategies import PagedKVState, paged_kv_states
+from moefuzz.strategies import PAGE_SIZES, PagedKVState, paged_kv_states
 from moefuzz_targets.alloc_extend.contract import POISON_PAGE
 
 #: Entries of POISON_PAGE after the free list: a kernel that runs past the list by up to this many
@@ -27,6 +27,8 @@ FREE_TAIL_PAGES = 8
 #: Most requests in a batch: sglang's decode batches are larger, but past a few dozen requests
 #: nothing new happens to one request's pages, and the interpreter runs one program per request.
 MAX_BATCH = 16
+#: The engine's page sizes and the contract's large ones (1024, and its maximum 4096).
+DRAWN_PAGE_SIZES = (*PAGE_SIZES, 1024, 4096)
 
 
 def free_pages_buffer(free_pages: Sequence[int] | np.ndarray, tail: int = FREE_TAIL_PAGES) -> np.ndarray:
@@ -82,4 +84,7 @@ def to_case(state: PagedKVState) -> Case:
 def cases(limits: Limits) -> st.SearchStrategy[Case]:
     """alloc_extend cases within ``limits``: up to ``limits.max_tokens`` tokens after the extend,
     up to :data:`MAX_BATCH` requests, page sizes from the paged KV strategy."""
-    return st.builds(to_case, paged_kv_states(max_tokens=limits.max_tokens, max_batch=MAX_BATCH, swa=False))
+    return st.builds(
+        to_case,
+        paged_kv_states(max_tokens=limits.max_tokens, max_batch=MAX_BATCH, page_sizes=DRAWN_PAGE_SIZES, swa=False),
+    )

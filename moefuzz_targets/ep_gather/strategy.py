@@ -25,6 +25,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.shrinking.routing import RoutingLayout
 from moefuzz.strategies.expert_parallel import hidden_sizes, recv_topk_tables, scatter_layout, token_rows
+from moefuzz_targets.ep_gather.contract import MAX_EXPERTS
 
 #: The contract takes -1 in any slot (not on this rank; its weight and input_index: anything).
 LAYOUT = RoutingLayout(
@@ -90,10 +91,12 @@ def make_case(
 @st.composite
 def cases(draw: st.DrawFn, limits: Limits) -> Case:
     """ep_gather cases within ``limits``: N up to ``limits.max_tokens``, K up to 8, E local up to
-    512, H from the hidden sizes (M x H kept to a few MiB), and the unwritten entries' modes."""
+    1024, H from the hidden sizes (M x H kept to a few MiB), and the unwritten entries' modes."""
     recv = draw(
         recv_topk_tables(
-            max_tokens=limits.max_tokens, max_topk=min(8, limits.max_topk), max_experts=min(512, limits.max_experts)
+            max_tokens=limits.max_tokens,
+            max_topk=min(8, limits.max_topk),
+            max_experts=min(MAX_EXPERTS, limits.max_experts),
         )
     )
     rows = scatter_layout(recv.recv_topk, recv.num_experts).num_rows

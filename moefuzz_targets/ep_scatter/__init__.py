@@ -2,7 +2,8 @@
 
 Files: ``contract.py`` (preconditions, output specs, set-wise comparison, explanations),
 ``oracle.py`` (``ep_scatter_torch``), ``kernels.py`` (moefuzz's Triton kernels: the correct
-default and the ``bug-stale-start-loc`` model), ``strategy.py`` (cases from the engine's
+default, the ``bug-stale-start-loc`` and ``bug-wide-local-experts`` models), ``domain.py`` (its
+input domain), ``strategy.py`` (cases from the engine's
 expert-parallel strategies), ``shrink.py`` (the hidden-size pass, shared with ep_gather).
 """
 
@@ -34,6 +35,11 @@ TARGET = conventional_target(
             "stores the prefix to expert_start_loc and reads its own start back (a GPU race; right on CPU)",
             models_bug="LightLLM _fwd_kernel_ep_scatter_1: cross-warp stale read of expert_start_loc "
             "(alibaba/rtp-llm#1098)",
+        ),
+        kernel(
+            "bug-wide-local-experts",
+            "prefix block of 512 experts: with E local > 512 the later experts start at row 0",
+            models_bug="a domain-edge bug: a kernel sized for E local <= 512 (wrong only past it)",
         ),
     ),
     launch_knobs={"num_warps": (1, 2, 4, 8, 16, 32)},

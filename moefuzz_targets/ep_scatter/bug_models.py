@@ -1,4 +1,4 @@
-"""Ground truth of ep_scatter's bug model for the benchmarks: where each bug lives and when it fires.
+"""Ground truth of ep_scatter's bug models for the benchmarks: where each bug lives and when it fires.
 
 Magma's levels as numpy predicates on a case, no kernel run (see
 :class:`~moefuzz_targets.shared.ground_truth.BugModel`): ``reached`` (the case takes the bug's
@@ -55,6 +55,40 @@ def stale_start_minimum() -> Case:
     )
 
 
+# A domain-edge bug (issue 15): a prefix block sized for 512 local experts.
+#: Local experts the ``bug-wide-local-experts`` prefix block holds (``kernels.NARROW_EXPERTS_BLOCK``).
+WIDE_BLOCK = 512
+
+
+def wide_reached(case: Case) -> bool:
+    """E local > 512: experts from 512 on fall outside ``_expert_start_kernel``'s block."""
+    return case.arrays["num_recv_tokens_per_expert"].shape[0] > WIDE_BLOCK
+
+
+def wide_triggered(case: Case) -> bool:
+    """E > 512 and some item on an expert below E - 1: expert e >= 512 reads its start as 0, so
+    ``expert_start_loc[e]`` is wrong exactly when start_e > 0, i.e. an earlier expert has items;
+    the last expert has the most earlier ones. ``recv_topk`` [N, K] int32, local ids or -1."""
+    num_experts = case.arrays["num_recv_tokens_per_expert"].shape[0]
+    ids = case.arrays["recv_topk"]
+    return num_experts > WIDE_BLOCK and bool(((ids >= 0) & (ids < num_experts - 1)).any())
+
+
+def wide_minimum() -> Case:
+    """(N, K, E, duplicates, distinct rows, -, sum |ids|, H) = (1, 1, 513, 0, 1, 0, 0, 1): one
+    bf16 token on expert 0 of 513; expert 512's cursor should be 128 (after expert 0's rows),
+    the kernel leaves 0."""
+    return Case(
+        {
+            "recv_x": np.ones((1, 1), dtype=np.float32),
+            "recv_x_scale": np.zeros((1, 0), dtype=np.float32),
+            "recv_topk": np.zeros((1, 1), dtype=np.int32),
+            "num_recv_tokens_per_expert": np.array([128] + [0] * WIDE_BLOCK, dtype=np.int32),
+        },
+        {"num_experts": WIDE_BLOCK + 1, "dtype": "bf16"},
+    )
+
+
 BUG_MODELS: tuple[BugModel, ...] = (
     BugModel(
         "ep_scatter",
@@ -65,4 +99,5 @@ BUG_MODELS: tuple[BugModel, ...] = (
         race=True,
         perturb=8,
     ),
+    BugModel("ep_scatter", "bug-wide-local-experts", wide_reached, wide_triggered, wide_minimum()),
 )

@@ -155,7 +155,11 @@ def _nonempty(ctx: LaunchContext, tensor: torch.Tensor) -> torch.Tensor:
     return tensor if tensor.numel() else ctx.scratch((1,), tensor.dtype)
 
 
-def _launch(ctx: LaunchContext, stale_start_loc: bool) -> None:
+#: The prefix block of the ``bug-wide-local-experts`` model: experts past it are not in the sum.
+NARROW_EXPERTS_BLOCK = 512
+
+
+def _launch(ctx: LaunchContext, stale_start_loc: bool, experts_block_cap: int = MAX_EXPERTS) -> None:
     counts = ctx.inputs["num_recv_tokens_per_expert"].contiguous()
     recv_topk = ctx.inputs["recv_topk"].contiguous()
     num_tokens, topk = recv_topk.shape
@@ -174,7 +178,7 @@ def _launch(ctx: LaunchContext, stale_start_loc: bool) -> None:
         out["expert_start_loc"],
         _nonempty(ctx, out["m_indices"]),
         num_experts,
-        EXPERTS_BLOCK=max(256, triton.next_power_of_2(num_experts)),
+        EXPERTS_BLOCK=min(experts_block_cap, max(256, triton.next_power_of_2(num_experts))),
         BLOCK_M=BLOCK_M,
         STALE_START_LOC=stale_start_loc,
         num_warps=warps,
@@ -226,3 +230,13 @@ def ep_scatter_bug_stale_start_loc(ctx: LaunchContext) -> None:
     Same arguments and errors as :func:`ep_scatter_triton`.
     """
     _launch(ctx, stale_start_loc=True)
+
+
+def ep_scatter_bug_wide_local_experts(ctx: LaunchContext) -> None:
+    """Bug model of a prefix block sized for at most 512 local experts: with E local > 512 the
+    experts from 512 on fall outside the block, their start reads as 0, and their m_indices and
+    rows land on expert 0's segment (a divergence on every device; right for E <= 512).
+
+    Same arguments and errors as :func:`ep_scatter_triton`.
+    """
+    _launch(ctx, stale_start_loc=False, experts_block_cap=NARROW_EXPERTS_BLOCK)

@@ -17,7 +17,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.shrinking.routing import RoutingLayout
 from moefuzz.strategies.expert_parallel import aligned_counts, hidden_sizes, recv_topk_tables, token_rows
-from moefuzz_targets.ep_scatter.contract import DTYPES, scale_columns
+from moefuzz_targets.ep_scatter.contract import DTYPES, MAX_EXPERTS, scale_columns
 
 #: The contract takes -1 in any slot (not on this rank: no item, output_index left untouched).
 LAYOUT = RoutingLayout(ids="recv_topk", token_arrays=("recv_x", "recv_x_scale"), num_experts="num_experts", sentinel=-1)
@@ -44,10 +44,12 @@ def make_case(recv_topk: np.ndarray, num_experts: int, hidden: int, dtype: str, 
 @st.composite
 def cases(draw: st.DrawFn, limits: Limits) -> Case:
     """ep_scatter cases within ``limits``: N up to ``limits.max_tokens``, K up to 8, E local up to
-    512, dtype bf16 or fp8, H from the hidden sizes."""
+    1024, dtype bf16 or fp8, H from the hidden sizes."""
     recv = draw(
         recv_topk_tables(
-            max_tokens=limits.max_tokens, max_topk=min(8, limits.max_topk), max_experts=min(512, limits.max_experts)
+            max_tokens=limits.max_tokens,
+            max_topk=min(8, limits.max_topk),
+            max_experts=min(MAX_EXPERTS, limits.max_experts),
         )
     )
     rows = max(int(aligned_counts(recv.recv_topk, recv.num_experts).astype(np.int64).sum()), recv.recv_topk.shape[0])

@@ -19,13 +19,14 @@ from moefuzz.strategies import RoutingTable, routing_tables
 from moefuzz.strategies.expert_map import expert_placements
 from moefuzz_targets.moe_align_block_size.contract import MAX_TOKENS, MAX_TOPK
 
-#: vLLM's BLOCK_SIZE_M values (fused_moe configs) and sizes that are not powers of two.
-BLOCK_SIZES = (16, 32, 64, 128, 256, 1, 3, 7, 24, 48, 100, 129)
+#: vLLM's BLOCK_SIZE_M values (fused_moe configs), sizes that are not powers of two and the
+#: contract's largest.
+BLOCK_SIZES = (16, 32, 64, 128, 256, 1, 3, 7, 24, 48, 100, 129, 1024)
 #: Extreme rewrites of a drawn table: none, every id the -1 sentinel, every kept item on expert 0
 #: or on the last expert (all tokens on one expert).
 REWRITES = ("none", "none", "all_minus_one", "one_expert")
-#: Largest E the strategy draws (the contract takes 1024).
-MAX_DRAWN_EXPERTS = 512
+#: Largest E the strategy draws (the contract's).
+MAX_DRAWN_EXPERTS = 1024
 
 
 def rewrite_table(ids: np.ndarray, num_experts: int, rewrite: str, expert: int) -> np.ndarray:

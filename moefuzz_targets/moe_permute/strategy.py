@@ -16,10 +16,14 @@ from hypothesis import strategies as st
 from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.strategies.dispatch import DispatchedTable, dispatched_tables
+from moefuzz_targets.moe_permute.contract import MAX_EXPERTS
 
 #: Hidden widths: one column, odd, one 64-column step exactly, one and a bit, two and a bit.
-#: Small on purpose: the rows are copied, not computed on, and the interpreter pays per element.
-HIDDEN_SIZES = (1, 7, 64, 100, 136)
+#: Small on purpose: the rows are copied, not computed on, and the interpreter pays per element;
+#: 128 and the contract's 4096 where the table is small (:data:`MAX_PERMUTED_ELEMENTS`).
+HIDDEN_SIZES = (1, 7, 64, 100, 136, 128, 4096)
+#: Most entries of the [T * K, H] permuted rows a case may ask for (a few MiB).
+MAX_PERMUTED_ELEMENTS = 1 << 21
 
 
 def hidden_rows(num_rows: int, hidden_size: int) -> np.ndarray:
@@ -88,10 +92,16 @@ def dispatched_case(
 
 def cases(limits: Limits) -> st.SearchStrategy[Case]:
     """moe_permute cases within ``limits``: R source ranks padded to M rows each (R * M up to
-    ``limits.max_tokens``), K up to 8, E up to 512, H from :data:`HIDDEN_SIZES`."""
+    ``limits.max_tokens``), K up to 8, E up to 1024, H from :data:`HIDDEN_SIZES` as far as
+    the T * K x H permuted rows stay within :data:`MAX_PERMUTED_ELEMENTS`."""
     tables = dispatched_tables(
         max_tokens=limits.max_tokens,
         max_topk=min(8, limits.max_topk),
-        max_experts=min(512, limits.max_experts),
+        max_experts=min(MAX_EXPERTS, limits.max_experts),
     )
-    return st.builds(to_case, tables, st.sampled_from(HIDDEN_SIZES))
+    return tables.flatmap(lambda table: hidden_sizes(table.topk_ids.size).map(lambda h: to_case(table, h)))
+
+
+def hidden_sizes(items: int) -> st.SearchStrategy[int]:
+    """One of :data:`HIDDEN_SIZES` with ``items * H <= MAX_PERMUTED_ELEMENTS`` (at least 1)."""
+    return st.sampled_from([h for h in HIDDEN_SIZES if max(items, 1) * h <= MAX_PERMUTED_ELEMENTS] or [1])

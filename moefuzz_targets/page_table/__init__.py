@@ -2,11 +2,13 @@
 
 Files: ``contract.py`` (preconditions, output specs, comparison, explanations), ``oracle.py``
 (``page_table_torch``), ``kernels.py`` (moefuzz's Triton kernel: the correct default and the
-``bug-trailing-entries`` and ``bug-translate-page-ids`` models), ``strategy.py`` (cases from the
+``bug-trailing-entries`` and ``bug-translate-page-ids`` models), ``cuda/`` and ``cuda_kernels.py``
+(the table in CUDA C++, with ``bug-cuda-trailing-entries``), ``strategy.py`` (cases from the
 engine's paged KV cache strategy), ``shrink.py`` (passes that keep the paged layout).
 """
 
 from moefuzz.model.convention import conventional_target, kernel
+from moefuzz_targets.page_table import cuda
 
 TARGET = conventional_target(
     __name__,
@@ -30,6 +32,20 @@ TARGET = conventional_target(
             "SWA layer: full_to_swa_index_mapping[slot // page_size] instead of mapping[slot] // page_size",
             models_bug="sgl-project/sglang#16267: SWA page table translated page ids instead of token locations "
             "(identical only at page_size 1)",
+        ),
+        kernel(
+            "cuda",
+            "moefuzz's correct CUDA table (cuda/page_table.cu): table pages only, SWA translation, page 0 padding",
+            entry="moefuzz_targets.page_table.cuda_kernels:page_table_cuda",
+            build=cuda.BUILD,
+        ),
+        kernel(
+            "bug-cuda-trailing-entries",
+            "CUDA: translates and stores the garbage cells of req_to_token past seq_len instead of page 0",
+            models_bug="sglang trtllm_mha + hybrid SWA page table keeps cells past cache_seqlens "
+            "(seed sglang-trtllm-mha-page-table-oob), in CUDA",
+            entry="moefuzz_targets.page_table.cuda_kernels:page_table_cuda_bug_trailing_entries",
+            build=cuda.BUILD_TRAILING_ENTRIES,
         ),
     ),
     launch_knobs={"num_warps": (1, 2, 4, 8, 16)},

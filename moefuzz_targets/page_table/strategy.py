@@ -16,13 +16,15 @@ from hypothesis import strategies as st
 
 from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
-from moefuzz.strategies import PagedKVState, paged_kv_states
+from moefuzz.strategies import PAGE_SIZES, PagedKVState, paged_kv_states
 
 #: Width of page_table: SGLang's eager ``ceil(max_seq_len_k / page_size)``, one page more, or a
 #: CUDA-graph buffer over every column of req_to_token (the widths where trailing cells exist).
 TABLE_WIDTHS = ("batch_max", "one_more", "context")
 #: Most requests a case has (SGLang's decode batches are larger; the bugs need two at most).
 MAX_BATCH = 16
+#: The engine's page sizes and the contract's maximum, 1024.
+DRAWN_PAGE_SIZES = (*PAGE_SIZES, 1024)
 
 
 def table_width(state: PagedKVState, width: str) -> int:
@@ -90,5 +92,5 @@ def cases(limits: Limits) -> st.SearchStrategy[Case]:
     """page_table cases within ``limits``: up to ``limits.max_tokens`` cached tokens over at most
     :data:`MAX_BATCH` requests, every page size of the paged KV strategy, a SWA pool most of the
     time, a table width from :data:`TABLE_WIDTHS`."""
-    states = paged_kv_states(max_tokens=limits.max_tokens, max_batch=MAX_BATCH, swa=True)
+    states = paged_kv_states(max_tokens=limits.max_tokens, max_batch=MAX_BATCH, page_sizes=DRAWN_PAGE_SIZES, swa=True)
     return st.builds(to_case, states, st.sampled_from(TABLE_WIDTHS))

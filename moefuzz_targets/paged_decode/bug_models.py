@@ -132,7 +132,7 @@ PAGED_DECODE_WINDOW_OFF_BY_ONE = BugModel(
 # the cache (crash:out-of-bounds-load under the interpreter, an illegal address on a GPU).
 # Size (1, 1, 1, 1, 1, 1, 1, 2, 0, 0, 1): one garbage column is the least the bug reads, and
 # with one page it must be outside the cache; the fuzzer's divergence shrank to (..., 2, 2, 0,
-# 0, 0), garbage 0 naming a NaN page 0 (tests/test_paged_decode_campaign.py).
+# 0, 0), garbage 0 naming a NaN page 0 (tests/targets/paged_decode/test_paged_decode_campaign.py).
 PAGED_DECODE_TRAILING_PAGES = BugModel(
     target="paged_decode",
     kernel="bug-trailing-pages",

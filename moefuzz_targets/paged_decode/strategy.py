@@ -38,11 +38,13 @@ from moefuzz.strategies import PagedKVState, paged_kv_states
 from moefuzz.strategies.paged_kv import garbage_cells
 from moefuzz_targets.paged_decode.contract import pages_used
 
-#: KV heads and q heads per KV head (GQA group): MHA (G = 1) to Llama-3-like G = 8.
+#: KV heads and q heads per KV head (GQA group): MHA (G = 1) to Llama-3-like G = 8, and G = 16
+#: (Hq = 128 with 8 KV heads, the contract's most q heads).
 KV_HEADS = (1, 2, 4, 8)
-GROUP_SIZES = (1, 2, 4, 8)
-#: Head dims: powers of two and 80 (not one: the kernel's BLOCK_D masks the rest).
-HEAD_DIMS = (16, 32, 64, 128, 80)
+GROUP_SIZES = (1, 2, 4, 8, 16)
+#: Head dims: powers of two, 80 (not one: the kernel's BLOCK_D masks the rest) and the
+#: contract's bounds 1 and 256.
+HEAD_DIMS = (16, 32, 64, 128, 80, 1, 256)
 #: Columns of page_table past the longest request's pages (FA takes any max_num_pages).
 EXTRA_COLUMNS = (0, 1, 2)
 

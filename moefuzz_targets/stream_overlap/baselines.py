@@ -77,7 +77,7 @@ def stream_overlap_given(
 #: page, a few, or a chunked prefill's 64 pages a batch; pages of 16 and 64 slots (FA3, trtllm);
 #: a slot of one head's K (128 int32) or MLA's 576; forwards of no spin or 1024 rounds (~0.2 ms);
 #: pools of fresh pages for each batch (an allocator with room) or the same pages every batch
-#: (evicted and handed out again, as tests/test_stream_overlap_gpu.py schedules them).
+#: (evicted and handed out again, as tests/targets/stream_overlap/test_stream_overlap_gpu.py schedules them).
 STREAM_BATCHES = (1, 2, 4, 8)
 STREAM_PAGES_PER_BATCH = (1, 4, 64)
 STREAM_PAGE_SIZES = (16, 64)

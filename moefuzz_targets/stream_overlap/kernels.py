@@ -27,8 +27,8 @@ The spin is what opens the race window: each round is a global load that depends
 previous store, so rounds cannot overlap or be optimised away (volatile loads, side-effecting
 stores), and a round costs about one L2 round trip. Estimated, not measured: 0.15-0.3 us per round
 on an H100, so the strategy's longest forward (4096 rounds) runs about 0.6-1.2 ms;
-``tests/test_stream_overlap_gpu.py`` measures it. While a forward spins its slots read as negative
-markers, so a copy that overlaps it can never read the right value by luck.
+``tests/targets/stream_overlap/test_stream_overlap_gpu.py`` measures it. While a forward spins its
+slots read as negative markers, so a copy that overlaps it can never read the right value by luck.
 
 Without CUDA there are no streams: the same launches run in order on the CPU (Triton
 interpreter), so the correct kernel and both bug models equal the oracle there. The races need a

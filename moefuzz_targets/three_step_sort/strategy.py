@@ -12,6 +12,7 @@ from moefuzz.model.case import Case
 from moefuzz.model.target import Limits
 from moefuzz.shrinking.routing import RoutingLayout
 from moefuzz.strategies import RoutingTable, routing_tables
+from moefuzz_targets.three_step_sort.contract import MAX_EXPERTS
 
 LAYOUT = RoutingLayout(
     ids="token_selected_experts",
@@ -36,9 +37,9 @@ def to_case(table: RoutingTable) -> Case:
 
 def cases(limits: Limits) -> st.SearchStrategy[Case]:
     """three_step_sort cases within ``limits``: any routing table (duplicates, skew, EP ranks,
-    sentinel-padded rows) with T up to ``limits.max_tokens``, K up to 8, E up to 512."""
+    sentinel-padded rows) with T up to ``limits.max_tokens``, K up to 8, E up to 1024."""
     return routing_tables(
         max_tokens=limits.max_tokens,
         max_topk=min(8, limits.max_topk),
-        max_experts=min(512, limits.max_experts),
+        max_experts=min(MAX_EXPERTS, limits.max_experts),
     ).map(to_case)

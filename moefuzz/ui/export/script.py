@@ -63,7 +63,7 @@ def render_script(
     imports, _, body = runtime.partition(IMPORTS_END)
     imports = imports[imports.index("from __future__") :]
     lines = ["#!/usr/bin/env python3", '"""' + _docstring(parts).rstrip() + '\n"""', ""]
-    lines += [f"# {line}".rstrip() for line in parts.header]
+    lines += [f"# {comment_safe(line)}".rstrip() for line in parts.header]
     lines += ["", imports.rstrip(), "", body.strip("\n"), "", ""]
     lines.append("# -- the case " + "-" * 86)
     lines.append(f"PARAMS = {dict(case.params)!r}")
@@ -71,7 +71,7 @@ def render_script(
     lines.append("INPUTS = {")
     for name, array in case.arrays.items():
         literal = inline_literal(array) if array.size <= inline_max else None
-        lines.append(f"    # {name}: {array.dtype} {list(array.shape)}")
+        lines.append(f"    # {comment_safe(name)}: {array.dtype} {list(array.shape)}")
         if literal is None:
             large[name] = array
             lines.append(f"    {name!r}: from_npz({name!r}, {parts.npz_name!r}),")
@@ -83,7 +83,7 @@ def render_script(
     lines += [f"    {name!r}: ({list(spec.shape)!r}, {spec.dtype!r})," for name, spec in output_specs.items()]
     lines.append("}")
     lines.append("# What is compared, read off moefuzz's contract for this case at export time:")
-    lines += [f"#   {name}: {check.describe()}" for name, check in checks.items()]
+    lines += [f"#   {comment_safe(f'{name}: {check.describe()}')}" for name, check in checks.items()]
     lines.append("CHECKS = {")
     lines += [f"    {name!r}: {check.to_literal()!r}," for name, check in checks.items()]
     lines.append("}")
@@ -140,8 +140,27 @@ def _scalar(value: object) -> str:
     return repr(value)
 
 
+def comment_safe(text: str) -> str:
+    """``text`` fit for one line of a comment or a docstring: every character that is not
+    printable (a newline, a NUL, a line or paragraph separator) becomes its ``repr`` escape, a
+    backslash is doubled and ``"`` is written ``\\"``, so finding text can end neither the comment
+    nor the docstring, nor form an escape there."""
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == '"':
+            out.append('\\"')
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(repr(char)[1:-1])
+    return "".join(out)
+
+
 def _docstring(parts: ScriptParts) -> str:
-    return f"""Reproducer written by `moefuzz export`: {parts.header[0] if parts.header else ""}
+    title = comment_safe(parts.header[0]) if parts.header else ""
+    return f"""Reproducer written by `moefuzz export`: {title}
 
 Standalone: needs torch, triton, numpy and the kernel's own package on sys.path (for moefuzz's
 built-in targets, the root of a moefuzz checkout, for `targets`); moefuzz is not imported.

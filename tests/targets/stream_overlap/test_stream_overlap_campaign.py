@@ -2,8 +2,8 @@
 both missing fences from an empty corpus, shrink them to the shortest schedule, blame the right
 fence, and the saved reproducers pass on the correct kernel.
 
-The real bug models only race on a GPU (tests/test_stream_overlap_gpu.py); these doubles show on
-the CPU what a lost race leaves in the host buffer (tests/stream_overlap_doubles.py).
+The real bug models only race on a GPU (tests/targets/stream_overlap/test_stream_overlap_gpu.py); these doubles show on
+the CPU what a lost race leaves in the host buffer (tests/targets/stream_overlap/stream_overlap_doubles.py).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ forwards (so shrinking has a direction). Skipped without CUDA.
 
 The lead runs it on the device, with the rates and times printed::
 
-    python3 -m pytest -q -s tests/test_stream_overlap_gpu.py
+    python3 -m pytest -q -s tests/targets/stream_overlap/test_stream_overlap_gpu.py
 """
 
 from __future__ import annotations

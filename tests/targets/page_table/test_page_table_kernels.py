@@ -25,7 +25,7 @@ from moefuzz_targets.page_table.kernels import (
 )
 from moefuzz_targets.page_table.oracle import page_table_torch
 from moefuzz_targets.page_table.strategy import table_case, to_case
-from tests.test_page_table_oracle import FULL, swa_case
+from tests.targets.page_table.test_page_table_oracle import FULL, swa_case
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

@@ -14,8 +14,8 @@ from moefuzz.shrinking.passes import ShrinkPass
 from moefuzz_targets.page_table import TARGET, contract
 from moefuzz_targets.page_table.oracle import page_table_torch
 from moefuzz_targets.page_table.shrink import _drop_leading, _page_size, _with_page_size, narrow_table
-from tests.test_page_table_kernels import state_case
-from tests.test_page_table_oracle import FULL, swa_case
+from tests.targets.page_table.test_page_table_kernels import state_case
+from tests.targets.page_table.test_page_table_oracle import FULL, swa_case
 
 
 def shrink_while(case: Case, holds: Callable[[Case], bool]) -> Case:

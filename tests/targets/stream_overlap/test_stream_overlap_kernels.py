@@ -3,7 +3,7 @@
 Runs on a GPU when there is one, else under the Triton interpreter (tests/conftest.py). Without
 CUDA there are no streams and the launches run in order, so the two bug models must equal the
 oracle too: a divergence here would be a bug in the launches, not a race (the races are in
-tests/test_stream_overlap_gpu.py).
+tests/targets/stream_overlap/test_stream_overlap_gpu.py).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def assert_equals_oracle(kernel: Callable[[LaunchContext], None], case: Case, **
     assert mismatch is None, f"{case.describe()}\n{mismatch.headline()}\n{contract.explain(case, mismatch)}"
 
 
-@pytest.mark.skipif(DEVICE.type == "cuda", reason="on a GPU the bug models race (tests/test_stream_overlap_gpu.py)")
+@pytest.mark.skipif(DEVICE.type == "cuda", reason="on a GPU the bug models race (test_stream_overlap_gpu.py)")
 @pytest.mark.parametrize("kernel", KERNELS.values(), ids=KERNELS.keys())
 def test_without_cuda_every_kernel_equals_the_oracle_on_drawn_schedules(kernel):
     source = CaseSource(TARGET.strategy(INTERPRETER_LIMITS), seed=11)

@@ -5,7 +5,7 @@ allows, so that a CPU campaign meets what a GPU race would show, every time.
 copy wins the race outright); ``forward-first`` runs batch b+1's forward before batch b's copy
 (``bug-missing-wait-write`` when the next forward wins). They pin the engine path of this target
 (strategy, comparison, explanation, shrink passes through real workers, corpus, replay) without a
-GPU; the real bug models are found on one (tests/test_stream_overlap_gpu.py). Loaded through
+GPU; the real bug models are found on one (tests/targets/stream_overlap/test_stream_overlap_gpu.py). Loaded through
 ``MOEFUZZ_TARGETS``.
 """
 
@@ -63,7 +63,7 @@ TARGET = dataclasses.replace(
     STREAM_OVERLAP,
     name="stream_overlap_worst_order",
     summary="stream_overlap with serial worst-order test doubles of its two missing fences",
-    source="tests/stream_overlap_doubles.py",
+    source="tests/targets/stream_overlap/stream_overlap_doubles.py",
     kernels=(
         STREAM_OVERLAP.default_kernel,
         KernelSpec("copy-first", f"{MODULE}:copy_first", "test double: every copy before its forward"),

@@ -13,7 +13,7 @@ from moefuzz.model.target import INTERPRETER_LIMITS
 from moefuzz_targets.page_table import contract
 from moefuzz_targets.page_table.oracle import page_table_torch
 from moefuzz_targets.page_table.strategy import cases
-from tests.test_page_table_oracle import FULL, swa_case
+from tests.targets.page_table.test_page_table_oracle import FULL, swa_case
 
 
 def edit(case: Case, arrays=None, **params) -> Case:

@@ -17,7 +17,7 @@ from moefuzz.store.replay import replay_findings
 from moefuzz_targets.three_step_sort import TARGET
 from tests.campaign_checks import assert_correct_kernel_survives, assert_reproducers_fail_on_their_bug_and_pass_on
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
 
 

@@ -1,0 +1,84 @@
+"""SIGINT and SIGTERM: a campaign stops fuzzing, saves what it collected and stops its children.
+
+:func:`install` (the CLI does, for every command) makes both signals raise :class:`Interrupted`,
+a :class:`KeyboardInterrupt` that remembers its signal, so that every command ends through the
+same path: children killed (:func:`moefuzz.runtime.processes.kill_children`) and exit status
+``128 + signal`` (130 for SIGINT, 143 for SIGTERM). Code that can stop cleanly runs under
+:func:`graceful`: there the first signal only sets :func:`requested`, which the campaign loop
+polls (it ends, settles the failures already back without shrinking them, closes its workers and
+generators; the CLI then writes its reports); a second signal raises at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+#: The signals handled.
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+_requested: int | None = None
+_graceful = 0
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; :attr:`exit_status` is ``128 + signum``. ``status`` carries
+    a campaign's status when one was under way (its reports can still be written)."""
+
+    def __init__(self, signum: int, status: Any = None) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.status = status
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+def _handle(signum: int, frame: FrameType | None) -> None:
+    global _requested
+    first = _requested is None
+    if first:
+        _requested = signum
+    if first and _graceful:
+        return
+    raise Interrupted(signum)
+
+
+def install() -> dict[int, Any]:
+    """Handle SIGINT and SIGTERM as described in the module doc (main thread only; elsewhere
+    nothing changes); return the handlers replaced, for :func:`restore`."""
+    global _requested
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    _requested = None
+    return {int(s): signal.signal(s, _handle) for s in SIGNALS}
+
+
+def restore(previous: dict[int, Any]) -> None:
+    """Put back the handlers :func:`install` replaced."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def requested() -> int | None:
+    """The signal that asked to stop, if one came since :func:`install`."""
+    return _requested
+
+
+@contextmanager
+def graceful() -> Iterator[None]:
+    """Within: the first SIGINT or SIGTERM only sets :func:`requested` (the code polls it);
+    one that came before entering raises at once."""
+    global _graceful
+    if _requested is not None:
+        raise Interrupted(_requested)
+    _graceful += 1
+    try:
+        yield
+    finally:
+        _graceful -= 1
