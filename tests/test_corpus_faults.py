@@ -190,6 +190,6 @@ def test_a_campaign_whose_finding_cannot_be_written_exits_3_and_counts_nothing_k
     assert result.returncode == 3, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("moefuzz: error:")]
     assert len(errors) == 1 and "cannot save finding" in errors[0] and "Traceback" not in result.stderr
-    scan = scan_target(tmp_path / "corpus", "fake_sort")
+    scan = scan_target(tmp_path / "moefuzz-corpus", "fake_sort")
     assert scan.known == set() and scan.problems == [] and scan.removed == []
-    assert [p.name for p in (tmp_path / "corpus" / "fake_sort").iterdir()] == [LOCK_FILE]
+    assert [p.name for p in (tmp_path / "moefuzz-corpus" / "fake_sort").iterdir()] == [LOCK_FILE]
