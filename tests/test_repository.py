@@ -24,7 +24,8 @@ def tracked_text_files() -> list[Path]:
 
 
 def test_no_tracked_file_holds_a_merge_conflict_marker():
-    assert [str(p.relative_to(ROOT)) for p in tracked_text_files() if MARKER.search(p.read_text(errors="replace"))] == []
+    marked = [p for p in tracked_text_files() if MARKER.search(p.read_text(errors="replace"))]
+    assert [str(p.relative_to(ROOT)) for p in marked] == []
 
 
 def test_no_tracked_file_names_a_machine_path():
