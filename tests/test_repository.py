@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_SUFFIXES = {".py", ".md", ".sh", ".toml", ".yml", ".yaml", ".txt", ".json", ".jsonl", ".cu", ".cfg", ""}
 MARKER = re.compile(r"^(<<<<<<< |>>>>>>> |=======$)", re.MULTILINE)
-MACHINE_PATH = re.compile(r"/work/|/root/|/opt/torch|/home/\w+/")
+#: First components of the absolute paths of the hosts this was built and benchmarked on.
+MACHINE_ROOTS = ("work/", "root/", "opt/torch", r"home/\w+/")
+MACHINE_PATH = re.compile("|".join(f"/{root}" for root in MACHINE_ROOTS))
 
 
 def tracked_text_files() -> list[Path]:
