@@ -75,6 +75,16 @@ def abort_sometimes_on_duplicate(ctx: LaunchContext) -> None:
     _write_oracle(ctx)
 
 
+def illegal_address_sometimes_on_duplicate(ctx: LaunchContext) -> None:
+    """A flaky illegal memory access, as a race's: on a repeated local expert (T >= 3), each
+    launch stores far past an output with probability 1/:data:`FLAKY_PERIOD` (a real illegal
+    memory access on a GPU; in the interpreter an out-of-bounds store refused before it
+    happens), and passes otherwise. The GPU twin of ``abort-sometimes-on-duplicate``."""
+    if _has_local_duplicate(ctx, 3) and random.random() < 1 / FLAKY_PERIOD:
+        _poke_far(ctx.outputs["expert_first_token_offset"])
+    _write_oracle(ctx)
+
+
 def segfault_on_duplicate(ctx: LaunchContext) -> None:
     if _has_local_duplicate(ctx, 3):
         ctypes.string_at(0)
@@ -218,6 +228,26 @@ def crash_one_in_ten(ctx: LaunchContext) -> None:
     _write_oracle(ctx)
 
 
+#: Environment variable overriding :data:`WIDE_EXPERTS` (tests draw few experts).
+WIDE_EXPERTS_ENV = "MOEFUZZ_FAKE_WIDE_EXPERTS"
+#: ``crash-on-wide-experts`` crashes on cases of at least this many experts: about one case in
+#: twelve of the default strategy on a GPU.
+WIDE_EXPERTS = 1024
+
+
+def _wide(ctx: LaunchContext) -> bool:
+    return int(ctx.params["num_experts"]) >= int(os.environ.get(WIDE_EXPERTS_ENV, WIDE_EXPERTS))
+
+
+def crash_on_wide_experts(ctx: LaunchContext) -> None:
+    """An input-shaped crash storm's bug model: on every case of at least :data:`WIDE_EXPERTS`
+    experts (a per-expert table one entry short) it prints a CUDA illegal access and aborts."""
+    if _wide(ctx):
+        os.write(2, CUDA_ABORT_TEXT.encode())
+        os.abort()
+    _write_oracle(ctx)
+
+
 def _triton_sort(ctx: LaunchContext) -> None:
     """The three-step sort's own Triton kernel (its target's default)."""
     from moefuzz.model.target import resolve_entry
@@ -237,6 +267,18 @@ def triton_crash_one_in_ten(ctx: LaunchContext) -> None:
     store far past an output), in the interpreter with :data:`CUDA_ABORT_TEXT` and an abort."""
     ids = ctx.inputs["token_selected_experts"].cpu().numpy()
     if zlib.crc32(ids.tobytes()) % CRASH_PERIOD == 0:
+        if ctx.outputs["expert_first_token_offset"].is_cuda:
+            _poke_far(ctx.outputs["expert_first_token_offset"])
+        os.write(2, CUDA_ABORT_TEXT.encode())
+        os.abort()
+    _triton_sort(ctx)
+
+
+def triton_crash_on_wide_experts(ctx: LaunchContext) -> None:
+    """The three-step sort's Triton kernel, crashing on every case of at least
+    :data:`WIDE_EXPERTS` experts (as ``crash-on-wide-experts``): on a GPU with a real illegal
+    memory access, in the interpreter with :data:`CUDA_ABORT_TEXT` and an abort."""
+    if _wide(ctx):
         if ctx.outputs["expert_first_token_offset"].is_cuda:
             _poke_far(ctx.outputs["expert_first_token_offset"])
         os.write(2, CUDA_ABORT_TEXT.encode())
@@ -273,6 +315,7 @@ TARGET = dataclasses.replace(
             "correct",
             "abort-on-duplicate",
             "abort-sometimes-on-duplicate",
+            "illegal-address-sometimes-on-duplicate",
             "segfault-on-duplicate",
             "hang-on-duplicate",
             "raise-on-duplicate",
@@ -285,8 +328,10 @@ TARGET = dataclasses.replace(
             "realtime-signal-on-duplicate",
             "cuda-oom-on-duplicate",
             "crash-one-in-ten",
+            "crash-on-wide-experts",
             "triton",
             "triton-crash-one-in-ten",
+            "triton-crash-on-wide-experts",
         )
     ),
 )

@@ -27,7 +27,7 @@ from moefuzz.engine.config import CampaignConfig, CampaignStatus
 from moefuzz.engine.feed import Feed, Waiter
 from moefuzz.engine.generate import CaseSource, byte_stream
 from moefuzz.engine.sizing import generator_count, likely_device, worker_count
-from moefuzz.engine.storm import KnownCrashers, fingerprint
+from moefuzz.engine.storm import CrashRegions, storm_signature
 from moefuzz.engine.triage import Triage, check_outcome
 from moefuzz.errors import CaseError, HarnessError, MoefuzzError, UsageError
 from moefuzz.execute.cuda_build import prebuild_kernel
@@ -115,7 +115,7 @@ class Campaign:
         self.limits = config.limits
         self.environment: dict[str, str] = {}
         self.deadline = float("inf")
-        self.crashers = KnownCrashers()
+        self.crashers = CrashRegions()
         self.triage = Triage(config, self.target, self.kernel.name, self.executor, self.status, self._notify)
 
     def _executor(self, number: int) -> Executor:
@@ -306,8 +306,8 @@ class Campaign:
                     continue
                 self._check(outcome, outcome.case if outcome.case is not None else request.case)
                 self._count(outcome)
-                if outcome.size is not None:
-                    self.crashers.ran(fingerprint(outcome.size))
+                if outcome.size is not None and self.crashers.ran(outcome.size, storm_signature(outcome)):
+                    self._broadcast_skipped()
                 if outcome.failed:
                     failures.append((request, outcome, (round(self.status.elapsed, 3), self.status.execs)))
         return failures
@@ -359,12 +359,18 @@ class Campaign:
 
     def _settle_request(self, request: Request, outcome: Outcome, when: tuple[float, int]) -> None:
         case = outcome.case if outcome.case is not None else self._case_of(request)
-        known = self.status.known
         self._settle(case, request.plan, self._plan_seed(request.index), outcome, when, request.index)
-        if self.status.known > known and outcome.kind == "crash" and outcome.size is not None:
-            if self.crashers.recurred(fingerprint(outcome.size)):  # a storm of a known crash: skip its like
-                for executor in self.executors + self._starting:
-                    executor.avoid(frozenset(self.crashers.avoided))
+        signature = storm_signature(outcome)
+        if signature:  # a crash or hang that cost a worker: score and place its region
+            mine = [f.case for _, f in self.status.findings if f.signature == signature]
+            shrunk = self.target.size(mine[-1]) if mine else None
+            if self.crashers.crashed(signature, self.target.size(case), shrunk, scored=outcome.size is not None):
+                self._broadcast_skipped()
+
+    def _broadcast_skipped(self) -> None:
+        """Tell every executor the regions of known crashers whose cases its workers skip now."""
+        for executor in self.executors + self._starting:
+            executor.avoid(self.crashers.skipped)
 
     def _settle(
         self,

@@ -1,83 +1,169 @@
 """Crash storms: a known crash that keeps recurring must not eat the campaign.
 
-Two cheap measures, both counted in the campaign's status and JSON report:
+A crash on a GPU takes its worker with it (the CUDA context is gone), and a new worker costs
+seconds, while a case costs milliseconds. Two measures, both counted in the campaign's status
+and JSON report:
 
+- **Cases like a known crasher's are skipped** (:class:`CrashRegions`). A crash's *corner* is
+  the size (``target.size(case)``, the shrinker's order) of its shrunk reproducer: the smallest
+  input the shrinker found that still crashes. Bugs are input-shaped and mostly monotone (more
+  tokens, more experts, one more repeat or sentinel still crash), so a case whose size is at
+  least the corner's in every entry is *like* the crasher. The campaign keeps score: of the
+  last :data:`WINDOW` cases that ran and were like a crasher, how many crashed with its
+  signature. Once at least :data:`SKIP_AFTER` did and they are at least :data:`SKIP_RATE` of
+  them, workers skip such cases (count, never run), all but one in :data:`PROBE_PERIOD`
+  (*probes*, chosen by a hash of the size), which keep the score honest: a region that stops
+  crashing is run again. A crash spread evenly over every size (a crash on a CRC of the input)
+  never scores :data:`SKIP_RATE` and is never skipped; such a storm is bounded by how fast
+  workers start.
 - **More warm spares while crashes are frequent** (:func:`spares_wanted`, used by
-  :class:`moefuzz.runtime.isolation.Executor`): a worker replaced after a crash is replaced by a
-  spare that has imported torch and the kernel already; one spare is enough for a crash now and
-  then, but when crashes come faster than a spare starts, each one waits for a cold worker.
-  While :data:`STORM_CRASHES` replacements fall within :data:`STORM_WINDOW_S` seconds, the
-  executor keeps :data:`STORM_SPARES` spares warm.
-- **Cases like a known crasher's are skipped** (:class:`KnownCrashers`): each crashing case has a
-  cheap *fingerprint*, its size class (``target.size(case)``, each entry rounded up to a power of
-  two). Once a crash signature the corpus already holds has recurred :data:`SKIP_AFTER` times
-  within one fingerprint, and at least half the cases of that fingerprint crashed, workers skip
-  (count, never run) later cases of that fingerprint. A storm of a crash spread evenly over all
-  sizes (the crash-one-in-ten model) is never skipped: no fingerprint crashes often enough.
+  :class:`moefuzz.runtime.isolation.Executor`): a crashed worker is replaced by a spare that has
+  imported torch and the kernel already; when crashes come faster than one spare starts, the
+  executor keeps more, as many as the crash rate times a worker's start-up asks for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import zlib
+from collections import deque
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-#: Seconds over which replacements are counted to tell a storm.
-STORM_WINDOW_S = 30.0
-#: Replacements within :data:`STORM_WINDOW_S` that make a storm.
-STORM_CRASHES = 3
-#: Warm spares an executor keeps during a storm (one otherwise).
-STORM_SPARES = 3
-#: Recurrences of a known crash within one fingerprint before its cases are skipped.
+#: Seconds over which replacements are counted to tell the crash rate.
+STORM_WINDOW_S = 10.0
+#: Seconds a spare takes from its spawn to ready (imports, CUDA context, the kernel's warm-up):
+#: what a spare must be started ahead by.
+SPARE_START_S = 2.0
+#: Most warm spares an executor keeps during a storm (one otherwise).
+STORM_SPARES = 4
+#: Crashes of a known signature, among the cases like its crasher, before such cases are skipped.
 SKIP_AFTER = 5
-#: Share of a fingerprint's cases that must have crashed before its cases are skipped.
+#: Share of the cases like a crasher that must have crashed with its signature.
 SKIP_RATE = 0.5
+#: Cases like a crasher over which the share is counted (the most recent).
+WINDOW = 64
+#: One case in this many of a skipped region still runs (by a hash of its size).
+PROBE_PERIOD = 32
+#: Ran cases remembered, so that a corner set later is scored at once.
+HISTORY = 4096
 
-Fingerprint = tuple[int, ...]
+Size = tuple[int, ...]
 
 
 def spares_wanted(replaced_at: Sequence[float], now: float) -> int:
     """Warm spares to keep at ``now`` given the times of the last replacements
-    (``time.perf_counter()`` values): :data:`STORM_SPARES` during a storm, else 1."""
+    (``time.perf_counter()`` values): one, plus the replacements expected while a spare starts
+    (the rate over the last :data:`STORM_WINDOW_S` seconds times :data:`SPARE_START_S`), at most
+    :data:`STORM_SPARES`."""
     recent = sum(1 for when in replaced_at if now - when <= STORM_WINDOW_S)
-    return STORM_SPARES if recent >= STORM_CRASHES else 1
+    return min(STORM_SPARES, 1 + math.ceil(recent / STORM_WINDOW_S * SPARE_START_S))
 
 
-def fingerprint(size: Sequence[int]) -> Fingerprint:
-    """The size class of a case of ``size`` (``target.size(case)``): each entry's bit length,
-    so that 300 and 400 tokens fall together and 300 and 3,000 do not."""
-    return tuple(int(n).bit_length() for n in size)
+def dominates(size: Sequence[int], corner: Sequence[int]) -> bool:
+    """Whether ``size`` is at least ``corner`` in every entry (sizes of one target)."""
+    return len(size) == len(corner) and all(s >= c for s, c in zip(size, corner, strict=True))
 
 
-class KnownCrashers:
-    """Which fingerprints a campaign skips (see the module doc).
+def is_probe(size: Sequence[int]) -> bool:
+    """Whether a case of ``size`` runs although it lies in a skipped region (one in
+    :data:`PROBE_PERIOD`, by a CRC-32 of the size: the same size decides the same way)."""
+    return zlib.crc32(",".join(map(str, size)).encode()) % PROBE_PERIOD == 0
 
-    Attributes:
-        avoided: the fingerprints whose cases are skipped now.
+
+def avoided(size: Sequence[int], corners: Iterable[Size]) -> bool:
+    """Whether a case of ``size`` is skipped given the skipped regions' ``corners``."""
+    return any(dominates(size, corner) for corner in corners) and not is_probe(size)
+
+
+class CrashRegions:
+    """The campaign's score of each known crash's region (see the module doc).
+
+    ``skip_after``, ``skip_rate`` and ``window`` default to :data:`SKIP_AFTER`, :data:`SKIP_RATE`
+    and :data:`WINDOW`. Feed it every case that ran (:meth:`ran`, with the signature it crashed
+    or hung with) and each crash's corner (:meth:`corner_from`); :attr:`skipped` says which
+    corners workers skip
+    now. Each call that changes :attr:`skipped` returns ``True``.
     """
 
-    def __init__(self, skip_after: int = SKIP_AFTER, skip_rate: float = SKIP_RATE) -> None:
-        self.skip_after, self.skip_rate = skip_after, skip_rate
-        self._runs: dict[Fingerprint, int] = {}
-        self._known_crashes: dict[Fingerprint, int] = {}
-        self.avoided: set[Fingerprint] = set()
+    def __init__(
+        self, skip_after: int | None = None, skip_rate: float | None = None, window: int | None = None
+    ) -> None:
+        self.skip_after = SKIP_AFTER if skip_after is None else skip_after
+        self.skip_rate = SKIP_RATE if skip_rate is None else skip_rate
+        self.window = WINDOW if window is None else window
+        self.corners: dict[str, Size] = {}
+        self._from_finding: set[str] = set()
+        self._scores: dict[str, deque[bool]] = {}
+        self._history: deque[tuple[Size, str]] = deque(maxlen=HISTORY)
+        self._skipped: frozenset[Size] = frozenset()
 
-    def ran(self, print_: Fingerprint) -> None:
-        """Count one case of fingerprint ``print_`` that ran."""
-        self._runs[print_] = self._runs.get(print_, 0) + 1
+    @property
+    def skipped(self) -> frozenset[Size]:
+        """Corners of the regions whose cases workers skip now."""
+        return self._skipped
 
-    def recurred(self, print_: Fingerprint) -> bool:
-        """Count a known crash (one the corpus holds) of a case of fingerprint ``print_``;
-        whether that fingerprint is now avoided for the first time."""
-        crashes = self._known_crashes[print_] = self._known_crashes.get(print_, 0) + 1
-        runs = max(self._runs.get(print_, 0), crashes)
-        if print_ in self.avoided or crashes < self.skip_after or crashes / runs < self.skip_rate:
+    def ran(self, size: Sequence[int], signature: str = "") -> bool:
+        """Count a case of ``size`` that ran; ``signature``: the crash or hang it ended with
+        (``""`` when it did not end its worker)."""
+        entry = (tuple(size), signature)
+        self._history.append(entry)
+        for name, corner in self.corners.items():
+            if dominates(entry[0], corner):
+                self._scores[name].append(signature == name)
+        return self._update()
+
+    def crashed(self, signature: str, size: Sequence[int], shrunk: Sequence[int] | None, scored: bool) -> bool:
+        """A crash (or hang) of ``signature`` on a case of ``size``: scored as :meth:`ran` would
+        unless ``scored`` (it was, when it came with its size), and the corner set from ``shrunk``
+        (the size of this campaign's shrunk finding of it), else lowered by ``size``."""
+        changed = False if scored else self.ran(size, signature)
+        if shrunk is not None:
+            return self.corner_from(signature, shrunk, shrunk=True) or changed
+        return self.corner_from(signature, size, shrunk=False) or changed
+
+    def corner_from(self, signature: str, size: Sequence[int], shrunk: bool) -> bool:
+        """Set the corner of ``signature`` from a crash of ``size``: the size of its finding's
+        shrunk case (``shrunk``) replaces the corner; the size of a crash whose finding this
+        campaign did not shrink (one the corpus held already) lowers it entry by entry."""
+        size = tuple(size)
+        old = self.corners.get(signature)
+        if shrunk:
+            self._from_finding.add(signature)
+            corner = size
+        elif signature in self._from_finding and old is not None:
             return False
-        self.avoided.add(print_)
-        return True
+        else:
+            corner = size if old is None else tuple(min(a, b) for a, b in zip(old, size, strict=True))
+        if corner == old:
+            return False
+        self.corners[signature] = corner
+        score: deque[bool] = deque(maxlen=self.window)
+        score.extend(crashed == signature for ran, crashed in self._history if dominates(ran, corner))
+        self._scores[signature] = score
+        return self._update()
+
+    def _update(self) -> bool:
+        skipped = frozenset(
+            self.corners[name]
+            for name, score in self._scores.items()
+            if (hits := sum(score)) >= self.skip_after and hits >= self.skip_rate * len(score)
+        )
+        changed = skipped != self._skipped
+        self._skipped = skipped
+        return changed
 
 
-def avoided_size(target: Any, avoid: frozenset[Fingerprint], case: Any) -> tuple[int, ...] | None:
-    """``target.size(case)`` of a drawn case, or ``None`` when its fingerprint is in ``avoid``
-    (the worker then skips it)."""
+def storm_signature(outcome: Any) -> str:
+    """The signature of an :class:`~moefuzz.model.outcome.Outcome` that cost its worker (a crash
+    that ends the worker, or a hang), else ``""``: what :class:`CrashRegions` scores."""
+    if (outcome.kind == "crash" and outcome.ends_worker) or outcome.kind == "hang":
+        return str(outcome.signature)
+    return ""
+
+
+def avoided_size(target: Any, corners: frozenset[Size], case: Any) -> Size | None:
+    """``target.size(case)`` of a drawn case, or ``None`` when it lies in a skipped region of
+    ``corners`` (the worker then skips it)."""
     size = tuple(target.size(case))
-    return None if avoid and fingerprint(size) in avoid else size
+    return None if corners and avoided(size, corners) else size

@@ -350,10 +350,10 @@ class Executor:
             while len(self._spares) < wanted:
                 self._spares.append(self._spawn())
 
-    def avoid(self, fingerprints: frozenset[tuple[int, ...]]) -> None:
-        """Have every worker, now and later, skip drawn cases of these fingerprints (answered
-        ``skipped``, see :mod:`moefuzz.engine.storm`)."""
-        self._avoid = frozenset(fingerprints)
+    def avoid(self, corners: frozenset[tuple[int, ...]]) -> None:
+        """Have every worker, now and later, skip drawn cases in the regions of these corners
+        (answered ``avoided``, see :mod:`moefuzz.engine.storm`)."""
+        self._avoid = frozenset(corners)
         for worker in (self._active, *self._spares):
             if worker is not None:
                 worker.send(Avoid(self._avoid))

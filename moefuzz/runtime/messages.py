@@ -65,10 +65,11 @@ WorkerRequest = RunCase | RunPrepared | RunBytes
 
 
 class Avoid(NamedTuple):
-    """To a worker, no reply: skip drawn cases of these fingerprints from now on (answer
-    ``skipped``; see :mod:`moefuzz.engine.storm`). Cases sent as arrays always run."""
+    """To a worker, no reply: from now on skip drawn cases in the regions of known crashers
+    whose corners these are (answer ``avoided``; see :mod:`moefuzz.engine.storm`). Cases sent
+    as arrays always run."""
 
-    fingerprints: frozenset[tuple[int, ...]]
+    corners: frozenset[tuple[int, ...]]
 
 
 class SetLimits(NamedTuple):

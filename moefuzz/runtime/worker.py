@@ -14,6 +14,7 @@ The target's own code raising is a ``harness`` outcome, never the kernel's failu
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 import time
@@ -243,6 +244,7 @@ def worker_main(
         reset_environment(environ)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log_fd, 2)
+    faulthandler.enable(file=2, all_threads=True)  # a fatal signal leaves the Python stacks in the log
     _NOTE = str(note_path(log_path))
     try:
         device = choose_device(device)
@@ -265,7 +267,7 @@ def worker_main(
             if request is None:
                 return
             if isinstance(request, Avoid):
-                source.avoid = request.fingerprints
+                source.avoid = request.corners
                 continue
             outcome = _answer(runner, source, request)
             conn.send(outcome)
@@ -319,8 +321,7 @@ class _LazySource:
 
     def __init__(self, target: Any, limits: Mapping[str, int] | None, device: str, domain: Any = None) -> None:
         self.target, self.limits, self.device, self.domain = target, limits, device, domain
-        self._source: Any = None
-        #: Fingerprints of cases to skip (:class:`~moefuzz.runtime.messages.Avoid`).
+        self._source: Any = None  # avoid: the known crashers' corners to skip (messages.Avoid)
         self.avoid: frozenset[tuple[int, ...]] = frozenset()
         self._coverage: Any = None
 

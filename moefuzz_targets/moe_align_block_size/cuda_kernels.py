@@ -36,7 +36,7 @@ def _launch(ctx: LaunchContext, build: CudaBuild) -> None:
         return
     no_map = torch.empty(0, dtype=torch.int32, device=ids.device)
     cursor = ctx.scratch((num_experts + 2,), torch.int32).zero_()
-    load_extension(build).moe_align_block_size(
+    error = load_extension(build).moe_align_block_size(
         ids,
         expert_map.contiguous() if expert_map is not None else no_map,
         out["sorted_token_ids"],
@@ -46,6 +46,8 @@ def _launch(ctx: LaunchContext, build: CudaBuild) -> None:
         num_experts,
         block_size,
     )
+    if error:  # a kernel did not launch: the extension returns the CUDA error rather than throwing
+        raise RuntimeError(error)
 
 
 def moe_align_block_size_cuda(ctx: LaunchContext) -> None:
@@ -55,6 +57,7 @@ def moe_align_block_size_cuda(ctx: LaunchContext) -> None:
 
     Raises:
         ValueError: E outside 1..1024 or B < 1.
+        RuntimeError: ``CUDA kernel launch failed: ...`` when a kernel could not be launched.
         BuildError: the extension could not be built (normally built before the campaign).
     """
     from moefuzz_targets.moe_align_block_size.cuda import BUILD

@@ -23,12 +23,16 @@
 //   -DMOEFUZZ_BUG_SMEM_EXPERTS=1  the small-batch kernel is taken for every numel < 1024 whatever E:
 //       its shared memory, ((threads + 1) * E + E + 2) ints, passes the 48 KiB a launch gets without
 //       opting in from E ~ 110 on, and the launch fails (a launch failure, raised as an error).
+//
+// A failed launch is returned to Python as its error text (the empty string: launched), which
+// raises it: no C++ exception crosses into the interpreter for what the kernel under test does.
 
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <torch/extension.h>
 
 #include <climits>
+#include <string>
 #include <cub/cub.cuh>
 
 #ifndef MOEFUZZ_BUG_NEGATIVE_ID
@@ -164,17 +168,20 @@ __global__ void sort_tokens_kernel(const int* __restrict__ ids, const int* __res
   }
 }
 
-void check_launch(const char* kernel, size_t shared_bytes) {
+// The launch error of the kernel just launched as a message ("" when it launched).
+std::string launch_error(const char* kernel, size_t shared_bytes) {
   const cudaError_t error = cudaGetLastError();
-  TORCH_CHECK(error == cudaSuccess, "CUDA kernel launch failed: ", cudaGetErrorString(error), " (", kernel,
-              " with ", shared_bytes, " bytes of dynamic shared memory)");
+  if (error == cudaSuccess) return "";
+  return std::string("CUDA kernel launch failed: ") + cudaGetErrorString(error) + " (" + kernel + " with " +
+         std::to_string(shared_bytes) + " bytes of dynamic shared memory)";
 }
 
 }  // namespace
 
 // topk_ids [M, K] int32; expert_map [E] int32 or empty; cursor: [E + 2] int32 scratch, zeroed by
-// the caller (cursor[0] is the zero word in front of the per-expert cursors).
-void moe_align_block_size(torch::Tensor ids, torch::Tensor expert_map, torch::Tensor sorted_ids,
+// the caller (cursor[0] is the zero word in front of the per-expert cursors). Returns the launch
+// error of the first kernel that failed to launch, "" when all launched.
+std::string moe_align_block_size(torch::Tensor ids, torch::Tensor expert_map, torch::Tensor sorted_ids,
                           torch::Tensor expert_ids, torch::Tensor total_post_pad, torch::Tensor cursor,
                           int64_t num_experts, int64_t block_size) {
   TORCH_CHECK(ids.is_cuda() && ids.scalar_type() == torch::kInt32, "topk_ids: int32 on CUDA");
@@ -200,8 +207,7 @@ void moe_align_block_size(torch::Tensor ids, torch::Tensor expert_map, torch::Te
                                                              sorted_ids.data_ptr<int>(), expert_ids.data_ptr<int>(),
                                                              total_post_pad.data_ptr<int>(), E, B, numel, num_slots,
                                                              num_expert_blocks);
-    check_launch("small_batch_kernel", shared_bytes);
-    return;
+    return launch_error("small_batch_kernel", shared_bytes);
   }
   const size_t shared_bytes = static_cast<size_t>(E + 1) * sizeof(int);
   int* cursors = cursor.data_ptr<int>() + 1;
@@ -209,13 +215,15 @@ void moe_align_block_size(torch::Tensor ids, torch::Tensor expert_map, torch::Te
                                                            sorted_ids.data_ptr<int>(), expert_ids.data_ptr<int>(),
                                                            total_post_pad.data_ptr<int>(), cursors, E, B, numel,
                                                            num_slots, num_expert_blocks);
-  check_launch("align_kernel", shared_bytes);
+  std::string error = launch_error("align_kernel", shared_bytes);
+  if (!error.empty()) return error;
   const int blocks = std::min((numel + kSortThreads - 1) / kSortThreads, 65535);
   if (blocks > 0) {
     sort_tokens_kernel<<<blocks, kSortThreads, 0, stream>>>(ids.data_ptr<int>(), map, has_map,
                                                             sorted_ids.data_ptr<int>(), cursors, E, numel);
-    check_launch("sort_tokens_kernel", 0);
+    return launch_error("sort_tokens_kernel", 0);
   }
+  return "";
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
