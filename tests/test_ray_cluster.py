@@ -18,6 +18,7 @@ from moefuzz.cluster.data import actor_seed, finding_from_data, finding_to_data
 from moefuzz.engine.campaign import CampaignConfig
 from moefuzz.model.case import Case
 from moefuzz.model.compare import Mismatch
+from moefuzz.model.domain import Coverage
 from moefuzz.store.corpus import Finding, load_finding
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +75,54 @@ def test_actor_streams_differ_by_slot_and_by_restart():
     assert actor_seed(0, 1, 0) == actor_seed(0, 1, 0) != actor_seed(1, 1, 0)
 
 
+def test_the_driver_sums_skipped_counts_and_domain_coverage_over_actors_and_their_restarts():
+    from moefuzz.cluster.actor import counters
+    from moefuzz.cluster.data import ActorInfo, ClusterStatus
+    from moefuzz.cluster.pool import ActorSlot, fold_counters
+    from moefuzz.cluster.tally import sum_status
+    from moefuzz.engine.campaign import CampaignStatus
+    from moefuzz.model.domain import Dimension, Domain
+
+    domain = Domain([Dimension("T", lambda case: case.params["T"], 1, 4, values=(2,))])  # T=1, T=4, T=2
+    cases = {"a": [1, 1, 2], "b": [4, 2], "b_after_restart": [1]}
+    reports = {}
+    for name, tokens in cases.items():
+        status = CampaignStatus("three_step_sort", "correct")
+        status.coverage = Coverage(domain.points())
+        for t in tokens:
+            status.coverage.add(Case({}, {"T": t}))
+        status.skipped_outside_domain, status.skipped_known_crashers = len(tokens), 10 * len(tokens)
+        reports[name] = counters(status)
+    a = ActorSlot(ActorInfo(0, state="done"), None, current=reports["a"])
+    b = ActorSlot(ActorInfo(1, state="done"), None, current=reports["b"])
+    fold_counters(b)  # b died; Ray started it again
+    b.current = reports["b_after_restart"]
+    total = ClusterStatus("three_step_sort", "correct")
+    sum_status(total, [a, b], 0, {})
+    assert total.skipped_outside_domain == 6 and total.skipped_known_crashers == 60
+    assert total.coverage is not None
+    assert total.coverage.to_json() == {"cases": 6, "hits": {"T=1 (min)": 3, "T=4 (max)": 1, "T=2": 2}, "missed": []}
+
+
+def test_an_actors_counters_are_plain_data_and_coverage_is_none_without_a_domain():
+    from moefuzz.cluster.actor import counters
+    from moefuzz.cluster.data import ActorInfo, ClusterStatus
+    from moefuzz.cluster.pool import ActorSlot
+    from moefuzz.cluster.tally import sum_status
+    from moefuzz.engine.campaign import CampaignStatus
+    from moefuzz.model.domain import Point
+
+    status = CampaignStatus("three_step_sort", "correct")
+    assert counters(status)["coverage"] is None
+    total = ClusterStatus("three_step_sort", "correct")
+    sum_status(total, [ActorSlot(ActorInfo(0), None, current=counters(status))], 0, {})
+    assert total.coverage is None
+    status.coverage = Coverage([Point("E_local=max", lambda case: True)])  # a lambda: Ray could not send it
+    status.coverage.add(Case({}, {}))
+    sent = counters(status)["coverage"]
+    assert sent == {"cases": 1, "hits": {"E_local=max": 1}} and type(sent["hits"]) is dict
+
+
 @pytest.fixture(scope="module")
 def local_cluster():
     """A Ray cluster of this machine alone, on 127.0.0.1, two CPUs: two CPU actors."""
@@ -114,6 +163,9 @@ def test_two_cpu_actors_find_the_three_step_sort_bug_model_and_save_one_finding(
     report = run_document(config, status, 0.0, 1.0)
     assert report["ray"]["nodes"] == 1 and [a["slot"] for a in report["ray"]["actors"]] == [0, 1]
     assert [f["id"] for f in report["findings"]] == [saved[0].name] and report["passed"] is False
+    # each drawn case counted once in the domain coverage, summed over the actors as their execs are
+    assert report["coverage"]["cases"] == status.execs + status.skipped_outside_domain
+    assert report["coverage"]["hits"] and "skipped_known_crashers" in report
 
 
 def test_an_actor_killed_mid_run_is_replaced_and_the_campaign_loses_nothing(tmp_path, local_cluster):

@@ -210,9 +210,11 @@ class FuzzActor:
 
 
 def counters(status: CampaignStatus) -> dict[str, Any]:
-    """The figures of ``status`` the driver sums over its actors; times as ages in seconds
-    (``None`` before they happened), since clocks differ between nodes."""
+    """The figures of ``status`` the driver sums over its actors, as plain data: times as ages
+    in seconds (``None`` before they happened), since clocks differ between nodes; the domain
+    ``coverage`` as ``{"cases": N, "hits": {point name: count}}`` (``None`` without one)."""
     now = time.monotonic()
+    coverage = status.coverage
     return {
         "execs": status.execs,
         "launches": status.launches,
@@ -222,6 +224,9 @@ def counters(status: CampaignStatus) -> dict[str, Any]:
         "worker_restarts": status.worker_restarts,
         "recovery_seconds": list(status.recovery_seconds),
         "unconfirmed_hangs": status.unconfirmed_hangs,
+        "skipped_outside_domain": status.skipped_outside_domain,
+        "skipped_known_crashers": status.skipped_known_crashers,
+        "coverage": None if coverage is None else {"cases": coverage.cases, "hits": coverage.hits},
         "workers": status.workers,
         "generators": status.generators,
         "shrinking": status.shrinking,

@@ -21,7 +21,16 @@ from moefuzz.model.target import KernelSpec, Limits, Target
 from moefuzz.store.corpus import Finding
 
 #: Counters summed over the actors (and over the incarnations of each).
-SUMMED = ("execs", "launches", "exec_seconds", "known", "worker_restarts", "unconfirmed_hangs")
+SUMMED = (
+    "execs",
+    "launches",
+    "exec_seconds",
+    "known",
+    "worker_restarts",
+    "unconfirmed_hangs",
+    "skipped_outside_domain",
+    "skipped_known_crashers",
+)
 
 
 @dataclass
@@ -73,9 +82,25 @@ def start_spec(
     }
 
 
+def add_coverage(total: dict[str, Any] | None, part: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The domain coverage of ``total``'s cases and ``part``'s together, as data
+    (``{"cases": N, "hits": {point name: count}}``, an actor's ``coverage`` counter): cases and
+    each point's hits added, points in the order first met; ``None`` when both are. Neither
+    argument is changed."""
+    if part is None:
+        return total
+    if total is None:
+        return {"cases": int(part["cases"]), "hits": dict(part["hits"])}
+    hits = dict(total["hits"])
+    for name, count in part["hits"].items():
+        hits[name] = hits.get(name, 0) + count
+    return {"cases": int(total["cases"]) + int(part["cases"]), "hits": hits}
+
+
 def fold_counters(slot: ActorSlot) -> None:
-    """``slot``'s actor died: add its latest counters (the :data:`SUMMED` ones and the
-    ``matched`` counts per finding id) to those of its earlier incarnations, and clear them."""
+    """``slot``'s actor died: add its latest counters (the :data:`SUMMED` ones, the ``matched``
+    counts per finding id and the domain ``coverage``) to those of its earlier incarnations, and
+    clear them."""
     for name, value in slot.current.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool) and name in SUMMED:
             slot.base[name] = slot.base.get(name, 0) + value
@@ -83,6 +108,8 @@ def fold_counters(slot: ActorSlot) -> None:
             merged = slot.base.setdefault("matched", {})
             for key, count in value.items():
                 merged[key] = merged.get(key, 0) + count
+        elif name == "coverage":
+            slot.base["coverage"] = add_coverage(slot.base.get("coverage"), value)
     slot.current = {}
 
 

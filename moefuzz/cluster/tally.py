@@ -1,6 +1,6 @@
 """A Ray campaign's status, assembled by the driver from its actors' latest reports: the
-counters summed over the actors and their restarts, the workers and generators of the live ones,
-the fuzzing window, the shrink in progress.
+counters (the skipped cases and the domain coverage among them) summed over the actors and their
+restarts, the workers and generators of the live ones, the fuzzing window, the shrink in progress.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import time
 from collections.abc import Sequence
 
 from moefuzz.cluster.data import ClusterStatus
-from moefuzz.cluster.pool import SUMMED, ActorSlot
+from moefuzz.cluster.pool import SUMMED, ActorSlot, add_coverage
+from moefuzz.model.domain import Coverage
 
 
 def sum_status(
@@ -17,9 +18,10 @@ def sum_status(
 ) -> None:
     """Set ``status``'s counters from ``slots``: each :data:`~moefuzz.cluster.pool.SUMMED`
     counter over every incarnation of every actor, plus ``driver_known`` known failures (and
-    their ``driver_matched`` counts per finding id) the driver counted itself; the workers and
-    generators of the actors fuzzing or done; the earliest start of fuzzing and first case
-    (``time.monotonic()`` seconds); the shrink one actor runs, if any."""
+    their ``driver_matched`` counts per finding id) the driver counted itself; the domain
+    coverage, its cases and each point's hits summed the same way (``None`` while no actor sent
+    one); the workers and generators of the actors fuzzing or done; the earliest start of
+    fuzzing and first case (``time.monotonic()`` seconds); the shrink one actor runs, if any."""
     for name in SUMMED:
         total = sum(s.base.get(name, 0) + s.current.get(name, 0) for s in slots)
         setattr(status, name, total)
@@ -30,6 +32,11 @@ def sum_status(
             for key, count in source.items():
                 matched[key] = matched.get(key, 0) + count
     status.matched = matched
+    coverage = None
+    for slot in slots:
+        for part in (slot.base.get("coverage"), slot.current.get("coverage")):
+            coverage = add_coverage(coverage, part)
+    status.coverage = None if coverage is None else Coverage.from_hits(coverage["hits"], coverage["cases"])
     status.recovery_seconds = [x for s in slots for x in s.current.get("recovery_seconds", [])]
     live = [s for s in slots if s.info.state in ("fuzzing", "done")]
     status.workers = sum(int(s.current.get("workers", 0)) for s in live)

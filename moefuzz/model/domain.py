@@ -16,7 +16,7 @@ upper bound there is 2,048, not the contract's 65,536.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -159,6 +159,22 @@ class Coverage:
         """Count one case."""
         self.add_mask(self.mask(case))
 
+    @classmethod
+    def from_hits(cls, hits: Mapping[str, int], cases: int) -> Coverage:
+        """The coverage whose :attr:`hits` are ``hits`` (point name: cases that hit it, in the
+        domain's order) over ``cases`` cases: what another process counted, sent as plain data.
+        Like a pickled copy, it reports and prints but counts no new case (its points have no
+        predicates)."""
+        coverage = cls([Point(name, _unpicklable) for name in hits])
+        coverage.counts = [int(n) for n in hits.values()]
+        coverage.cases = int(cases)
+        return coverage
+
+    @property
+    def hits(self) -> dict[str, int]:
+        """``{point name: cases that hit it}``, in the domain's order."""
+        return {p.name: n for p, n in zip(self.points, self.counts, strict=True)}
+
     def __getstate__(self) -> dict[str, object]:
         """Pickled (a status crossing a pipe) without the predicates, which may be lambdas: the
         copy reports and prints, it does not :meth:`mask`."""
@@ -178,8 +194,7 @@ class Coverage:
 
     def to_json(self) -> dict[str, object]:
         """``{"cases": N, "hits": {point: count}, "missed": [...]}`` for a JSON report."""
-        hits = {p.name: n for p, n in zip(self.points, self.counts, strict=True)}
-        return {"cases": self.cases, "hits": hits, "missed": self.missed}
+        return {"cases": self.cases, "hits": self.hits, "missed": self.missed}
 
     def lines(self) -> list[str]:
         """One line per point: count, share of the cases, name; a never-hit point says MISSED."""
