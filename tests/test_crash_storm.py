@@ -53,7 +53,7 @@ def test_spares_grow_with_the_crash_rate_up_to_a_cap():
 
 def test_a_region_is_skipped_once_most_cases_like_its_crasher_crash_with_its_signature():
     regions = CrashRegions(skip_after=3, skip_rate=0.5)
-    assert not regions.corner_from(IMA, (300, 2, 8), shrunk=True)
+    assert not regions.lower_corner(IMA, (300, 2, 8))
     for _ in range(20):
         regions.ran((100, 4, 64), IMA)  # crashes below the corner: not like it
         regions.ran((400, 2, 8), "")
@@ -65,7 +65,7 @@ def test_a_region_is_skipped_once_most_cases_like_its_crasher_crash_with_its_sig
 
 def test_a_crash_spread_over_every_size_never_skips_its_region():
     regions = CrashRegions(skip_after=3, skip_rate=0.5)
-    regions.corner_from(IMA, (1, 1, 1), shrunk=True)
+    regions.lower_corner(IMA, (1, 1, 1))
     for i in range(500):
         regions.ran((1 + i % 97, 1 + i % 3, 1 + i % 7), IMA if i % 10 == 0 else "")
     assert regions.skipped == frozenset()
@@ -73,7 +73,7 @@ def test_a_crash_spread_over_every_size_never_skips_its_region():
 
 def test_a_skipped_region_whose_probes_stop_crashing_is_run_again():
     regions = CrashRegions(skip_after=3, skip_rate=0.5, window=16)
-    regions.corner_from(IMA, (4, 1), shrunk=True)
+    regions.lower_corner(IMA, (4, 1))
     for i in range(6):
         regions.ran((4 + i, 1), IMA)
     assert regions.skipped
@@ -87,18 +87,26 @@ def test_a_corner_set_after_its_crashes_is_scored_from_the_cases_already_run():
     for i in range(10):
         regions.ran((50 + i, 2), IMA)
         regions.ran((1 + i, 1), "")
-    assert regions.corner_from(IMA, (50, 2), shrunk=True)
+    assert regions.lower_corner(IMA, (50, 2))
     assert regions.skipped == {(50, 2)}
 
 
-def test_a_crash_the_corpus_held_lowers_its_corner_entry_by_entry_until_a_shrunk_one_sets_it():
+def test_the_corner_is_the_smallest_crash_in_every_entry_the_shrunk_one_included():
     regions = CrashRegions()
-    regions.corner_from(IMA, (90, 4, 30), shrunk=False)
-    regions.corner_from(IMA, (60, 6, 40), shrunk=False)
+    regions.crashed(IMA, (90, 4, 30), None, scored=True)
+    regions.crashed(IMA, (60, 6, 1024), None, scored=True)
     assert regions.corners[IMA] == (60, 4, 30)
-    regions.corner_from(IMA, (3, 2, 1), shrunk=True)
-    regions.corner_from(IMA, (1, 1, 1), shrunk=False)
-    assert regions.corners[IMA] == (3, 2, 1)
+    regions.crashed(IMA, (700, 8, 1024), (5, 7, 1024), scored=True)
+    assert regions.corners[IMA] == (5, 4, 30)
+
+
+def test_an_input_shaped_crash_is_skipped_from_its_unshrunk_recurrences_alone():
+    regions = CrashRegions(skip_after=3, skip_rate=0.5)
+    for t in (900, 40, 300, 7, 2000, 55):  # crashes at E = 1024 whatever T is
+        regions.crashed(IMA, (t, 1 + t % 8, 1024), None, scored=False)
+        regions.ran((t, 2, 512), "")
+    assert regions.corners[IMA] == (7, 1, 1024)
+    assert regions.skipped == {(7, 1, 1024)}
 
 
 def test_one_case_in_the_probe_period_of_a_skipped_region_still_runs():

@@ -5,10 +5,10 @@ seconds, while a case costs milliseconds. Two measures, both counted in the camp
 and JSON report:
 
 - **Cases like a known crasher's are skipped** (:class:`CrashRegions`). A crash's *corner* is
-  the size (``target.size(case)``, the shrinker's order) of its shrunk reproducer: the smallest
-  input the shrinker found that still crashes. Bugs are input-shaped and mostly monotone (more
-  tokens, more experts, one more repeat or sentinel still crash), so a case whose size is at
-  least the corner's in every entry is *like* the crasher. The campaign keeps score: of the
+  the smallest size (``target.size(case)``, the shrinker's order), entry by entry, of its shrunk
+  reproducer and of every case that crashed with its signature. Bugs are input-shaped and mostly
+  monotone (more tokens, more experts, one more repeat or sentinel still crash), so a case whose
+  size is at least the corner's in every entry is *like* the crasher. The campaign keeps score: of the
   last :data:`WINDOW` cases that ran and were like a crasher, how many crashed with its
   signature. Once at least :data:`SKIP_AFTER` did and they are at least :data:`SKIP_RATE` of
   them, workers skip such cases (count, never run), all but one in :data:`PROBE_PERIOD`
@@ -81,7 +81,7 @@ class CrashRegions:
 
     ``skip_after``, ``skip_rate`` and ``window`` default to :data:`SKIP_AFTER`, :data:`SKIP_RATE`
     and :data:`WINDOW`. Feed it every case that ran (:meth:`ran`, with the signature it crashed
-    or hung with) and each crash's corner (:meth:`corner_from`); :attr:`skipped` says which
+    or hung with) and each crash (:meth:`crashed`); :attr:`skipped` says which
     corners workers skip
     now. Each call that changes :attr:`skipped` returns ``True``.
     """
@@ -93,7 +93,6 @@ class CrashRegions:
         self.skip_rate = SKIP_RATE if skip_rate is None else skip_rate
         self.window = WINDOW if window is None else window
         self.corners: dict[str, Size] = {}
-        self._from_finding: set[str] = set()
         self._scores: dict[str, deque[bool]] = {}
         self._history: deque[tuple[Size, str]] = deque(maxlen=HISTORY)
         self._skipped: frozenset[Size] = frozenset()
@@ -115,26 +114,22 @@ class CrashRegions:
 
     def crashed(self, signature: str, size: Sequence[int], shrunk: Sequence[int] | None, scored: bool) -> bool:
         """A crash (or hang) of ``signature`` on a case of ``size``: scored as :meth:`ran` would
-        unless ``scored`` (it was, when it came with its size), and the corner set from ``shrunk``
-        (the size of this campaign's shrunk finding of it), else lowered by ``size``."""
+        unless ``scored`` (it was, when it came with its size); the corner is lowered to it and
+        to ``shrunk`` (the size of this campaign's shrunk finding of it, if any)."""
         changed = False if scored else self.ran(size, signature)
         if shrunk is not None:
-            return self.corner_from(signature, shrunk, shrunk=True) or changed
-        return self.corner_from(signature, size, shrunk=False) or changed
+            changed = self.lower_corner(signature, shrunk) or changed
+        return self.lower_corner(signature, size) or changed
 
-    def corner_from(self, signature: str, size: Sequence[int], shrunk: bool) -> bool:
-        """Set the corner of ``signature`` from a crash of ``size``: the size of its finding's
-        shrunk case (``shrunk``) replaces the corner; the size of a crash whose finding this
-        campaign did not shrink (one the corpus held already) lowers it entry by entry."""
+    def lower_corner(self, signature: str, size: Sequence[int]) -> bool:
+        """Lower the corner of ``signature`` to ``size`` entry by entry (set it, the first time),
+        and score it again over the cases remembered. The corner is the smallest size of a crash
+        in every entry: for a crash of one monotone region, that region's lower corner; for a
+        crash spread over sizes or over regions, a corner so low that its score stays under
+        :attr:`skip_rate` and nothing is skipped."""
         size = tuple(size)
         old = self.corners.get(signature)
-        if shrunk:
-            self._from_finding.add(signature)
-            corner = size
-        elif signature in self._from_finding and old is not None:
-            return False
-        else:
-            corner = size if old is None else tuple(min(a, b) for a, b in zip(old, size, strict=True))
+        corner = size if old is None else tuple(min(a, b) for a, b in zip(old, size, strict=True))
         if corner == old:
             return False
         self.corners[signature] = corner
