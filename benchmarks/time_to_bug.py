@@ -2,7 +2,9 @@
 
 Runs ``moefuzz run`` once per seed (``--jobs`` at a time, each with its own corpus), then reads every
 saved finding.json and the run's JSON report. Times count from the campaign's start, worker
-start-up and Triton compiles included. Prints one JSON object.
+start-up and Triton compiles included. Prints one JSON object. Sent SIGTERM (a ``timeout`` around
+it), it starts no more campaigns, passes the signal on to those running (each writes its report and
+exits) and prints the object for what ran, ``"interrupted": true`` (levels left out).
 
 Magma's levels for moefuzz: the campaign's cases are the seed's byte stream drawn through the
 target's strategy (:func:`moefuzz.engine.generate.byte_stream`), so they are drawn again here, on the CPU,
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -90,8 +93,19 @@ def main() -> None:
     args = parser.parse_args()
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ttb-"))
-    procs = []
+    procs: list[tuple[int, Path, subprocess.Popen]] = []
+    stopped: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        for _, _, proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
     for seed in range(args.first_seed, args.first_seed + args.runs):
+        if stopped:
+            break
         corpus = root / f"seed-{seed}"
         command = [
             sys.executable, "-m", "moefuzz.ui.cli", "run", "--target", args.target, "--kernel", args.kernel,
@@ -105,6 +119,8 @@ def main() -> None:
             command += ["--generators", str(args.drawers)]
         if args.jobs and len(procs) >= args.jobs:
             procs[-args.jobs][2].wait()
+        if stopped:
+            break
         procs.append((seed, corpus, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)))
         time.sleep(0.5)
     runs = []
@@ -140,7 +156,8 @@ def main() -> None:
                 "tail": output.strip().splitlines()[-3:],
             }
         )
-        runs[-1].update(levels(args.target, args.kernel, seed, first, report, args))
+        if not stopped:
+            runs[-1].update(levels(args.target, args.kernel, seed, first, report, args))
     times = [r["time_to_first_s"] for r in runs if r["found"]]
     shrinks = [r["shrink_s"] for r in runs if r["found"] and r["shrink_s"] is not None]
     summary = {
@@ -154,6 +171,7 @@ def main() -> None:
         "reached": sum(r.get("reached_index") is not None for r in runs),
         "triggered": sum(r.get("triggered_index") is not None for r in runs),
         "at_minimum": sum(bool(r.get("at_minimum")) for r in runs),
+        "interrupted": bool(stopped),
         "runs": runs,
     }
     print(json.dumps(summary))
