@@ -211,6 +211,8 @@ class Executor:
         (infinity when none is in flight)."""
         if not self._in_flight:
             return float("inf")
+        if self._active is not None and self._active.environment is None:  # waiting for a promoted spare
+            return self._failed_at_or_now() + STARTUP_TIMEOUT_S
         return self._head_since + self.case_timeout_s * len(self._in_flight[0].plan)
 
     def submit(self, request: Request) -> None:
@@ -229,7 +231,7 @@ class Executor:
         died is a ``crash`` of the request at the head of its queue; a crash ends the worker,
         and the requests queued behind it go to the one that replaces it."""
         done: list[tuple[Request, Outcome]] = []
-        while self._in_flight:
+        while self._in_flight and self._finish_promotion():
             worker = self._active
             assert worker is not None
             try:
@@ -261,6 +263,9 @@ class Executor:
         now = time.perf_counter()
         if not self._in_flight or now < self.deadline:
             return []
+        if self._active is not None and self._starting(self._active):  # a promoted spare never started
+            self._active.stop(kill_now=True)
+            raise WorkerError(f"worker for target={self.target!r} did not start in {STARTUP_TIMEOUT_S:g} s")
         request = self._in_flight.popleft()
         timeout = self.case_timeout_s * len(request.plan)
         message = f"no answer within {timeout:g} s; worker killed"
@@ -342,13 +347,44 @@ class Executor:
         old = self._active
         if old is not None:
             old.stop(kill_now=kill)
-        self._active = self._ready_or_cold(self._next_spare())
+        spare = self._next_spare()
+        # A spare still starting is promoted as it is: its requests wait in its pipe, and the
+        # campaign serves its other executors until it reports ready (_finish_promotion).
+        self._active = spare if self._starting(spare) else self._ready_or_cold(spare)
         self.replacements += 1
         self._replaced_at.append(self._failed_at)
         if self.use_spare:  # more warm spares while crashes come fast (a storm)
             wanted = spares_wanted(self._replaced_at, self._failed_at)
             while len(self._spares) < wanted:
                 self._spares.append(self._spawn())
+
+    @staticmethod
+    def _starting(worker: WorkerProcess) -> bool:
+        """Whether ``worker`` has not reported ready (nor failed) yet."""
+        return worker.environment is None and not readable(worker.conn)
+
+    def _failed_at_or_now(self) -> float:
+        return self._failed_at if self._failed_at is not None else time.perf_counter()
+
+    def _finish_promotion(self) -> bool:
+        """Finish promoting a spare that was still starting when promoted (see :meth:`_replace`):
+        whether the active worker is ready now. Its requests go to a cold worker instead if its
+        warm-up crashed it.
+
+        Raises:
+            WorkerError: it died while starting.
+        """
+        worker = self._active
+        if worker is None or worker.environment is not None:
+            return True
+        if self._starting(worker):
+            return False
+        ready = self._ready_or_cold(worker)
+        self._active = ready
+        self._head_since = time.perf_counter()
+        if ready is not worker:
+            self._resend()
+        return True
 
     def avoid(self, corners: frozenset[tuple[int, ...]]) -> None:
         """Have every worker, now and later, skip drawn cases in the regions of these corners
