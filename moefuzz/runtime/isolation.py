@@ -34,8 +34,8 @@ from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Limits
 from moefuzz.runtime.deaths import LOG_READ_LIMIT, classify_death, note_path, oom_kills, read_note
-from moefuzz.runtime.messages import Avoid, Failed, Ready, Request
-from moefuzz.runtime.processes import WorkerProcess, limits_json, readable, track, worker_context
+from moefuzz.runtime.messages import Avoid, Request
+from moefuzz.runtime.processes import WorkerProcess, await_ready, limits_json, readable, track, worker_context
 from moefuzz.runtime.worker import worker_main
 
 __all__ = ["STARTUP_TIMEOUT_S", "Executor", "Request", "readable", "worker_context"]
@@ -212,7 +212,7 @@ class Executor:
         if not self._in_flight:
             return float("inf")
         if self._active is not None and self._active.environment is None:  # waiting for a promoted spare
-            return self._failed_at_or_now() + STARTUP_TIMEOUT_S
+            return (self._failed_at or time.perf_counter()) + STARTUP_TIMEOUT_S
         return self._head_since + self.case_timeout_s * len(self._in_flight[0].plan)
 
     def submit(self, request: Request) -> None:
@@ -311,24 +311,7 @@ class Executor:
         return worker
 
     def _ready(self, worker: WorkerProcess) -> WorkerProcess:
-        if worker.environment is not None:
-            return worker
-        if not worker.conn.poll(STARTUP_TIMEOUT_S):
-            worker.stop()
-            raise WorkerError(f"worker for target={self.target!r} did not start in {STARTUP_TIMEOUT_S:g} s")
-        try:
-            message: Ready | Failed = worker.conn.recv()
-        except EOFError:
-            tail = worker.log_tail().strip().splitlines()
-            last = tail[-1] if tail else "?"
-            raise WorkerError(f"worker for target={self.target!r} died while starting: {last}") from None
-        if not isinstance(message, Ready):
-            worker.stop()
-            raise WorkerError(
-                f"worker for target={self.target!r} kernel={self.kernel!r} failed to start: {message.reason}"
-            )
-        worker.environment = dict(message.environment or {})
-        return worker
+        return await_ready(worker, f"worker for target={self.target!r} kernel={self.kernel!r}", STARTUP_TIMEOUT_S)
 
     def _ready_or_cold(self, worker: WorkerProcess) -> WorkerProcess:
         """``worker`` once ready; if its warm-up case crashed it (a bug model can crash on the
@@ -362,9 +345,6 @@ class Executor:
     def _starting(worker: WorkerProcess) -> bool:
         """Whether ``worker`` has not reported ready (nor failed) yet."""
         return worker.environment is None and not readable(worker.conn)
-
-    def _failed_at_or_now(self) -> float:
-        return self._failed_at if self._failed_at is not None else time.perf_counter()
 
     def _finish_promotion(self) -> bool:
         """Finish promoting a spare that was still starting when promoted (see :meth:`_replace`):

@@ -222,3 +222,31 @@ class WorkerProcess:
         for path in (self.log_path, Path(f"{self.log_path}.note")):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def await_ready(worker: WorkerProcess, name: str, timeout_s: float) -> WorkerProcess:
+    """``worker`` once it has reported :class:`~moefuzz.runtime.messages.Ready` (its
+    environment recorded), waiting at most ``timeout_s`` seconds; ``name`` names it in errors.
+
+    Raises:
+        WorkerError: it did not start in time, died while starting, or reported
+            :class:`~moefuzz.runtime.messages.Failed` (its reason quoted).
+    """
+    from moefuzz.errors import WorkerError
+    from moefuzz.runtime.messages import Ready
+
+    if worker.environment is not None:
+        return worker
+    if not worker.conn.poll(timeout_s):
+        worker.stop()
+        raise WorkerError(f"{name} did not start in {timeout_s:g} s")
+    try:
+        message = worker.conn.recv()
+    except EOFError:
+        tail = worker.log_tail().strip().splitlines()
+        raise WorkerError(f"{name} died while starting: {tail[-1] if tail else '?'}") from None
+    if not isinstance(message, Ready):
+        worker.stop()
+        raise WorkerError(f"{name} failed to start: {message.reason}")
+    worker.environment = dict(message.environment or {})
+    return worker
