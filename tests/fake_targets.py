@@ -267,11 +267,17 @@ def triton_crash_one_in_ten(ctx: LaunchContext) -> None:
     store far past an output), in the interpreter with :data:`CUDA_ABORT_TEXT` and an abort."""
     ids = ctx.inputs["token_selected_experts"].cpu().numpy()
     if zlib.crc32(ids.tobytes()) % CRASH_PERIOD == 0:
-        if ctx.outputs["expert_first_token_offset"].is_cuda:
-            _poke_far(ctx.outputs["expert_first_token_offset"])
-        os.write(2, CUDA_ABORT_TEXT.encode())
-        os.abort()
+        _illegal_access_or_abort(ctx)
     _triton_sort(ctx)
+
+
+def _illegal_access_or_abort(ctx: LaunchContext) -> None:
+    """On a GPU a real illegal memory access (a Triton store far past an output); then, and
+    in the interpreter, :data:`CUDA_ABORT_TEXT` and an abort."""
+    if ctx.outputs["expert_first_token_offset"].is_cuda:
+        _poke_far(ctx.outputs["expert_first_token_offset"])
+    os.write(2, CUDA_ABORT_TEXT.encode())
+    os.abort()
 
 
 def triton_crash_on_wide_experts(ctx: LaunchContext) -> None:
@@ -279,10 +285,7 @@ def triton_crash_on_wide_experts(ctx: LaunchContext) -> None:
     :data:`WIDE_EXPERTS` experts (as ``crash-on-wide-experts``): on a GPU with a real illegal
     memory access, in the interpreter with :data:`CUDA_ABORT_TEXT` and an abort."""
     if _wide(ctx):
-        if ctx.outputs["expert_first_token_offset"].is_cuda:
-            _poke_far(ctx.outputs["expert_first_token_offset"])
-        os.write(2, CUDA_ABORT_TEXT.encode())
-        os.abort()
+        _illegal_access_or_abort(ctx)
     _triton_sort(ctx)
 
 

@@ -364,7 +364,8 @@ class Campaign:
         if signature:  # a crash or hang that cost a worker: score and place its region
             mine = [f.case for _, f in self.status.findings if f.signature == signature]
             shrunk = self.target.size(mine[-1]) if mine else None
-            if self.crashers.crashed(signature, self.target.size(case), shrunk, scored=outcome.size is not None):
+            size = outcome.size if outcome.size is not None else self.target.size(case)  # a death sends none
+            if self.crashers.crashed(signature, size, shrunk, scored=outcome.size is not None):
                 self._broadcast_skipped()
 
     def _broadcast_skipped(self) -> None:

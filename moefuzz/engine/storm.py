@@ -107,10 +107,12 @@ class CrashRegions:
         (``""`` when it did not end its worker)."""
         entry = (tuple(size), signature)
         self._history.append(entry)
+        scored = False
         for name, corner in self.corners.items():
             if dominates(entry[0], corner):
                 self._scores[name].append(signature == name)
-        return self._update()
+                scored = True
+        return scored and self._update()  # a case like no crasher changes no score
 
     def crashed(self, signature: str, size: Sequence[int], shrunk: Sequence[int] | None, scored: bool) -> bool:
         """A crash (or hang) of ``signature`` on a case of ``size``: scored as :meth:`ran` would
