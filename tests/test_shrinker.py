@@ -9,6 +9,7 @@ from moefuzz.model.case import Case
 from moefuzz.shrinking import Shrinker
 from moefuzz.shrinking.routing import SENTINEL_PASSES, later_duplicates, routing_passes
 from moefuzz.strategies import build_routing_table
+from moefuzz_targets.moe_align_block_size import TARGET as ALIGN
 from moefuzz_targets.three_step_sort import TARGET
 from moefuzz_targets.three_step_sort.strategy import LAYOUT, to_case
 
@@ -134,3 +135,50 @@ def test_only_a_layout_with_a_sentinel_gets_the_passes_that_write_it():
     plain = [p.name for p in routing_passes(dataclasses.replace(LAYOUT, sentinel=None))]
     assert not set(SENTINEL_PASSES) & set(plain)
     assert plain == [name for name in names if name not in SENTINEL_PASSES]
+
+
+def smem_launch_fails(case: Case) -> bool:
+    """The bug-cuda-smem-experts model's failed launch: the small-batch kernel's shared memory,
+    ((threads + 1) * E + E + 2) ints, over 48 KiB; from E = 97 on, whatever the ids."""
+    experts = int(case.params["num_experts"])
+    threads = (max(experts, 32) + 31) // 32 * 32
+    return case.arrays["topk_ids"].size < 1024 and ((threads + 1) * experts + experts + 2) * 4 > 48 * 1024
+
+
+def test_a_failure_that_needs_many_experts_but_uses_few_shrinks_to_the_fewest_that_fail():
+    ids = np.array([[203, 5, 17], [88, 203, 150], [0, 1, 2]], dtype=np.int32)
+    expert_map = np.where(np.arange(204) % 2 == 0, np.arange(204) // 2, -1).astype(np.int32)
+    case = Case(
+        {"topk_ids": ids, "expert_map": expert_map}, {"num_experts": 204, "block_size": 16, "pad_sorted_ids": True}
+    )
+    result = Shrinker(case, smem_launch_fails, ALIGN.shrink_passes, ALIGN.size, ALIGN.check, 60.0).shrink()
+    assert result.case.params["num_experts"] == 97
+    assert result.case.arrays["topk_ids"].shape == (0, 1) and "expert_map" not in result.case.arrays  # no token needed
+    assert result.passes["lower_experts"][1] >= 1
+
+
+def test_lowering_experts_keeps_every_expert_local_when_all_were():
+    def needs_wide_local_range(case: Case) -> bool:
+        return int(case.params["end_expert"]) - int(case.params["start_expert"]) >= 300
+
+    wide = table_case([([511, 3], 4), ([7, 200], 2)], num_experts=512, start=0, end=512)
+    result = shrink(wide, needs_wide_local_range)
+    assert (result.case.params["num_experts"], result.case.params["end_expert"]) == (300, 300)
+
+
+def test_a_candidate_a_flaky_test_dropped_once_runs_again_in_a_confirming_round():
+    dropped_once: set[str] = set()
+
+    def flaky_verdict(case: Case) -> bool:  # needs E >= 300; each candidate is wrongly dropped at its first run
+        if case.digest() not in dropped_once:
+            dropped_once.add(case.digest())
+            return case.params["num_experts"] == 512
+        return int(case.params["end_expert"]) - int(case.params["start_expert"]) >= 300
+
+    wide = table_case([([511, 3], 4), ([7, 200], 2)], num_experts=512, start=0, end=512)
+    once = Shrinker(wide, flaky_verdict, TARGET.shrink_passes, TARGET.size, TARGET.check, 60.0).shrink()
+    assert once.complete and once.case.params["num_experts"] == 512  # every smaller one was dropped
+    dropped_once.clear()
+    confirmed = Shrinker(wide, flaky_verdict, TARGET.shrink_passes, TARGET.size, TARGET.check, 60.0, confirm_rounds=2)
+    result = confirmed.shrink()
+    assert result.complete and result.case.params["num_experts"] == 300

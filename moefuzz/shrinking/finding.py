@@ -17,6 +17,10 @@ from moefuzz.store.corpus import Finding, save_finding
 
 #: Least seconds between two progress saves while shrinking (the final result is always saved).
 SAVE_INTERVAL_S = 2.0
+#: Rounds in a row that must accept nothing before a flaky finding's shrink is complete: a
+#: candidate the sequential test wrongly dropped (about one in ten of those that fail) runs
+#: again in the next round (:class:`~moefuzz.shrinking.shrinker.Shrinker`'s ``confirm_rounds``).
+FLAKY_CONFIRM_ROUNDS = 2
 #: Kinds of finding found by one plain launch whose rate is estimated by relaunching
 #: (:func:`~moefuzz.shrinking.flaky.estimate_rate`): a hang costs a timeout a launch, and an
 #: error is the launcher refusing the input, which does not depend on the schedule.
@@ -107,6 +111,7 @@ def minimize_finding(
         max(0.0, budget_s - (time.monotonic() - started)),
         on_improvement,
         derive=target.derive,
+        confirm_rounds=FLAKY_CONFIRM_ROUNDS if launch_rate is not None and launch_rate.flaky else 1,
     )
     result = shrinker.shrink()
     previous = finding.shrink

@@ -93,6 +93,7 @@ def routing_passes(layout: RoutingLayout) -> list[ShrinkPass]:
         ShrinkPass(lambda s: truncate_tokens(s, layout), "truncate_tokens"),
         ShrinkPass(lambda s: drop_topk_slots(s, layout), "drop_topk_slots"),
         ShrinkPass(lambda s: compact_experts(s, layout), "compact_experts"),
+        ShrinkPass(lambda s: lower_experts(s, layout), "lower_experts"),
         ShrinkPass(lambda s: remove_duplicates(s, layout), "remove_duplicates"),
         ShrinkPass(lambda s: replace_duplicates_with_sentinel(s, layout), "replace_duplicates_with_sentinel"),
         ShrinkPass(lambda s: unify_rows(s, layout), "unify_rows"),
@@ -143,6 +144,46 @@ def compact_experts(shrinker: Shrinker, layout: RoutingLayout) -> None:
     [0, E) (sentinels) become -1 if negative, else the new E."""
     if layout.num_experts is not None:
         shrinker.consider(compacted(shrinker.current, layout))
+
+
+def lower_experts(
+    shrinker: Shrinker,
+    layout: RoutingLayout,
+    compact: Callable[[Case], Case] | None = None,
+    widen: Callable[[Case, int], Case] | None = None,
+) -> None:
+    """Lower E itself, by bisection, to the fewest experts that still fail: the experts in use
+    renumbered 0, 1, 2... (``compact``, by default :func:`compacted`), then E widened to the
+    candidate number (``widen(case, e)``, by default :func:`widened`: the added experts local if
+    the local range ended at E).
+
+    The move for a failure that needs many experts but few in use: a per-expert table sized
+    from E, shared memory that grows with E. :func:`compact_experts` keeps only the experts in
+    use, which such a failure does not survive, and the ids in use may be as large as E - 1.
+    About log2(E) runs, and only when compacting alone passed."""
+    if layout.num_experts is None:
+        return
+    compact = compact or (lambda case: compacted(case, layout))
+    start = shrinker.current
+    local = _local_range(start, layout)
+    ends_at_e = local is not None and local[1] == int(start.params[layout.num_experts])
+    add = widen or (lambda case, experts: widened(case, layout, experts, local=ends_at_e))
+    base = compact(start)
+    used = int(base.params[layout.num_experts])
+    experts = int(start.params[layout.num_experts])
+    if experts - used >= 2:  # one fewer than E is compact_experts' own candidate when all but one are in use
+        lower(shrinker, experts, lambda e: add(base, e), lowest=used + 1)
+
+
+def widened(case: Case, layout: RoutingLayout, experts: int, local: bool = False) -> Case:
+    """``case`` with E raised to ``experts`` by unused experts numbered after the others: with
+    ``local``, inside the local range, which then ends at the new E (for a case whose range
+    ended at E: every expert local, often), else outside it."""
+    assert layout.num_experts is not None
+    params: dict[str, int] = {layout.num_experts: experts}
+    if local and layout.end_expert:
+        params[layout.end_expert] = experts
+    return case.replace(None, **params)
 
 
 def retire_experts(shrinker: Shrinker, layout: RoutingLayout, compact: Callable[[Case], Case] | None = None) -> None:

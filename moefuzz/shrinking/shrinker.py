@@ -53,8 +53,8 @@ class ShrinkResult:
         accepted: candidates accepted.
         seconds: wall time spent.
         passes: per pass, ``[calls, accepted]``.
-        complete: True if a full round of passes accepted nothing (a fixed point), False if the
-            budget ran out first.
+        complete: True if a full round of passes accepted nothing (a fixed point; for a flaky
+            finding, ``confirm_rounds`` in a row), False if the budget ran out first.
     """
 
     case: Case
@@ -91,6 +91,9 @@ class Shrinker:
         on_improvement: called with each newly accepted case (to save progress atomically).
         derive: recomputes a candidate's derived arrays and params before it is checked (the
             target's ``derive``); identity when ``None``.
+        confirm_rounds: rounds in a row that must accept nothing before the shrink is complete.
+            Above 1 for a flaky finding, whose sequential test drops a candidate that does fail
+            now and then: each further round runs again the candidates the last one dropped.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class Shrinker:
         budget_s: float,
         on_improvement: Callable[[Case], None] | None = None,
         derive: Callable[[Case], Case] | None = None,
+        confirm_rounds: int = 1,
     ) -> None:
         self.current = case
         self._fails_same_way = fails_same_way
@@ -113,6 +117,7 @@ class Shrinker:
         self._on_improvement = on_improvement
         self._derive = derive or (lambda case: case)
         self._seen: set[str] = set()
+        self._confirm_rounds = max(1, confirm_rounds)
         self.candidates = 0
         self.accepted = 0
         #: Name of the pass now running ("" before the first and after the last).
@@ -159,10 +164,12 @@ class Shrinker:
         return True
 
     def shrink(self) -> ShrinkResult:
-        """Run passes until a full round accepts nothing or the budget is spent."""
+        """Run passes until ``confirm_rounds`` full rounds in a row accept nothing, or the budget
+        is spent."""
         started = time.monotonic()
         original_size = self._size(self.current)
         complete = False
+        idle_rounds = 0
         while not self.exhausted:
             progress = False
             for shrink_pass in list(self._passes):
@@ -175,8 +182,13 @@ class Shrinker:
                 if self.exhausted:
                     break
             if not progress and not self.exhausted:
-                complete = True
-                break
+                idle_rounds += 1
+                if idle_rounds >= self._confirm_rounds:
+                    complete = True
+                    break
+                self._seen.clear()  # the candidates this round dropped run again
+            elif progress:
+                idle_rounds = 0
             # Useful passes first next round (stable: ties keep the target's order).
             self._passes.sort(key=lambda p: -p.accepted)
         self.current_pass = ""

@@ -15,7 +15,7 @@ import numpy as np
 
 from moefuzz.model.case import Case
 from moefuzz.shrinking.passes import Shrinker, ShrinkPass, smaller_sizes
-from moefuzz.shrinking.routing import RoutingLayout, retire_experts, routing_passes, routing_size
+from moefuzz.shrinking.routing import RoutingLayout, lower_experts, retire_experts, routing_passes, routing_size
 
 #: The contract takes ids >= -1 and skips the -1 sentinel.
 LAYOUT = RoutingLayout(ids="topk_ids", num_experts="num_experts", sentinel=-1)
@@ -84,12 +84,27 @@ def compacted(case: Case) -> Case:
     return case.replace(arrays, num_experts=new_experts)
 
 
+def widened(case: Case, experts: int) -> Case:
+    """``case`` with E raised to ``experts`` by unused experts numbered after the others, the
+    expert map following along: the added experts local (next local ids) when every expert is
+    local, else not (-1)."""
+    arrays = {}
+    if "expert_map" in case.arrays:
+        expert_map = case.arrays["expert_map"]
+        added = experts - expert_map.size
+        local = int((expert_map >= 0).sum())
+        tail = np.arange(local, local + added) if local == expert_map.size else np.full(added, -1)
+        arrays["expert_map"] = np.concatenate([expert_map, tail.astype(expert_map.dtype)])
+    return case.replace(arrays, num_experts=experts)
+
+
 def _passes() -> list[ShrinkPass]:
     """The engine's routing passes, their map-blind compaction (``compact_experts``, and the
-    one inside ``retire_experts``) replaced by the one above, and this target's own after the
+    ones inside ``lower_experts`` and ``retire_experts``) replaced by the one above, and this target's own after the
     cheap cuts."""
     own_versions = {
         "compact_experts": ShrinkPass(compact_experts),
+        "lower_experts": ShrinkPass(lambda s: lower_experts(s, LAYOUT, compacted, widened), "lower_experts"),
         "retire_experts": ShrinkPass(lambda s: retire_experts(s, LAYOUT, compacted), "retire_experts"),
     }
     passes = [own_versions.get(p.name, p) for p in routing_passes(LAYOUT)]
