@@ -12,6 +12,7 @@ import dataclasses
 import os
 import random
 import signal
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -213,6 +214,28 @@ def cuda_oom_on_duplicate(ctx: LaunchContext) -> None:
     _write_oracle(ctx)
 
 
+#: What CUDA says of a launch it refused for its configuration (the context stays usable).
+LAUNCH_REFUSED_TEXT = "CUDA error: too many resources requested for launch"
+
+
+def launch_failure_on_duplicate(ctx: LaunchContext) -> None:
+    """On a repeated local expert (T >= 3) raises the error of a launch the driver refused for
+    its configuration (as a kernel asking for more shared memory than a block may have): nothing
+    ran, the device context still works."""
+    if _has_local_duplicate(ctx, 3):
+        raise RuntimeError(LAUNCH_REFUSED_TEXT)
+    _write_oracle(ctx)
+
+
+def launch_failure_breaking_context_on_duplicate(ctx: LaunchContext) -> None:
+    """As ``launch-failure-on-duplicate``, but the worker's check of its device context fails
+    afterwards (the check is replaced in this worker process: a fault injected)."""
+    if _has_local_duplicate(ctx, 3):
+        sys.modules["moefuzz.runtime.worker"].context_works = lambda device: False  # type: ignore[attr-defined]
+        raise RuntimeError(LAUNCH_REFUSED_TEXT)
+    _write_oracle(ctx)
+
+
 #: ``crash-one-in-ten`` crashes on inputs whose CRC-32 is 0 modulo this.
 CRASH_PERIOD = 10
 
@@ -330,6 +353,8 @@ TARGET = dataclasses.replace(
             "escape-on-duplicate",
             "realtime-signal-on-duplicate",
             "cuda-oom-on-duplicate",
+            "launch-failure-on-duplicate",
+            "launch-failure-breaking-context-on-duplicate",
             "crash-one-in-ten",
             "crash-on-wide-experts",
             "triton",

@@ -132,3 +132,15 @@ def test_a_dead_generator_is_replaced_and_its_buffers_drawn_again(fake_targets):
         assert [g.index for g in drawn] == [7]
     finally:
         pool.close()
+
+
+def test_a_refused_launch_is_found_and_shrunk_without_replacing_a_worker(fake_targets, tmp_path):
+    config = CampaignConfig(
+        "fake_sort", "launch-failure-on-duplicate", 6, tmp_path / "corpus", seed=1, device="cpu", workers=1,
+        shrink_budget_s=3, limits=Limits(max_tokens=16, max_topk=3, max_experts=8),
+    )  # fmt: skip
+    status = run_campaign(config)
+    [(_, finding)] = status.findings
+    assert finding.signature == "crash:launch-failure"
+    assert finding.case.arrays["token_selected_experts"].shape[0] == 3  # the hand minimum's T
+    assert status.worker_restarts == 0 and status.known >= 1

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from moefuzz.model.case import Case
+from moefuzz.runtime import spawner
 from moefuzz.runtime.isolation import Executor
 
 DUPLICATE = Case(
@@ -34,6 +35,23 @@ def test_an_out_of_bounds_store_under_the_interpreter_is_a_crash_and_the_worker_
     assert outcome.signature == "crash:out-of-bounds-store"
     assert outcome.message.startswith("out-of-bounds store in kernel poke, program (0, 0, 0): 1 of 1 active lanes")
     assert executor.replacements == 0
+    assert executor.run(PLAIN).kind == "pass"
+
+
+def test_a_refused_launch_that_left_the_context_working_keeps_the_worker(executor_of):
+    executor = executor_of("launch-failure-on-duplicate")
+    worker = executor.connection
+    outcome = executor.run(DUPLICATE)
+    assert outcome.signature == "crash:launch-failure" and outcome.context_intact
+    assert executor.replacements == 0 and executor.connection is worker
+    assert executor.run(PLAIN).kind == "pass"
+
+
+def test_a_refused_launch_whose_context_check_fails_retires_the_worker(executor_of):
+    executor = executor_of("launch-failure-breaking-context-on-duplicate")
+    outcome = executor.run(DUPLICATE)
+    assert outcome.signature == "crash:launch-failure" and not outcome.context_intact
+    assert executor.replacements == 1
     assert executor.run(PLAIN).kind == "pass"
 
 
@@ -79,3 +97,31 @@ def test_workers_see_target_modules_named_after_the_fork_server_started(monkeypa
     monkeypatch.setenv("MOEFUZZ_TARGETS", fake_targets)
     with Executor("fake_sort", "correct", "cpu", spare=False) as executor:
         assert executor.run(PLAIN).kind == "pass"
+
+
+def test_a_warm_up_case_that_crashes_a_worker_is_left_out_of_every_later_one(fake_targets):
+    # abort-on-duplicate aborts on a repeated local expert (T >= 3): seed 0 draws no token, and
+    # seeds 2 and 4 draw a repeat (tests.fake_targets; moefuzz.runtime.warmup.warm_up_bytes).
+    with Executor("fake_sort", "abort-on-duplicate", "cpu", warm_up=(0, 2, 4)) as executor:
+        assert executor.warm_up_seeds == [0]
+        assert executor.run(DUPLICATE).signature == "crash:SIGABRT"
+        assert executor.run(PLAIN).kind == "pass"
+        assert executor.replacements == 1
+
+
+def test_a_warm_up_case_that_hangs_a_worker_is_left_out_after_the_startup_timeout(fake_targets, monkeypatch):
+    monkeypatch.setattr(spawner, "STARTUP_TIMEOUT_S", 8.0)  # hang-on-duplicate sleeps an hour on seed 2's case
+    with Executor("fake_sort", "hang-on-duplicate", "cpu", warm_up=(0, 2)) as executor:
+        assert executor.warm_up_seeds == [0]
+        assert executor.run(PLAIN).kind == "pass"
+
+
+def test_a_retired_worker_is_reaped_and_its_log_removed_by_the_next_replacement_or_close(executor_of):
+    executor = executor_of("abort-on-duplicate")
+    retired = []
+    for _ in range(2):
+        retired.append(executor._active)
+        assert executor.run(DUPLICATE).signature == "crash:SIGABRT"
+    assert not retired[0].process.is_alive() and not retired[0].log_path.exists()  # by the second replacement
+    executor.close()
+    assert all(worker.process.exitcode is not None and not worker.log_path.exists() for worker in retired)

@@ -68,6 +68,12 @@ _CAUGHT_CRASH_CLASSES = (
 )
 CAUGHT_CRASHES = frozenset(name for _, name in _CAUGHT_CRASH_CLASSES)
 
+#: Crash classes whose CUDA error leaves the device context usable: a launch the driver refused
+#: for its configuration (too much shared memory, too many registers or threads), so nothing
+#: ran. A worker that reports one checks its context (a synchronize and a small kernel) and, if
+#: that works, goes on (:attr:`Outcome.context_intact`); starting a new worker costs seconds.
+NON_STICKY_CRASHES = frozenset({"launch-failure"})
+
 #: Substrings of CUDA error texts, mapped to the short class a signature uses, most specific first.
 _CUDA_ERROR_CLASSES = (
     ("illegal memory access", "illegal-memory-access"),
@@ -124,6 +130,8 @@ class Outcome:
             the parent sent): the campaign tells crash storms by it (:mod:`moefuzz.engine.storm`).
         coverage: the points of the target's domain the case hit, as a bit mask over
             :meth:`Domain.points <moefuzz.model.domain.Domain.points>` (0 when not counted).
+        context_intact: the worker checked its device context after this crash (one of
+            :data:`NON_STICKY_CRASHES`) and it still works: the worker goes on.
     """
 
     kind: str
@@ -139,6 +147,7 @@ class Outcome:
     case: Case | None = field(default=None, compare=False, repr=False)
     size: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
     coverage: int = field(default=0, compare=False, repr=False)
+    context_intact: bool = field(default=False, compare=False)
 
     @property
     def rate(self) -> Rate:
@@ -156,9 +165,11 @@ class Outcome:
     @property
     def ends_worker(self) -> bool:
         """Whether the worker that reported this outcome must be retired: every crash but one in
-        :data:`CAUGHT_CRASHES`, which was stopped before it touched memory, and every ``resource``
-        outcome (a fresh process and device context)."""
-        return (self.kind == "crash" and self.detail not in CAUGHT_CRASHES) or self.kind == "resource"
+        :data:`CAUGHT_CRASHES`, which was stopped before it touched memory, or one whose worker
+        found its context intact (:attr:`context_intact`), and every ``resource`` outcome (a
+        fresh process and device context)."""
+        crash_ends = self.detail not in CAUGHT_CRASHES and not self.context_intact
+        return (self.kind == "crash" and crash_ends) or self.kind == "resource"
 
     @property
     def signature(self) -> str:

@@ -57,8 +57,9 @@ def write_note(path: str | Path | None, key: str, value: Any) -> None:
         pass
 
 
-def read_note(path: str | Path) -> dict[str, Any]:
-    """The note at ``path``: the first value written for each key (empty when absent)."""
+def read_note(path: str | Path, latest: bool = False) -> dict[str, Any]:
+    """The note at ``path``: the first value written for each key, the last one with ``latest``
+    (empty when absent)."""
     note: dict[str, Any] = {}
     try:
         lines = Path(path).read_text(errors="replace").splitlines()
@@ -71,7 +72,10 @@ def read_note(path: str | Path) -> dict[str, Any]:
             continue
         if isinstance(entry, dict):
             for key, value in entry.items():
-                note.setdefault(key, value)
+                if latest:
+                    note[key] = value
+                else:
+                    note.setdefault(key, value)
     return note
 
 

@@ -2,10 +2,12 @@
 
 :class:`Executor` owns one active worker and one warm spare (a new worker pays for importing
 torch and triton, seconds; the spare has paid already). When a case crashes the worker or hangs
-past its timeout, the executor kills what is left of it, promotes the spare, starts a new spare
-in the background and reports the outcome; the caller, which still holds the case, saves it.
-An out-of-bounds access that the interpreter's checker (:mod:`moefuzz.execute.oob`) refused before it
-happened is a crash too, but it left the worker intact: that worker is kept.
+past its timeout, the executor retires what is left of it (without waiting for it to exit),
+promotes the spare, starts a new spare in the background and reports the outcome; the caller,
+which still holds the case, saves it. Workers are started, warmed up and retired by a
+:class:`~moefuzz.runtime.spawner.Spawner`. An out-of-bounds access that the interpreter's checker
+(:mod:`moefuzz.execute.oob`) refused before it happened is a crash too, but it left the worker
+intact: that worker is kept, as is one whose launch the driver refused for its configuration.
 
 Cases can be fed ahead (:meth:`Executor.submit`, :meth:`Executor.collect`): the worker finds the
 next request in its pipe the moment it replies, so it never waits for the parent. A request is
@@ -19,13 +21,10 @@ Shutdown escalates: ask (``None`` on the pipe), then terminate, then kill, each 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 
 from moefuzz.engine.storm import spares_wanted
 from moefuzz.errors import WorkerError
@@ -35,13 +34,10 @@ from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Limits
 from moefuzz.runtime.deaths import LOG_READ_LIMIT, classify_death, note_path, oom_kills, read_note
 from moefuzz.runtime.messages import Avoid, Request
-from moefuzz.runtime.processes import WorkerProcess, await_ready, limits_json, readable, track, worker_context
-from moefuzz.runtime.worker import worker_main
+from moefuzz.runtime.processes import WorkerProcess, readable, worker_context
+from moefuzz.runtime.spawner import STARTUP_TIMEOUT_S, Spawner
 
 __all__ = ["STARTUP_TIMEOUT_S", "Executor", "Request", "readable", "worker_context"]
-
-#: Seconds a new worker may take to import torch and triton and report ready.
-STARTUP_TIMEOUT_S = 180.0
 
 
 class Executor:
@@ -57,6 +53,9 @@ class Executor:
             ``PYTORCH_NO_CUDA_MEMORY_CACHING=1`` to turn PyTorch's caching allocator off, or
             ``CUDA_VISIBLE_DEVICES`` to pin them to one GPU).
         limits: size limits of the cases workers draw from bytes (default: the device's).
+        warm_up: seeds of the cases each worker runs before it reports ready
+            (:mod:`moefuzz.runtime.warmup`); default :data:`~moefuzz.runtime.warmup.WARM_UP_DRAWS`
+            on a GPU and none on the CPU (the interpreter compiles nothing); given, on any device.
 
     Attributes:
         replacements: workers replaced after a crash or a hang.
@@ -76,28 +75,43 @@ class Executor:
         spare: bool = True,
         env: Mapping[str, str] | None = None,
         limits: Limits | None = None,
+        warm_up: Sequence[int] | None = None,
     ) -> None:
         self.target = target
         self.kernel = kernel
         self.device = device
         self.case_timeout_s = case_timeout_s
         self.use_spare = spare
-        self.env = dict(env or {})
-        self._context = worker_context()
-        self._log_dir = Path(tempfile.mkdtemp(prefix="moefuzz-workers-"))
-        self._serial = 0
+        self._spawner = Spawner(target, kernel, env, limits, warm_up)
         self._active: WorkerProcess | None = None
         self._spares: list[WorkerProcess] = []
         self._replaced_at: deque[float] = deque(maxlen=16)
-        self.limits = limits
         self.environment: dict[str, str] = {}
         self.replacements = 0
         self.recovery_seconds: list[float] = []
         self._in_flight: deque[Request] = deque()
         self._head_since = 0.0  # when the request at the head of the queue started running
         self._failed_at: float | None = None  # when the last replacement's failure was reported
-        self._warm_spares = True
-        self._avoid: frozenset[tuple[int, ...]] = frozenset()
+
+    @property
+    def limits(self) -> Limits | None:
+        """Size limits of the cases workers draw from bytes (``None``: the device's)."""
+        return self._spawner.limits
+
+    @limits.setter
+    def limits(self, limits: Limits | None) -> None:
+        self._spawner.limits = limits
+
+    @property
+    def warm_up_seeds(self) -> list[int]:
+        """The warm-up cases new workers run (:mod:`moefuzz.runtime.warmup`), less those that
+        crashed or hung one."""
+        return list(self._spawner.warm_up_seeds)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment variables set in the workers on top of the parent's."""
+        return self._spawner.env
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> dict[str, str]:
@@ -125,7 +139,7 @@ class Executor:
         if self._active is None:
             self.launch()
         assert self._active is not None
-        self._active = self._ready_or_cold(self._active)
+        self._active = self._ready(self._active)
         self.environment = dict(self._active.environment or {})
         self.device = self.environment.get("device", self.device)
         if self.use_spare and not self._spares:
@@ -153,6 +167,7 @@ class Executor:
         for worker in (self._active, *self._spares):
             if worker is not None:
                 worker.stop()
+        self._spawner.reap(wait=True)
         self._active, self._spares = None, []
         self._in_flight.clear()
 
@@ -282,58 +297,21 @@ class Executor:
             self.submit(request)
 
     # -- internals --------------------------------------------------------------------------
-    def _spawn(self, warmup: bool = True) -> WorkerProcess:
-        self._serial += 1
-        log_path = self._log_dir / f"worker-{self._serial}.log"
-        parent_conn, child_conn = self._context.Pipe()
-        device = self.environment.get("device", self.device)
-        process = self._context.Process(
-            target=worker_main,
-            args=(
-                child_conn,
-                self.target,
-                self.kernel,
-                device,
-                str(log_path),
-                {**os.environ, **self.env},
-                limits_json(self.limits),
-                warmup and self._warm_spares,
-            ),
-            daemon=True,
-            name=f"moefuzz-worker-{self._serial}",
-        )
-        process.start()
-        track(process)
-        child_conn.close()
-        worker = WorkerProcess(process, parent_conn, log_path, oom_kills=oom_kills())
-        if self._avoid:
-            worker.send(Avoid(self._avoid))
-        return worker
+    def _spawn(self) -> WorkerProcess:
+        return self._spawner.spawn(self.environment.get("device", self.device))
 
     def _ready(self, worker: WorkerProcess) -> WorkerProcess:
-        return await_ready(worker, f"worker for target={self.target!r} kernel={self.kernel!r}", STARTUP_TIMEOUT_S)
-
-    def _ready_or_cold(self, worker: WorkerProcess) -> WorkerProcess:
-        """``worker`` once ready; if its warm-up case crashed it (a bug model can crash on the
-        simplest case), a new worker that skips the warm-up, as every later spare will."""
-        try:
-            return self._ready(worker)
-        except WorkerError as exc:
-            if "warm-up" not in str(exc):
-                raise
-        self._warm_spares = False
-        return self._ready(self._spawn(warmup=False))
+        return self._spawner.ready(worker, self.environment.get("device", self.device))
 
     def _replace(self, kill: bool) -> None:
         """Retire the active worker and promote the spare (or a new one)."""
         self._failed_at = time.perf_counter()
-        old = self._active
-        if old is not None:
-            old.stop(kill_now=kill)
+        if self._active is not None:
+            self._spawner.retire(self._active, kill)  # not waited for: it ends while the next case runs
         spare = self._next_spare()
         # A spare still starting is promoted as it is: its requests wait in its pipe, and the
         # campaign serves its other executors until it reports ready (_finish_promotion).
-        self._active = spare if self._starting(spare) else self._ready_or_cold(spare)
+        self._active = spare if self._starting(spare) else self._ready(spare)
         self.replacements += 1
         self._replaced_at.append(self._failed_at)
         if self.use_spare:  # more warm spares while crashes come fast (a storm)
@@ -349,7 +327,7 @@ class Executor:
     def _finish_promotion(self) -> bool:
         """Finish promoting a spare that was still starting when promoted (see :meth:`_replace`):
         whether the active worker is ready now. Its requests go to a cold worker instead if its
-        warm-up crashed it.
+        warm-up failed.
 
         Raises:
             WorkerError: it died while starting.
@@ -359,7 +337,7 @@ class Executor:
             return True
         if self._starting(worker):
             return False
-        ready = self._ready_or_cold(worker)
+        ready = self._ready(worker)
         self._active = ready
         self._head_since = time.perf_counter()
         if ready is not worker:
@@ -369,10 +347,10 @@ class Executor:
     def avoid(self, corners: frozenset[tuple[int, ...]]) -> None:
         """Have every worker, now and later, skip drawn cases in the regions of these corners
         (answered ``avoided``, see :mod:`moefuzz.engine.storm`)."""
-        self._avoid = frozenset(corners)
+        self._spawner.avoid = frozenset(corners)
         for worker in (self._active, *self._spares):
             if worker is not None:
-                worker.send(Avoid(self._avoid))
+                worker.send(Avoid(self._spawner.avoid))
 
     @property
     def spares(self) -> int:

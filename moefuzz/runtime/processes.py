@@ -227,6 +227,7 @@ class WorkerProcess:
 def await_ready(worker: WorkerProcess, name: str, timeout_s: float) -> WorkerProcess:
     """``worker`` once it has reported :class:`~moefuzz.runtime.messages.Ready` (its
     environment recorded), waiting at most ``timeout_s`` seconds; ``name`` names it in errors.
+    A worker that did not start is left to the caller to stop (its note still there to read).
 
     Raises:
         WorkerError: it did not start in time, died while starting, or reported
@@ -238,7 +239,6 @@ def await_ready(worker: WorkerProcess, name: str, timeout_s: float) -> WorkerPro
     if worker.environment is not None:
         return worker
     if not worker.conn.poll(timeout_s):
-        worker.stop()
         raise WorkerError(f"{name} did not start in {timeout_s:g} s")
     try:
         message = worker.conn.recv()
@@ -246,7 +246,6 @@ def await_ready(worker: WorkerProcess, name: str, timeout_s: float) -> WorkerPro
         tail = worker.log_tail().strip().splitlines()
         raise WorkerError(f"{name} died while starting: {tail[-1] if tail else '?'}") from None
     if not isinstance(message, Ready):
-        worker.stop()
         raise WorkerError(f"{name} failed to start: {message.reason}")
     worker.environment = dict(message.environment or {})
     return worker

@@ -2,8 +2,10 @@
 
 A worker imports torch, triton, one target's oracle and one kernel, then answers one request at a
 time over a pipe: run this case, reply with an :class:`~moefuzz.model.outcome.Outcome`. A CUDA error
-breaks the device context for good, so after replying ``crash`` the worker exits; a signal or a
-hang kills it outright. Either way the parent, which holds the case, survives and starts another.
+breaks the device context for good, so after replying ``crash`` the worker exits (unless the
+driver refused a launch for its configuration and the context still works when checked:
+:func:`moefuzz.runtime.device.context_works`); a signal or a hang kills it outright. Either way
+the parent, which holds the case, survives and starts another.
 On the CPU, Triton kernels run in the interpreter with every access checked (:mod:`moefuzz.execute.oob`):
 an out-of-bounds access is refused before it happens, reported as a crash, and the worker goes on.
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import faulthandler
 import os
-import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -28,50 +29,16 @@ from moefuzz.engine.storm import avoided_size
 from moefuzz.execute.oob import find_out_of_bounds
 from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
-from moefuzz.model.outcome import Outcome, classify_crash_text, is_cuda_oom
+from moefuzz.model.outcome import NON_STICKY_CRASHES, Outcome, classify_crash_text, is_cuda_oom
 from moefuzz.runtime.deaths import escaped_record, module_file, note_path, write_note
+from moefuzz.runtime.device import choose_device, context_works, describe_environment
 from moefuzz.runtime.messages import Avoid, Failed, Ready, RunCase, RunPrepared, WorkerRequest, prepared_parts
 from moefuzz.runtime.processes import child_setup, reset_environment
+from moefuzz.runtime.warmup import warm_up
 
 #: Where this worker writes its note (:func:`moefuzz.runtime.deaths.write_note`); ``None`` outside
 #: a worker process.
 _NOTE: str | None = None
-
-
-def describe_environment(device: str) -> dict[str, str]:
-    """Versions and device name, recorded with every finding."""
-    import numpy
-    import torch
-    import triton
-
-    env = {
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "triton": triton.__version__,
-        "numpy": numpy.__version__,
-        "device": device,
-    }
-    if device == "cuda":
-        env["device_name"] = torch.cuda.get_device_name(0)
-        env["cuda"] = str(torch.version.cuda)
-    else:
-        env["device_name"] = "cpu (Triton interpreter, TRITON_INTERPRET=1)"
-    return env
-
-
-def choose_device(requested: str) -> str:
-    """``cuda`` or ``cpu`` for a request of ``auto``, ``cuda`` or ``cpu``; ``cpu`` sets
-    ``TRITON_INTERPRET=1`` before triton is imported, so Triton kernels run in the interpreter."""
-    import torch
-
-    device = requested
-    if requested == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        os.environ["TRITON_INTERPRET"] = "1"
-    elif not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' requested but torch sees no CUDA device")
-    return device
 
 
 class CaseRunner:
@@ -106,7 +73,9 @@ class CaseRunner:
         oracle runs once, after the first launch that did not raise, unless ``expected`` holds
         its outputs already (a generator ran it: :mod:`moefuzz.runtime.generators`). Returns ``pass`` if every
         launch passed, else the first failure with ``runs``, ``failures`` (launches failing with
-        its signature) and ``nondeterministic`` (launches disagreed). A crash ends the plan: the device context is gone.
+        its signature) and ``nondeterministic`` (launches disagreed). A crash ends the plan; after one of
+        :data:`~moefuzz.model.outcome.NON_STICKY_CRASHES` the device context is checked
+        (``context_intact``).
 
         A case outside the kernel's domain (:attr:`~moefuzz.model.target.KernelSpec.domain`) is
         not launched: ``skipped:outside-domain``.
@@ -171,8 +140,14 @@ class CaseRunner:
                 break
         if first is None:
             return Outcome("pass", seconds=_since(started), runs=runs)
+        intact = first.kind == "crash" and first.detail in NON_STICKY_CRASHES and context_works(self.device)
         return replace(
-            first, seconds=_since(started), runs=runs, failures=failures, nondeterministic=disagree or passes > 0
+            first,
+            seconds=_since(started),
+            runs=runs,
+            failures=failures,
+            nondeterministic=disagree or passes > 0,
+            context_intact=intact,
         )
 
 
@@ -219,24 +194,25 @@ def worker_main(
     log_path: str,
     environ: dict[str, str] | None = None,
     limits: Mapping[str, int] | None = None,
-    warmup: bool = False,
+    warm_up_seeds: Sequence[int] = (),
+    warm_up_on_cpu: bool = False,
 ) -> None:
     """Entry point of a worker process (forked from the fork server, or spawned).
 
-    ``environ`` is the parent's environment when it asked for this worker: the fork server's own
-    is a snapshot from when it started, which would miss a ``MOEFUZZ_TARGETS`` set since.
-    ``limits`` (a :class:`~moefuzz.model.target.Limits` as a dict, ``None`` for the device's default)
-    bounds the cases drawn from bytes. With ``warmup`` on a GPU the worker creates its CUDA
-    context and runs the strategy's simplest case before it reports ready, so that a spare
-    promoted after a crash starts on warm kernels; if that case crashes, it reports
-    ``("failed", "warm-up ...")`` and exits.
+        ``environ`` is the parent's environment when it asked for this worker: the fork server's own
+        is a snapshot from when it started, which would miss a ``MOEFUZZ_TARGETS`` set since.
+        ``limits`` (a :class:`~moefuzz.model.target.Limits` as a dict, ``None`` for the device's default)
+        bounds the cases drawn from bytes. Before it reports ready the worker runs the warm-up cases
+    of ``warm_up_seeds`` (:mod:`moefuzz.runtime.warmup`; on the CPU only with ``warm_up_on_cpu``),
+    so that a spare promoted after a crash starts on warm kernels; if one of them crashes, it exits,
+    and its note names the seed.
 
-    Protocol (:mod:`moefuzz.runtime.messages`): sends :class:`Ready` with the environment or
-    :class:`Failed`; then for each request (:class:`RunCase`, :class:`RunPrepared` with a
-    generator's case and oracle outputs, or :class:`RunBytes`) replies one :class:`Outcome`;
-    ``None`` ends it. A failing case the parent did not send as arrays comes back in the outcome's ``case``.
-    A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
-    is unpickled while this one runs.
+        Protocol (:mod:`moefuzz.runtime.messages`): sends :class:`Ready` with the environment or
+        :class:`Failed`; then for each request (:class:`RunCase`, :class:`RunPrepared` with a
+        generator's case and oracle outputs, or :class:`RunBytes`) replies one :class:`Outcome`;
+        ``None`` ends it. A failing case the parent did not send as arrays comes back in the outcome's ``case``.
+        A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
+        is unpickled while this one runs.
     """
     global _NOTE
     child_setup()
@@ -251,11 +227,9 @@ def worker_main(
         runner = CaseRunner(target_name, kernel_name, device)
         write_note(_NOTE, "kernel_file", module_file(runner.kernel))
         source = _LazySource(runner.target, limits, device, runner.kernel_spec.domain)
-        if warmup and device == "cuda":
-            crashed = _warm_up(runner, source)
-            if crashed is not None:
-                conn.send(Failed(f"warm-up case crashed the worker: {crashed}"))
-                os._exit(3)
+        seeds = warm_up_seeds if device == "cuda" or warm_up_on_cpu else ()
+        if seeds and warm_up(runner, source, seeds, _NOTE) is not None:
+            os._exit(3)  # a CUDA error: the note names the seed (warmup.crashed_warm_up)
         conn.send(Ready(describe_environment(device)))
     except Exception as exc:
         conn.send(Failed(_one_line(exc)))
@@ -383,18 +357,3 @@ def _answer(runner: CaseRunner, source: _LazySource, request: WorkerRequest) -> 
 def _sends_case(outcome: Outcome) -> bool:
     """Whether the parent needs the case back: a failure, or the target's own code raising."""
     return outcome.failed or outcome.kind == "harness"
-
-
-def _warm_up(runner: CaseRunner, source: _LazySource) -> str | None:
-    """Create the CUDA context and run the strategy's simplest case (all-zero bytes), so that
-    its kernels are loaded; return the crash message if that case ended the worker."""
-    import torch
-
-    from moefuzz.engine.generate import DRAW_BYTES, draw_checked
-
-    torch.zeros(1, device="cuda")
-    case, error = draw_checked(source, runner.target.check, bytes(DRAW_BYTES))
-    if case is None or error:
-        return None
-    outcome = runner.run(case)
-    return outcome.message if outcome.ends_worker else None
