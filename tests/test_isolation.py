@@ -99,21 +99,22 @@ def test_workers_see_target_modules_named_after_the_fork_server_started(monkeypa
         assert executor.run(PLAIN).kind == "pass"
 
 
-def test_a_warm_up_case_that_crashes_a_worker_is_left_out_of_every_later_one(fake_targets):
+def test_a_warm_up_case_that_crashes_a_spare_is_left_out_of_every_later_one(fake_targets):
     # abort-on-duplicate aborts on a repeated local expert (T >= 3): seed 0 draws no token, and
     # seeds 2 and 4 draw a repeat (tests.fake_targets; moefuzz.runtime.warmup.warm_up_bytes).
     with Executor("fake_sort", "abort-on-duplicate", "cpu", warm_up=(0, 2, 4)) as executor:
-        assert executor.warm_up_seeds == [0]
-        assert executor.run(DUPLICATE).signature == "crash:SIGABRT"
+        assert executor.warm_up_seeds == [0, 2, 4]  # the first worker ran seed 0 only
+        assert executor.run(DUPLICATE).signature == "crash:SIGABRT"  # promotes the spare, which died in seed 2
         assert executor.run(PLAIN).kind == "pass"
-        assert executor.replacements == 1
+        assert executor.warm_up_seeds == [0] and executor.replacements == 1
 
 
-def test_a_warm_up_case_that_hangs_a_worker_is_left_out_after_the_startup_timeout(fake_targets, monkeypatch):
+def test_a_warm_up_case_that_hangs_a_promoted_spare_is_left_out_after_the_startup_timeout(fake_targets, monkeypatch):
     monkeypatch.setattr(spawner, "STARTUP_TIMEOUT_S", 8.0)  # hang-on-duplicate sleeps an hour on seed 2's case
-    with Executor("fake_sort", "hang-on-duplicate", "cpu", warm_up=(0, 2)) as executor:
-        assert executor.warm_up_seeds == [0]
+    with Executor("fake_sort", "hang-on-duplicate", "cpu", case_timeout_s=2.0, warm_up=(0, 2)) as executor:
+        assert executor.run(DUPLICATE).signature == "hang"  # promotes the spare, still in seed 2
         assert executor.run(PLAIN).kind == "pass"
+        assert executor.warm_up_seeds == [0]
 
 
 def test_a_retired_worker_is_reaped_and_its_log_removed_by_the_next_replacement_or_close(executor_of):

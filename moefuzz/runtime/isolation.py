@@ -32,6 +32,7 @@ from moefuzz.execute.perturb import Perturbation
 from moefuzz.model.case import Case
 from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Limits
+from moefuzz.runtime import spawner
 from moefuzz.runtime.deaths import LOG_READ_LIMIT, classify_death, note_path, oom_kills, read_note
 from moefuzz.runtime.messages import Avoid, Request
 from moefuzz.runtime.processes import WorkerProcess, readable, worker_context
@@ -92,6 +93,7 @@ class Executor:
         self._in_flight: deque[Request] = deque()
         self._head_since = 0.0  # when the request at the head of the queue started running
         self._failed_at: float | None = None  # when the last replacement's failure was reported
+        self._promoted_at = 0.0  # when the active worker was promoted (or started) still starting
 
     @property
     def limits(self) -> Limits | None:
@@ -127,7 +129,7 @@ class Executor:
     def launch(self) -> None:
         """Spawn the first worker without waiting for it (several executors start at once)."""
         if self._active is None:
-            self._active = self._spawn()
+            self._active = self._spawner.spawn(self.device, first=True)
 
     def wait_ready(self) -> dict[str, str]:
         """Wait for the worker :meth:`launch` spawned, then spawn the spare; return the
@@ -139,7 +141,7 @@ class Executor:
         if self._active is None:
             self.launch()
         assert self._active is not None
-        self._active = self._ready(self._active)
+        self._active = self._spawner.ready(self._active, self.device, first=True)
         self.environment = dict(self._active.environment or {})
         self.device = self.environment.get("device", self.device)
         if self.use_spare and not self._spares:
@@ -227,7 +229,7 @@ class Executor:
         if not self._in_flight:
             return float("inf")
         if self._active is not None and self._active.environment is None:  # waiting for a promoted spare
-            return (self._failed_at or time.perf_counter()) + STARTUP_TIMEOUT_S
+            return self._promoted_at + spawner.STARTUP_TIMEOUT_S
         return self._head_since + self.case_timeout_s * len(self._in_flight[0].plan)
 
     def submit(self, request: Request) -> None:
@@ -279,8 +281,10 @@ class Executor:
         if not self._in_flight or now < self.deadline:
             return []
         if self._active is not None and self._starting(self._active):  # a promoted spare never started
-            self._active.stop(kill_now=True)
-            raise WorkerError(f"worker for target={self.target!r} did not start in {STARTUP_TIMEOUT_S:g} s")
+            self._active = self._spawner.restart_hung(self._active, self.environment.get("device", self.device))
+            self._promoted_at = now
+            self._resend()
+            return []
         request = self._in_flight.popleft()
         timeout = self.case_timeout_s * len(request.plan)
         message = f"no answer within {timeout:g} s; worker killed"
@@ -312,6 +316,7 @@ class Executor:
         # A spare still starting is promoted as it is: its requests wait in its pipe, and the
         # campaign serves its other executors until it reports ready (_finish_promotion).
         self._active = spare if self._starting(spare) else self._ready(spare)
+        self._promoted_at = self._failed_at
         self.replacements += 1
         self._replaced_at.append(self._failed_at)
         if self.use_spare:  # more warm spares while crashes come fast (a storm)

@@ -242,7 +242,7 @@ def await_ready(worker: WorkerProcess, name: str, timeout_s: float) -> WorkerPro
         raise WorkerError(f"{name} did not start in {timeout_s:g} s")
     try:
         message = worker.conn.recv()
-    except EOFError:
+    except (EOFError, OSError):  # OSError: a reset pipe, the worker gone mid-write
         tail = worker.log_tail().strip().splitlines()
         raise WorkerError(f"{name} died while starting: {tail[-1] if tail else '?'}") from None
     if not isinstance(message, Ready):

@@ -68,12 +68,16 @@ class Spawner:
         self._serial = 0
         self._retiring: list[tuple[WorkerProcess, float]] = []
 
-    def spawn(self, device: str) -> WorkerProcess:
-        """Start a worker on ``device`` (``auto``, ``cuda`` or ``cpu``) without waiting for it."""
+    def spawn(self, device: str, first: bool = False) -> WorkerProcess:
+        """Start a worker on ``device`` (``auto``, ``cuda`` or ``cpu``) without waiting for it.
+        The ``first`` worker of a campaign runs only the first warm-up case: its first cases
+        pay for the first launches anyway, and a warm-up case that crashes it would cost the
+        campaign a start and hide a finding."""
         self._serial += 1
         log_path = self._log_dir / f"worker-{self._serial}.log"
         parent_conn, child_conn = self._context.Pipe()
-        warm_up = tuple(self.warm_up_seeds) if device != "cpu" or self._warm_up_on_cpu else ()
+        seeds = self.warm_up_seeds[:1] if first else self.warm_up_seeds
+        warm_up = tuple(seeds) if device != "cpu" or self._warm_up_on_cpu else ()
         process = self._context.Process(
             target=worker_main,
             args=(
@@ -98,9 +102,10 @@ class Spawner:
             worker.send(Avoid(self.avoid))
         return worker
 
-    def ready(self, worker: WorkerProcess, device: str) -> WorkerProcess:
+    def ready(self, worker: WorkerProcess, device: str, first: bool = False) -> WorkerProcess:
         """``worker`` once it reported ready; if a warm-up case crashed or hung it, a new worker
-        on ``device`` without that case (as every later one will be), and so on.
+        on ``device`` (``first``: as :meth:`spawn`'s) without that case, as every later one
+        will be, and so on.
 
         Raises:
             WorkerError: a worker could not start for another reason.
@@ -115,7 +120,23 @@ class Spawner:
                 if seed is None or seed not in self.warm_up_seeds:
                     raise
             self.warm_up_seeds.remove(seed)
-            worker = self.spawn(device)
+            worker = self.spawn(device, first)
+
+    def restart_hung(self, worker: WorkerProcess, device: str) -> WorkerProcess:
+        """A new worker on ``device`` in place of ``worker``, which did not report ready within
+        :data:`STARTUP_TIMEOUT_S` because a warm-up case hung it (that case is left out from now
+        on); ``worker`` is killed.
+
+        Raises:
+            WorkerError: it was not running a warm-up case (it did not start at all).
+        """
+        seed = crashed_warm_up(note_path(worker.log_path))
+        worker.stop(kill_now=True)
+        if seed is None or seed not in self.warm_up_seeds:
+            name = f"worker for target={self.target!r} kernel={self.kernel!r}"
+            raise WorkerError(f"{name} did not start in {STARTUP_TIMEOUT_S:g} s")
+        self.warm_up_seeds.remove(seed)
+        return self.spawn(device)
 
     def retire(self, worker: WorkerProcess, kill: bool) -> None:
         """Ask ``worker`` to end (``kill``: SIGKILL it, for a hang or a death) without waiting for
