@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HAND_MINIMUM = [3, 2, 1, 1, 2, 1, 2]
 
 
-def summarise(seed: int, corpus: Path, report: Path, exit_code: int) -> dict:
-    """One campaign's figures, read from its corpus and JSON report."""
+def summarise(seed: int, corpus: Path, report: Path, exit_code: int, output: str = "") -> dict:
+    """One campaign's figures, read from its corpus and JSON report (and, when it exited with
+    neither 0 nor 1, the last lines of its ``output``)."""
     findings = [json.loads(p.read_text()) for p in sorted(corpus.rglob("finding.json"))]
     first = min(findings, key=lambda f: f["found"]["elapsed_s"]) if findings else None
     try:
@@ -54,6 +55,7 @@ def summarise(seed: int, corpus: Path, report: Path, exit_code: int) -> dict:
         "execs": run.get("execs"),
         "worker_restarts": run.get("worker_restarts"),
         "device": run.get("device"),
+        **({"tail": output.strip().splitlines()[-3:]} if exit_code not in (0, 1) else {}),
     }
 
 
@@ -75,7 +77,8 @@ def main() -> None:
 
     def finish(seed: int, proc: subprocess.Popen) -> None:
         proc.wait()
-        row = summarise(seed, root / f"seed-{seed}", root / f"run-{seed}.json", proc.returncode)
+        output = (root / f"out-{seed}.txt").read_text(errors="replace")
+        row = summarise(seed, root / f"seed-{seed}", root / f"run-{seed}.json", proc.returncode, output)
         print(json.dumps(row), flush=True)
         results.append(row)
 
@@ -87,7 +90,8 @@ def main() -> None:
             "--time", args.time, "--shrink-time", args.shrink_time, "--seed", str(seed), "--device", args.device,
             "--corpus", str(root / f"seed-{seed}"), "--json", str(root / f"run-{seed}.json"),
         ]  # fmt: skip
-        running.append((seed, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+        with open(root / f"out-{seed}.txt", "wb") as out:
+            running.append((seed, subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)))
     for seed, proc in running:
         finish(seed, proc)
     found = [r for r in results if r["findings"]]

@@ -19,15 +19,19 @@ def launches(pattern):
     return lambda: next(cycle) == "F"
 
 
-def test_a_case_failing_in_every_confirming_relaunch_is_deterministic_after_three():
+def test_a_case_failing_in_every_confirming_relaunch_is_deterministic_after_five():
     calls = []
 
     def launch():
         calls.append(1)
         return True
 
-    assert estimate_rate(launch) == Rate(4, 4)
-    assert len(calls) == 3
+    assert estimate_rate(launch) == Rate(6, 6)
+    assert len(calls) == 5
+
+
+def test_a_race_failing_in_four_relaunches_in_a_row_is_still_found_flaky():
+    assert estimate_rate(launches("FFFFP")).flaky
 
 
 def test_a_flaky_case_is_relaunched_eight_times_and_its_own_launch_counts():

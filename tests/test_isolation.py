@@ -126,3 +126,15 @@ def test_a_retired_worker_is_reaped_and_its_log_removed_by_the_next_replacement_
     assert not retired[0].process.is_alive() and not retired[0].log_path.exists()  # by the second replacement
     executor.close()
     assert all(worker.process.exitcode is not None and not worker.log_path.exists() for worker in retired)
+
+
+def test_two_workers_started_with_the_same_crashing_warm_up_case_both_come_up_without_it(fake_targets):
+    spawner_ = spawner.Spawner("fake_sort", "abort-on-duplicate", warm_up=(0, 2))  # seed 2 draws a repeat
+    first, second = spawner_.spawn("cpu"), spawner_.spawn("cpu")
+    ready = [spawner_.ready(first, "cpu"), spawner_.ready(second, "cpu")]  # the second fails on a seed already out
+    try:
+        assert all(worker.environment is not None for worker in ready)
+        assert spawner_.warm_up_seeds == [0]
+    finally:
+        for worker in ready:
+            worker.stop()

@@ -117,9 +117,9 @@ class Spawner:
             except WorkerError:
                 seed = crashed_warm_up(note_path(worker.log_path))
                 worker.stop(kill_now=True)
-                if seed is None or seed not in self.warm_up_seeds:
+                if seed is None:
                     raise
-            self.warm_up_seeds.remove(seed)
+            self._leave_out(seed)
             worker = self.spawn(device, first)
 
     def restart_hung(self, worker: WorkerProcess, device: str) -> WorkerProcess:
@@ -132,11 +132,17 @@ class Spawner:
         """
         seed = crashed_warm_up(note_path(worker.log_path))
         worker.stop(kill_now=True)
-        if seed is None or seed not in self.warm_up_seeds:
+        if seed is None:
             name = f"worker for target={self.target!r} kernel={self.kernel!r}"
             raise WorkerError(f"{name} did not start in {STARTUP_TIMEOUT_S:g} s")
-        self.warm_up_seeds.remove(seed)
+        self._leave_out(seed)
         return self.spawn(device)
+
+    def _leave_out(self, seed: int) -> None:
+        """Leave warm-up case ``seed`` out of later workers (already out when another worker,
+        started before it was left out, failed on it first)."""
+        if seed in self.warm_up_seeds:
+            self.warm_up_seeds.remove(seed)
 
     def retire(self, worker: WorkerProcess, kill: bool) -> None:
         """Ask ``worker`` to end (``kill``: SIGKILL it, for a hang or a death) without waiting for
