@@ -304,18 +304,14 @@ class Executor:
     def _spawn(self) -> WorkerProcess:
         return self._spawner.spawn(self.environment.get("device", self.device))
 
-    def _ready(self, worker: WorkerProcess) -> WorkerProcess:
-        return self._spawner.ready(worker, self.environment.get("device", self.device))
-
     def _replace(self, kill: bool) -> None:
         """Retire the active worker and promote the spare (or a new one)."""
         self._failed_at = time.perf_counter()
         if self._active is not None:
             self._spawner.retire(self._active, kill)  # not waited for: it ends while the next case runs
-        spare = self._next_spare()
         # A spare still starting is promoted as it is: its requests wait in its pipe, and the
         # campaign serves its other executors until it reports ready (_finish_promotion).
-        self._active = spare if self._starting(spare) else self._ready(spare)
+        self._active = self._next_spare()
         self._promoted_at = self._failed_at
         self.replacements += 1
         self._replaced_at.append(self._failed_at)
@@ -330,23 +326,24 @@ class Executor:
         return worker.environment is None and not readable(worker.conn)
 
     def _finish_promotion(self) -> bool:
-        """Finish promoting a spare that was still starting when promoted (see :meth:`_replace`):
-        whether the active worker is ready now. Its requests go to a cold worker instead if its
-        warm-up failed.
+        """Finish promoting a spare that was still starting when promoted (see :meth:`_replace`),
+        without waiting: whether the active worker is ready now. If a warm-up case killed it,
+        its requests go to a new worker, which starts in its place.
 
         Raises:
-            WorkerError: it died while starting.
+            WorkerError: it failed to start for another reason.
         """
         worker = self._active
         if worker is None or worker.environment is not None:
             return True
-        if self._starting(worker):
-            return False
-        ready = self._ready(worker)
-        self._active = ready
-        self._head_since = time.perf_counter()
-        if ready is not worker:
+        settled = self._spawner.settle(worker, self.environment.get("device", self.device))
+        self._active = settled
+        if settled is not worker:
+            self._promoted_at = time.perf_counter()
             self._resend()
+        if settled.environment is None:
+            return False
+        self._head_since = time.perf_counter()
         return True
 
     def avoid(self, corners: frozenset[tuple[int, ...]]) -> None:
@@ -363,9 +360,13 @@ class Executor:
         return len(self._spares)
 
     def _next_spare(self) -> WorkerProcess:
-        """The spare to promote: the first that reported ready, else the oldest, else a new one."""
+        """The spare to promote, without waiting: the first ready one (a spare a warm-up case
+        killed is replaced by a new one meanwhile), else the oldest still starting, else a new
+        one."""
+        device = self.environment.get("device", self.device)
+        self._spares = [self._spawner.settle(spare, device) for spare in self._spares]
         for spare in self._spares:
-            if spare.environment is not None or readable(spare.conn):
+            if spare.environment is not None:
                 self._spares.remove(spare)
                 return spare
         return self._spares.pop(0) if self._spares else self._spawn()

@@ -22,7 +22,15 @@ from moefuzz.errors import WorkerError
 from moefuzz.model.target import Limits
 from moefuzz.runtime.deaths import note_path, oom_kills
 from moefuzz.runtime.messages import Avoid
-from moefuzz.runtime.processes import STOP_DEADLINE_S, WorkerProcess, await_ready, limits_json, track, worker_context
+from moefuzz.runtime.processes import (
+    STOP_DEADLINE_S,
+    WorkerProcess,
+    await_ready,
+    limits_json,
+    readable,
+    track,
+    worker_context,
+)
 from moefuzz.runtime.warmup import WARM_UP_DRAWS, crashed_warm_up
 from moefuzz.runtime.worker import worker_main
 
@@ -121,6 +129,26 @@ class Spawner:
                     raise
             self._leave_out(seed)
             worker = self.spawn(device, first)
+
+    def settle(self, worker: WorkerProcess, device: str) -> WorkerProcess:
+        """Without waiting: ``worker`` made ready if its report is in; a new worker on
+        ``device``, still starting, in its place if a warm-up case killed it (that case left
+        out); ``worker`` as it is while it is still starting.
+
+        Raises:
+            WorkerError: it failed to start for another reason.
+        """
+        if worker.environment is not None or not readable(worker.conn):
+            return worker
+        try:
+            return await_ready(worker, f"worker for target={self.target!r} kernel={self.kernel!r}", 0.0)
+        except WorkerError:
+            seed = crashed_warm_up(note_path(worker.log_path))
+            worker.stop(kill_now=True)
+            if seed is None:
+                raise
+        self._leave_out(seed)
+        return self.spawn(device)
 
     def restart_hung(self, worker: WorkerProcess, device: str) -> WorkerProcess:
         """A new worker on ``device`` in place of ``worker``, which did not report ready within
