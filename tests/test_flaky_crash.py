@@ -2,13 +2,14 @@
 candidate while the candidate still crashes at half the finding's rate (moefuzz.shrinking.flaky)."""
 
 import itertools
+import random
 
 import pytest
 
 from moefuzz.engine.campaign import CampaignConfig, run_campaign
 from moefuzz.execute.perturb import Rate
 from moefuzz.model.target import Limits
-from moefuzz.shrinking.flaky import estimate_rate, keeps_rate
+from moefuzz.shrinking.flaky import cautious_rate, estimate_rate, keeps_rate
 from moefuzz.store.corpus import iter_finding_paths
 from tests.fake_targets import LAUNCH_COUNTER
 
@@ -95,3 +96,22 @@ def test_the_shrink_command_shrinks_a_flaky_crash_whose_first_run_passes(fake_ta
     assert result.exit_code == 0, result.output
     assert int(counter.read_text()) >= 2  # the first launch passed: the shrink went on
     assert load_finding(path).case.arrays["token_selected_experts"].shape[0] == 3
+
+
+def test_the_rate_candidates_are_tested_against_is_the_lower_bound_of_the_findings():
+    assert cautious_rate(Rate(6, 9)) < 1 / 2 < Rate(6, 9).value  # a 1-in-3 race seen at 6/9 is tested below half
+    assert cautious_rate(Rate(3, 9)) < 1 / 3
+    assert cautious_rate(Rate(9, 9)) <= 1.0 and cautious_rate(Rate(0, 0)) == 0.0
+
+
+def test_a_candidate_at_a_races_true_rate_is_kept_when_nine_launches_overestimated_it():
+    rng = random.Random(7)  # seeded: the same launches every run
+
+    def race():
+        return rng.random() < 1 / 3
+
+    kept = sum(keeps_rate(race, cautious_rate(Rate(6, 9)))[0] for _ in range(200))
+    overestimated = sum(keeps_rate(race, Rate(6, 9))[0] for _ in range(200))
+    assert kept >= 140 and overestimated <= 90  # against 6/9 itself it sits at the test's even point
+    lost = sum(keeps_rate(lambda: False, cautious_rate(Rate(6, 9)))[0] for _ in range(20))
+    assert lost == 0  # one that lost the bug is still dropped

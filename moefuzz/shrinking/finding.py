@@ -12,7 +12,7 @@ from moefuzz.model.outcome import Outcome
 from moefuzz.model.target import Target
 from moefuzz.runtime.isolation import Executor
 from moefuzz.shrinking import Shrinker, ShrinkResult
-from moefuzz.shrinking.flaky import estimate_rate, keeps_rate
+from moefuzz.shrinking.flaky import cautious_rate, estimate_rate, keeps_rate
 from moefuzz.store.corpus import Finding, save_finding
 
 #: Least seconds between two progress saves while shrinking (the final result is always saved).
@@ -88,7 +88,7 @@ def minimize_finding(
             failing.extend([outcome] if outcome.signature == signature else [])
             return outcome.signature == signature
 
-        kept, shown = keeps_rate(launch, rate, stop=lambda: shrinker.exhausted)
+        kept, shown = keeps_rate(launch, cautious_rate(rate), stop=lambda: shrinker.exhausted)
         if kept:
             outcomes[candidate.digest()], rates[candidate.digest()] = failing[0], shown
         return kept

@@ -37,6 +37,8 @@ ALPHA = BETA = 0.1
 #: Most launches the sequential test gives one candidate; it then keeps the candidate if its
 #: observed rate is at least half the finding's.
 MAX_TEST_RUNS = 24
+#: Normal quantile of the one-sided lower bound :func:`cautious_rate` takes (90 %).
+CAUTION_Z = 1.2816
 
 
 def estimate_rate(
@@ -65,17 +67,37 @@ def estimate_rate(
     return Rate(failures + 1, runs + 1)
 
 
+def cautious_rate(rate: Rate, z: float = CAUTION_Z) -> float:
+    """The rate a flaky finding's candidates are tested against: the Wilson lower bound of
+    ``rate`` (one-sided, quantile ``z``), never above its observed value.
+
+    Nine launches estimate a rate loosely: a 1-in-3 race shows anywhere from 2/9 to 6/9. Tested
+    against 6/9, a candidate that keeps the race's true rate sits at the test's indifference
+    point (half of 6/9): it is dropped half the time, after up to :data:`MAX_TEST_RUNS` launches,
+    each failing one a new worker. The lower bound (0.45 for 6/9, 0.17 for 3/9) keeps such a
+    candidate after about two failing launches, and one that lost the bug is still dropped.
+    """
+    n, p = rate.runs, rate.value
+    if n == 0:
+        return p
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return min(p, max(0.0, centre - margin))
+
+
 def keeps_rate(
     launch: Callable[[], bool],
-    rate: Rate,
+    rate: Rate | float,
     max_runs: int = MAX_TEST_RUNS,
     stop: Callable[[], bool] = lambda: False,
 ) -> tuple[bool, Rate]:
-    """Whether a candidate keeps a flaky finding's rate (``rate``, 0 < p < 1), and the rate it
-    showed: Wald's SPRT of p (keep) against p / 4 (drop) with error probabilities
-    :data:`ALPHA` and :data:`BETA`, at most ``max_runs`` launches (then: kept if failures/runs
-    >= p / 2). ``stop()`` ends the test early as a drop."""
-    p = rate.value
+    """Whether a candidate keeps a flaky finding's rate (``rate``, 0 < p < 1: a :class:`Rate`
+    or a probability, such as :func:`cautious_rate`'s), and the rate it showed: Wald's SPRT of
+    p (keep) against p / 4 (drop) with error probabilities :data:`ALPHA` and :data:`BETA`, at
+    most ``max_runs`` launches (then: kept if failures/runs >= p / 2). ``stop()`` ends the test
+    early as a drop."""
+    p = rate.value if isinstance(rate, Rate) else float(rate)
     if not 0.0 < p < 1.0:
         raise ValueError(f"keeps_rate tests a flaky rate, not {rate}")
     low = p / 4
