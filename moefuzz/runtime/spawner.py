@@ -75,6 +75,7 @@ class Spawner:
         self._log_dir = Path(tempfile.mkdtemp(prefix="moefuzz-workers-"))
         self._serial = 0
         self._retiring: list[tuple[WorkerProcess, float]] = []
+        self._name = f"worker for target={target!r} kernel={kernel!r}"
 
     def spawn(self, device: str, first: bool = False) -> WorkerProcess:
         """Start a worker on ``device`` (``auto``, ``cuda`` or ``cpu``) without waiting for it.
@@ -118,17 +119,9 @@ class Spawner:
         Raises:
             WorkerError: a worker could not start for another reason.
         """
-        name = f"worker for target={self.target!r} kernel={self.kernel!r}"
-        while True:
-            try:
-                return await_ready(worker, name, STARTUP_TIMEOUT_S)
-            except WorkerError:
-                seed = crashed_warm_up(note_path(worker.log_path))
-                worker.stop(kill_now=True)
-                if seed is None:
-                    raise
-            self._leave_out(seed)
+        while (ready := self._await(worker, STARTUP_TIMEOUT_S)) is None:
             worker = self.spawn(device, first)
+        return ready
 
     def settle(self, worker: WorkerProcess, device: str) -> WorkerProcess:
         """Without waiting: ``worker`` made ready if its report is in; a new worker on
@@ -140,15 +133,7 @@ class Spawner:
         """
         if worker.environment is not None or not readable(worker.conn):
             return worker
-        try:
-            return await_ready(worker, f"worker for target={self.target!r} kernel={self.kernel!r}", 0.0)
-        except WorkerError:
-            seed = crashed_warm_up(note_path(worker.log_path))
-            worker.stop(kill_now=True)
-            if seed is None:
-                raise
-        self._leave_out(seed)
-        return self.spawn(device)
+        return self._await(worker, 0.0) or self.spawn(device)
 
     def restart_hung(self, worker: WorkerProcess, device: str) -> WorkerProcess:
         """A new worker on ``device`` in place of ``worker``, which did not report ready within
@@ -158,19 +143,32 @@ class Spawner:
         Raises:
             WorkerError: it was not running a warm-up case (it did not start at all).
         """
-        seed = crashed_warm_up(note_path(worker.log_path))
-        worker.stop(kill_now=True)
-        if seed is None:
-            name = f"worker for target={self.target!r} kernel={self.kernel!r}"
-            raise WorkerError(f"{name} did not start in {STARTUP_TIMEOUT_S:g} s")
-        self._leave_out(seed)
+        if not self._warm_up_failed(worker):
+            raise WorkerError(f"{self._name} did not start in {STARTUP_TIMEOUT_S:g} s")
         return self.spawn(device)
 
-    def _leave_out(self, seed: int) -> None:
-        """Leave warm-up case ``seed`` out of later workers (already out when another worker,
-        started before it was left out, failed on it first)."""
+    def _await(self, worker: WorkerProcess, timeout_s: float) -> WorkerProcess | None:
+        """``worker`` once ready within ``timeout_s``; ``None`` if a warm-up case killed it.
+
+        Raises:
+            WorkerError: it failed to start for another reason.
+        """
+        try:
+            return await_ready(worker, self._name, timeout_s)
+        except WorkerError:
+            if not self._warm_up_failed(worker):
+                raise
+        return None
+
+    def _warm_up_failed(self, worker: WorkerProcess) -> bool:
+        """Whether a warm-up case killed or hung ``worker``, which did not start (its note says
+        which; that case is then left out of later workers, and may be out already: another
+        worker, started with it, failed on it first). ``worker`` is stopped either way."""
+        seed = crashed_warm_up(note_path(worker.log_path))
+        worker.stop(kill_now=True)
         if seed in self.warm_up_seeds:
             self.warm_up_seeds.remove(seed)
+        return seed is not None
 
     def retire(self, worker: WorkerProcess, kill: bool) -> None:
         """Ask ``worker`` to end (``kill``: SIGKILL it, for a hang or a death) without waiting for
