@@ -143,7 +143,7 @@ class Executor:
         assert self._active is not None
         self._active = self._spawner.ready(self._active, self.device, first=True)
         self.environment = dict(self._active.environment or {})
-        self.device = self.environment.get("device", self.device)
+        self.device = self.environment.get("device", self.device)  # auto resolved: later workers start on it
         if self.use_spare and not self._spares:
             self._spares.append(self._spawn())
         return self.environment
@@ -281,7 +281,7 @@ class Executor:
         if not self._in_flight or now < self.deadline:
             return []
         if self._active is not None and self._starting(self._active):  # a promoted spare never started
-            self._active = self._spawner.restart_hung(self._active, self.environment.get("device", self.device))
+            self._active = self._spawner.restart_hung(self._active, self.device)
             self._promoted_at = now
             self._resend()
             return []
@@ -302,7 +302,7 @@ class Executor:
 
     # -- internals --------------------------------------------------------------------------
     def _spawn(self) -> WorkerProcess:
-        return self._spawner.spawn(self.environment.get("device", self.device))
+        return self._spawner.spawn(self.device)
 
     def _replace(self, kill: bool) -> None:
         """Retire the active worker and promote the spare (or a new one)."""
@@ -336,7 +336,7 @@ class Executor:
         worker = self._active
         if worker is None or worker.environment is not None:
             return True
-        settled = self._spawner.settle(worker, self.environment.get("device", self.device))
+        settled = self._spawner.settle(worker, self.device)
         self._active = settled
         if settled is not worker:
             self._promoted_at = time.perf_counter()
@@ -363,8 +363,7 @@ class Executor:
         """The spare to promote, without waiting: the first ready one (a spare a warm-up case
         killed is replaced by a new one meanwhile), else the oldest still starting, else a new
         one."""
-        device = self.environment.get("device", self.device)
-        self._spares = [self._spawner.settle(spare, device) for spare in self._spares]
+        self._spares = [self._spawner.settle(spare, self.device) for spare in self._spares]
         for spare in self._spares:
             if spare.environment is not None:
                 self._spares.remove(spare)

@@ -199,20 +199,20 @@ def worker_main(
 ) -> None:
     """Entry point of a worker process (forked from the fork server, or spawned).
 
-        ``environ`` is the parent's environment when it asked for this worker: the fork server's own
-        is a snapshot from when it started, which would miss a ``MOEFUZZ_TARGETS`` set since.
-        ``limits`` (a :class:`~moefuzz.model.target.Limits` as a dict, ``None`` for the device's default)
-        bounds the cases drawn from bytes. Before it reports ready the worker runs the warm-up cases
+    ``environ`` is the parent's environment when it asked for this worker: the fork server's own
+    is a snapshot from when it started, which would miss a ``MOEFUZZ_TARGETS`` set since.
+    ``limits`` (a :class:`~moefuzz.model.target.Limits` as a dict, ``None`` for the device's default)
+    bounds the cases drawn from bytes. Before it reports ready the worker runs the warm-up cases
     of ``warm_up_seeds`` (:mod:`moefuzz.runtime.warmup`; on the CPU only with ``warm_up_on_cpu``),
     so that a spare promoted after a crash starts on warm kernels; if one of them crashes, it exits,
     and its note names the seed.
 
-        Protocol (:mod:`moefuzz.runtime.messages`): sends :class:`Ready` with the environment or
-        :class:`Failed`; then for each request (:class:`RunCase`, :class:`RunPrepared` with a
-        generator's case and oracle outputs, or :class:`RunBytes`) replies one :class:`Outcome`;
-        ``None`` ends it. A failing case the parent did not send as arrays comes back in the outcome's ``case``.
-        A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
-        is unpickled while this one runs.
+    Protocol (:mod:`moefuzz.runtime.messages`): sends :class:`Ready` with the environment or
+    :class:`Failed`; then for each request (:class:`RunCase`, :class:`RunPrepared` with a
+    generator's case and oracle outputs, or :class:`RunBytes`) replies one :class:`Outcome`;
+    ``None`` ends it. A failing case the parent did not send as arrays comes back in the outcome's ``case``.
+    A thread reads requests off the pipe as they come (:class:`_Inbox`), so that the next case
+    is unpickled while this one runs.
     """
     global _NOTE
     child_setup()

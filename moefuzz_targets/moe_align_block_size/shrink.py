@@ -100,8 +100,8 @@ def widened(case: Case, experts: int) -> Case:
 
 def _passes() -> list[ShrinkPass]:
     """The engine's routing passes, their map-blind compaction (``compact_experts``, and the
-    ones inside ``lower_experts`` and ``retire_experts``) replaced by the one above, and this target's own after the
-    cheap cuts."""
+    ones inside ``lower_experts`` and ``retire_experts``) replaced by the one above, and this
+    target's own after the cheap cuts."""
     own_versions = {
         "compact_experts": ShrinkPass(compact_experts),
         "lower_experts": ShrinkPass(lambda s: lower_experts(s, LAYOUT, compacted, widened), "lower_experts"),
