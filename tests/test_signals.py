@@ -69,3 +69,43 @@ def test_a_signal_mid_campaign_saves_writes_the_reports_and_leaves_no_process(tm
     ET.parse(junit)
     assert "saved " in out
     assert wait_for(lambda: not session_members(process.pid), 15), session_members(process.pid)
+
+
+def _signal_self_then(original, signum):
+    """``original`` wrapped so that the process sends itself ``signum`` just before it runs."""
+
+    def wrapped(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return original(*args, **kwargs)
+
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    ("moment", "in_report"),
+    # Once the report is being built, the campaign it describes was not cut short.
+    [("while its workers close", "SIGTERM"), ("while its reports are built", None)],
+)
+def test_a_sigterm_after_fuzzing_ended_still_gets_the_reports_written_and_exit_143(
+    tmp_path, fake_targets, monkeypatch, moment, in_report
+):
+    from click.testing import CliRunner
+
+    from moefuzz.engine.scheduler import Campaign
+    from moefuzz.ui import reports
+    from moefuzz.ui.cli import main
+
+    if moment == "while its workers close":
+        monkeypatch.setattr(Campaign, "close", _signal_self_then(Campaign.close, signal.SIGTERM))
+    else:
+        monkeypatch.setattr(reports, "run_document", _signal_self_then(reports.run_document, signal.SIGTERM))
+    report = tmp_path / "run.json"
+    args = ["run", "--target", "fake_sort", "--kernel", "miscount-duplicates", "--time", "3s", "--device", "cpu"]
+    args += ["--shrink-time", "10s", "--corpus", str(tmp_path / "corpus"), "--json", str(report)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 143, result.output
+    assert "interrupted by SIGTERM" in result.output
+    document = json.loads(report.read_text())
+    assert document["interrupted"] == in_report
+    assert document["findings"] and document["findings"][0]["signature"].startswith("divergence:")
+    assert list((tmp_path / "corpus").rglob("finding.json"))

@@ -27,6 +27,8 @@ from moefuzz.engine.sizing import (
 )
 from moefuzz.engine.triage import HANG_CONFIRM_FACTOR
 from moefuzz.errors import UsageError
+from moefuzz.runtime import stopping
+from moefuzz.runtime.deaths import signal_label
 from moefuzz.runtime.stopping import Interrupted
 
 __all__ = [
@@ -69,7 +71,8 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
             contract rejects (a target bug).
         Interrupted: a signal before fuzzing began, or a second one (its ``status`` is the
             campaign's). The first SIGINT or SIGTERM while fuzzing ends the campaign early
-            instead: the status returned says so in ``interrupted``.
+            instead, and one while its workers close is only recorded: the status returned
+            says so in ``interrupted``.
     """
     engine = engine_name(config.engine)
     if engine not in ENGINES:
@@ -87,5 +90,9 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
         campaign.status.interrupted = exc.args[0] if exc.args else "interrupted"
         raise
     finally:
+        stopping.finish()  # a signal from here on is recorded: closing and the reports go on
         campaign.close()
+    stopped = stopping.requested()
+    if stopped is not None and not campaign.status.interrupted:  # it came while closing
+        campaign.status.interrupted = signal_label(stopped)
     return campaign.status

@@ -6,7 +6,9 @@ same path: children killed (:func:`moefuzz.runtime.processes.kill_children`) and
 ``128 + signal`` (130 for SIGINT, 143 for SIGTERM). Code that can stop cleanly runs under
 :func:`graceful`: there the first signal only sets :func:`requested`, which the campaign loop
 polls (it ends, settles the failures already back without shrinking them, closes its workers and
-generators; the CLI then writes its reports); a second signal raises at once.
+generators; the CLI then writes its reports); a second signal raises at once. Once fuzzing is
+over, :func:`finish` makes the rest of the command (closing workers, writing reports) run to its
+end the same way: a first signal there is only recorded, so it cannot cost the reports.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _requested: int | None = None
 _graceful = 0
+_finishing = False
 
 
 class Interrupted(KeyboardInterrupt):
@@ -44,7 +47,7 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     first = _requested is None
     if first:
         _requested = signum
-    if first and _graceful:
+    if first and (_graceful or _finishing):
         return
     raise Interrupted(signum)
 
@@ -52,17 +55,29 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 def install() -> dict[int, Any]:
     """Handle SIGINT and SIGTERM as described in the module doc (main thread only; elsewhere
     nothing changes); return the handlers replaced, for :func:`restore`."""
-    global _requested
+    global _requested, _finishing
     if threading.current_thread() is not threading.main_thread():
         return {}
     _requested = None
+    _finishing = False
     return {int(s): signal.signal(s, _handle) for s in SIGNALS}
 
 
 def restore(previous: dict[int, Any]) -> None:
-    """Put back the handlers :func:`install` replaced."""
+    """Put back the handlers :func:`install` replaced (and end :func:`finish`)."""
+    global _finishing
+    _finishing = False
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+
+
+def finish() -> None:
+    """The command is finishing: from now until :func:`restore` (or the next :func:`install`), a
+    first SIGINT or SIGTERM only sets :func:`requested`, as within :func:`graceful`, and a second
+    raises. Called once a campaign's fuzzing is over, so that closing its workers and writing its
+    reports are not cut short by the signal that asked it to stop, or by one that came late."""
+    global _finishing
+    _finishing = True
 
 
 def requested() -> int | None:

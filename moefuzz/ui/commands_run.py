@@ -6,9 +6,12 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from moefuzz.runtime import stopping
+from moefuzz.runtime.deaths import signal_label
 from moefuzz.runtime.stopping import Interrupted
 from moefuzz.ui.cli_common import (
     DEVICES,
@@ -21,10 +24,22 @@ from moefuzz.ui.cli_common import (
 )
 from moefuzz.ui.commands_findings import TOOLS_ALL, sanitize_and_print
 
+if TYPE_CHECKING:
+    from moefuzz.engine.config import CampaignStatus
+
 #: Where ``moefuzz run`` saves findings without ``--corpus``: a directory of its own, apart from
 #: the regression corpus a repository commits and replays (``corpus/``, as ci/moefuzz.yml names
 #: it), so that a campaign reports what it finds instead of matching the committed reproducers.
 DEFAULT_CORPUS = "moefuzz-corpus"
+
+
+def note_late_signal(status: CampaignStatus) -> None:
+    """Mark ``status`` interrupted by a signal that came after fuzzing ended (while the workers
+    closed or the reports were written: :func:`moefuzz.runtime.stopping.finish` kept it from
+    raising), so that the report and the exit status say so."""
+    stopped = stopping.requested()
+    if stopped is not None and not status.interrupted:
+        status.interrupted = signal_label(stopped)
 
 
 def engine_option(value: str) -> str:
@@ -161,7 +176,7 @@ def run(
     shrink_seconds = parse_duration(shrink_time) if shrink_time else None
     get_target(target_name).kernel(kernel)  # unknown names fail here, before any worker starts
 
-    from moefuzz.engine.campaign import CampaignConfig, CampaignStatus, run_campaign
+    from moefuzz.engine.campaign import CampaignConfig, run_campaign
     from moefuzz.ui.status import StatusDisplay, status_line
 
     config = CampaignConfig(
@@ -194,6 +209,8 @@ def run(
                 raise
             kill_started_children()
             status = exc.status
+        finally:
+            stopping.finish()  # from here a first signal is recorded: the reports get written
     click.echo(status_line(status))
     for problem in status.corpus_problems:
         click.echo(f"warning: not a known finding: {problem}", err=True)
@@ -214,15 +231,18 @@ def run(
             click.echo(f"  failed {rate} perturbed launches when found; shrunk case {finding.shrink.get('rate', '?')}")
     if status.known:
         click.echo(f"{status.known} failures matched findings already in {corpus_dir}")
-    if sanitize:
-        for path, _finding in status.findings:
-            sanitize_and_print(path, TOOLS_ALL, None)
     from moefuzz.ui.reports import run_document
 
+    note_late_signal(status)
     reports.write(lambda at, seconds: run_document(config, status, at, seconds))
+    if sanitize:
+        for path, _finding in status.findings:
+            if stopping.requested() is None:
+                sanitize_and_print(path, TOOLS_ALL, None)
     if status.resource_failures:
         counts = ", ".join(f"{count} {name}" for name, count in sorted(status.resource_failures.items()))
         click.echo(f"cases the machine could not run (not findings): {counts}")
+    note_late_signal(status)
     if status.interrupted:
         click.echo(f"moefuzz: interrupted by {status.interrupted}; findings so far are saved", err=True)
         signum = getattr(signal, status.interrupted, None)
