@@ -2,10 +2,11 @@
 # The GPU validation of docs/benchmarks.md and docs/upstream.md, in two calls that follow each other
 # on one warm machine (the background campaigns of `start` outlive its call):
 #
-#   OUT=results bash benchmarks/gpu_validate.sh start     # ~9 min: background 10-minute campaigns
-#        (upstream adapters, correct CUDA kernels), then GPU tests and CUDA bug-model hunts
+#   OUT=results bash benchmarks/gpu_validate.sh start     # ~6 min of steps: background 10-minute campaigns
+#        (upstream adapters, correct CUDA kernels) and the CUDA tests, then the other GPU tests
+#        and CUDA bug-model hunts
 #   OUT=results bash benchmarks/gpu_validate.sh collect   # ~6 min: Ray against native, the domain-edge
-#        and crash-storm figures, then waits for the background campaigns and packs everything
+#        and crash-storm figures, then waits for the background work and packs everything
 #
 # Needs benchmarks/upstream/src (benchmarks/upstream/fetch.sh) and, for Ray, .whl
 # (benchmarks/ray_gpu.sh pack). Each step has a timeout and the next one runs when it fails.
@@ -39,18 +40,23 @@ start)
   # Background, 10 minutes each: the upstream adapters, the correct CUDA kernels.
   (cd "$PWD" && SKIP_INSTALL=1 BUDGET=${UPSTREAM_S:-600} OUT="$W/upstream" setsid bash benchmarks/upstream/run_gpu.sh \
      >"$W/logs/upstream.log" 2>&1 </dev/null &)
+  # --time counts fuzzing only: the CUDA build (~90 s on a fresh machine) and the first worker
+  # come before it, hence the timeout's margin.
   for target in three_step_sort moe_align_block_size page_table; do
-    (setsid timeout $((${SURVIVE_S:-600} + 120)) python3 -m moefuzz run --target $target --kernel cuda \
+    (setsid timeout $((${SURVIVE_S:-600} + 300)) python3 -m moefuzz run --target $target --kernel cuda \
        --time "${SURVIVE_S:-600}s" --seed 100 --generators 2 --corpus "$W/survive-$target" \
        --json "$W/survive-$target.json" >"$W/logs/survive-$target.log" 2>&1 </dev/null &)
   done
+  # The CUDA tests build six extensions (~90 s each on a fresh machine): in the background too.
+  (setsid timeout 900 python3 -m pytest -q -rfs --tb=line -p no:cacheprovider tests/test_cuda_kernels.py \
+     >"$W/logs/pytest-cuda.log" 2>&1 </dev/null &)
   say "background campaigns started"
   hunt moe_align_block_size bug-cuda-smem-experts 10 45s 30s 330 &
   hunt page_table bug-cuda-trailing-entries 10 45s 30s 330 &
   timeout 300 python3 -m pytest -q -rf --tb=line -p no:cacheprovider tests/test_triton_helpers.py tests/targets/three_step_sort/test_three_step_sort_kernels.py \
     tests/targets/moe_permute/test_moe_permute_kernels.py tests/targets/ep_scatter/test_ep_scatter_kernels.py tests/targets/ep_gather/test_ep_gather_kernels.py \
     tests/targets/page_table/test_page_table_kernels.py tests/targets/paged_decode/test_paged_decode_kernels.py tests/targets/alloc_extend/test_alloc_extend_kernels.py \
-    tests/targets/moe_align_block_size/test_moe_align_block_size_kernels.py tests/test_execute_gpu.py tests/test_cuda_kernels.py \
+    tests/targets/moe_align_block_size/test_moe_align_block_size_kernels.py tests/test_execute_gpu.py \
     tests/test_corpus_hostile.py tests/test_repo_corpus.py tests/test_flaky_crash.py tests/test_pipeline.py \
     tests/targets/stream_overlap/test_stream_overlap_gpu.py tests/targets/ep_scatter/test_ep_scatter_race_gpu.py >"$W/logs/pytest-gpu.log" 2>&1
   say "GPU tests: $(tail -n 1 "$W/logs/pytest-gpu.log")"
@@ -89,11 +95,14 @@ collect)
   sleep 3
   say "SIGTERM: exit $status, report $(test -s "$W/sigterm.json" && echo written || echo missing), moefuzz processes left $(pgrep -fc 'moefuzz.*sigterm' || true)"
   # Wait for the background campaigns (they end ~10.5 min after `start` began), then pack.
-  for _ in $(seq 1 ${WAIT_S:-150}); do
-    pgrep -f "moefuzz run" >/dev/null || pgrep -f "upstream/run_gpu.sh" >/dev/null || break
+  for _ in $(seq 1 ${WAIT_S:-300}); do
+    pgrep -f "moefuzz run" >/dev/null || pgrep -f "upstream/run_gpu.sh" >/dev/null \
+      || pgrep -f "pytest.*test_cuda_kernels" >/dev/null || break
     sleep 1
   done
   sleep 5
+  say "CUDA tests: $(tail -n 1 "$W/logs/pytest-cuda.log")"
+  grep -E "^(FAILED|ERROR)" "$W/logs/pytest-cuda.log" | head -n 20 >>"$W/summary.txt"
   for target in three_step_sort moe_align_block_size page_table; do
     python3 -c "import json;r=json.load(open('$W/survive-$target.json'));print('survive $target/cuda', r['duration_s'], 's execs', r['execs'], 'execs/s', r['execs_per_s'], 'findings', [f['signature'] for f in r['findings']], 'restarts', r['worker_restarts'])" \
       >>"$W/summary.txt" 2>&1 || say "survive $target: no report (see logs)"
