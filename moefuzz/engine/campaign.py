@@ -28,7 +28,6 @@ from moefuzz.engine.sizing import (
 from moefuzz.engine.triage import HANG_CONFIRM_FACTOR
 from moefuzz.errors import UsageError
 from moefuzz.runtime import stopping
-from moefuzz.runtime.deaths import signal_label
 from moefuzz.runtime.stopping import Interrupted
 
 __all__ = [
@@ -92,7 +91,5 @@ def run_campaign(config: CampaignConfig, on_status: Callable[[CampaignStatus], N
     finally:
         stopping.finish()  # a signal from here on is recorded: closing and the reports go on
         campaign.close()
-    stopped = stopping.requested()
-    if stopped is not None and not campaign.status.interrupted:  # it came while closing
-        campaign.status.interrupted = signal_label(stopped)
+    campaign.status.interrupted = campaign.status.interrupted or stopping.stopped_by()  # one while closing
     return campaign.status

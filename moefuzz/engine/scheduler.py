@@ -38,7 +38,6 @@ from moefuzz.model.outcome import Outcome
 from moefuzz.model.registry import get_target
 from moefuzz.model.target import Limits, default_limits
 from moefuzz.runtime import stopping
-from moefuzz.runtime.deaths import signal_label
 from moefuzz.runtime.generators import GeneratorPool
 from moefuzz.runtime.isolation import Executor, Request, worker_context
 
@@ -264,8 +263,7 @@ class Campaign:
         finally:
             waiter.close()
         stopped = stopping.requested()
-        if stopped is not None:
-            self.status.interrupted = signal_label(stopped)
+        self.status.interrupted = stopping.stopped_by()
         for request, outcome, when in self._drain(STOP_DRAIN_S if stopped is not None else None):
             self._settle_request(request, outcome, when)
 

@@ -86,7 +86,6 @@ class Spawner:
         log_path = self._log_dir / f"worker-{self._serial}.log"
         parent_conn, child_conn = self._context.Pipe()
         seeds = self.warm_up_seeds[:1] if first else self.warm_up_seeds
-        warm_up = tuple(seeds) if device != "cpu" or self._warm_up_on_cpu else ()
         process = self._context.Process(
             target=worker_main,
             args=(
@@ -97,7 +96,7 @@ class Spawner:
                 str(log_path),
                 {**os.environ, **self.env},
                 limits_json(self.limits),
-                warm_up,
+                tuple(seeds),  # the worker leaves them out on the CPU unless told otherwise
                 self._warm_up_on_cpu,
             ),
             daemon=True,

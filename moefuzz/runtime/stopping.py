@@ -85,6 +85,12 @@ def requested() -> int | None:
     return _requested
 
 
+def stopped_by() -> str:
+    """The name of the signal that asked to stop (``SIGTERM``, ``SIGINT``), ``""`` if none came
+    since :func:`install`: what a campaign's status records as ``interrupted``."""
+    return "" if _requested is None else signal.Signals(_requested).name
+
+
 @contextmanager
 def graceful() -> Iterator[None]:
     """Within: the first SIGINT or SIGTERM only sets :func:`requested` (the code polls it);

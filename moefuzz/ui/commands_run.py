@@ -6,12 +6,10 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from moefuzz.runtime import stopping
-from moefuzz.runtime.deaths import signal_label
 from moefuzz.runtime.stopping import Interrupted
 from moefuzz.ui.cli_common import (
     DEVICES,
@@ -24,22 +22,10 @@ from moefuzz.ui.cli_common import (
 )
 from moefuzz.ui.commands_findings import TOOLS_ALL, sanitize_and_print
 
-if TYPE_CHECKING:
-    from moefuzz.engine.config import CampaignStatus
-
 #: Where ``moefuzz run`` saves findings without ``--corpus``: a directory of its own, apart from
 #: the regression corpus a repository commits and replays (``corpus/``, as ci/moefuzz.yml names
 #: it), so that a campaign reports what it finds instead of matching the committed reproducers.
 DEFAULT_CORPUS = "moefuzz-corpus"
-
-
-def note_late_signal(status: CampaignStatus) -> None:
-    """Mark ``status`` interrupted by a signal that came after fuzzing ended (while the workers
-    closed or the reports were written: :func:`moefuzz.runtime.stopping.finish` kept it from
-    raising), so that the report and the exit status say so."""
-    stopped = stopping.requested()
-    if stopped is not None and not status.interrupted:
-        status.interrupted = signal_label(stopped)
 
 
 def engine_option(value: str) -> str:
@@ -176,7 +162,7 @@ def run(
     shrink_seconds = parse_duration(shrink_time) if shrink_time else None
     get_target(target_name).kernel(kernel)  # unknown names fail here, before any worker starts
 
-    from moefuzz.engine.campaign import CampaignConfig, run_campaign
+    from moefuzz.engine.campaign import CampaignConfig, CampaignStatus, run_campaign
     from moefuzz.ui.status import StatusDisplay, status_line
 
     config = CampaignConfig(
@@ -233,7 +219,8 @@ def run(
         click.echo(f"{status.known} failures matched findings already in {corpus_dir}")
     from moefuzz.ui.reports import run_document
 
-    note_late_signal(status)
+    # A signal since fuzzing ended (stopping.finish recorded it): the report and exit status say so.
+    status.interrupted = status.interrupted or stopping.stopped_by()
     reports.write(lambda at, seconds: run_document(config, status, at, seconds))
     if sanitize:
         for path, _finding in status.findings:
@@ -242,7 +229,7 @@ def run(
     if status.resource_failures:
         counts = ", ".join(f"{count} {name}" for name, count in sorted(status.resource_failures.items()))
         click.echo(f"cases the machine could not run (not findings): {counts}")
-    note_late_signal(status)
+    status.interrupted = status.interrupted or stopping.stopped_by()
     if status.interrupted:
         click.echo(f"moefuzz: interrupted by {status.interrupted}; findings so far are saved", err=True)
         signum = getattr(signal, status.interrupted, None)
