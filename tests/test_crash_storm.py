@@ -17,11 +17,16 @@ from tests.fake_targets import WIDE_EXPERTS_ENV
 IMA = "crash:illegal-memory-access"
 
 
-def test_a_crash_in_one_case_in_ten_keeps_the_campaign_running_and_is_saved_once(fake_targets, tmp_path):
-    config = CampaignConfig(
-        "fake_sort", "crash-one-in-ten", 8, tmp_path / "corpus", seed=1, device="cpu", workers=1,
-        shrink_budget_s=1, limits=Limits(max_tokens=16, max_topk=3, max_experts=8),
+def small_campaign(tmp_path, kernel: str, seconds: float, shrink_budget_s: float) -> CampaignConfig:
+    """A one-worker CPU campaign of ``fake_sort``'s ``kernel`` on small cases (T <= 16, E <= 8)."""
+    return CampaignConfig(
+        "fake_sort", kernel, seconds, tmp_path / "corpus", seed=1, device="cpu", workers=1,
+        shrink_budget_s=shrink_budget_s, limits=Limits(max_tokens=16, max_topk=3, max_experts=8),
     )  # fmt: skip
+
+
+def test_a_crash_in_one_case_in_ten_keeps_the_campaign_running_and_is_saved_once(fake_targets, tmp_path):
+    config = small_campaign(tmp_path, "crash-one-in-ten", 8, shrink_budget_s=1)
     status = run_campaign(config)
     assert [finding.signature for _, finding in status.findings] == [IMA]
     assert status.known >= 1  # it recurred, and was counted, not saved again
@@ -34,10 +39,7 @@ def test_a_crash_in_one_case_in_ten_keeps_the_campaign_running_and_is_saved_once
 def test_cases_like_an_input_shaped_crasher_are_skipped_once_it_keeps_recurring(fake_targets, tmp_path, monkeypatch):
     monkeypatch.setenv(WIDE_EXPERTS_ENV, "8")  # crashes on E = 8: about one case in five here
     monkeypatch.setattr(storm, "SKIP_AFTER", 2)
-    config = CampaignConfig(
-        "fake_sort", "crash-on-wide-experts", 12, tmp_path / "corpus", seed=1, device="cpu", workers=1,
-        shrink_budget_s=3, limits=Limits(max_tokens=16, max_topk=3, max_experts=8),
-    )  # fmt: skip
+    config = small_campaign(tmp_path, "crash-on-wide-experts", 12, shrink_budget_s=3)
     status = run_campaign(config)
     [(_, finding)] = status.findings
     assert finding.signature == IMA and int(finding.case.params["num_experts"]) == 8
@@ -135,10 +137,7 @@ def test_a_dead_generator_is_replaced_and_its_buffers_drawn_again(fake_targets):
 
 
 def test_a_refused_launch_is_found_and_shrunk_without_replacing_a_worker(fake_targets, tmp_path):
-    config = CampaignConfig(
-        "fake_sort", "launch-failure-on-duplicate", 6, tmp_path / "corpus", seed=1, device="cpu", workers=1,
-        shrink_budget_s=3, limits=Limits(max_tokens=16, max_topk=3, max_experts=8),
-    )  # fmt: skip
+    config = small_campaign(tmp_path, "launch-failure-on-duplicate", 6, shrink_budget_s=3)
     status = run_campaign(config)
     [(_, finding)] = status.findings
     assert finding.signature == "crash:launch-failure"
